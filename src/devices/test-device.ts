@@ -1,0 +1,143 @@
+import { expectedWritten, readablePatternByte, writablePatternByte } from '../spec/test-device.js';
+import { Prng } from '../util/prng.js';
+import type { Chain } from '../virtqueue/chain.js';
+import { VirtqueueUsageError } from '../virtqueue/errors.js';
+import { ringFeatures } from '../virtqueue/features.js';
+import type { VirtqueueDevice } from '../virtqueue/types.js';
+
+export type CompletionPolicy = 'in-order' | 'out-of-order';
+
+export interface TestDeviceOptions {
+  /** 'out-of-order' holds up to `window` chains and completes them in random order; only without IN_ORDER. */
+  completion?: CompletionPolicy;
+  window?: number;
+  /** Write a predictable prefix of some buffers instead of all their writable bytes (see expectedWritten). */
+  partialWrites?: boolean;
+  /** Check and write the data bytes (default). Off, only lengths flow: for benchmarks of the ring alone. */
+  verifyData?: boolean;
+  seed?: number;
+}
+
+export interface TestDeviceStats {
+  buffers: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+/** The driver's data did not match the pattern: the ring delivered the wrong bytes, or the wrong buffer. */
+export class TestDataError extends Error {
+  override readonly name = 'TestDataError';
+}
+
+/**
+ * The test device: reads every readable byte and checks it against the pattern of the buffer's position in
+ * available order, writes the writable pattern, and completes. What Linux's vhost_test is to virtio_test.
+ */
+export class TestDevice {
+  readonly stats: TestDeviceStats = { buffers: 0, bytesRead: 0, bytesWritten: 0 };
+  failure: TestDataError | null = null;
+  readonly #held: Chain[] = [];
+  readonly #heldWritten: number[] = [];
+  readonly #window: number;
+  readonly #outOfOrder: boolean;
+  readonly #partial: boolean;
+  readonly #verifyData: boolean;
+  readonly #prng: Prng;
+
+  constructor(
+    readonly queue: VirtqueueDevice,
+    options: TestDeviceOptions = {},
+  ) {
+    this.#outOfOrder = options.completion === 'out-of-order';
+    if (this.#outOfOrder && ringFeatures(queue.features).inOrder) {
+      throw new VirtqueueUsageError('out-of-order completion is not allowed when IN_ORDER is negotiated');
+    }
+    this.#window = Math.max(1, Math.min(options.window ?? 8, queue.size));
+    this.#partial = options.partialWrites ?? false;
+    this.#verifyData = options.verifyData ?? true;
+    this.#prng = new Prng((options.seed ?? 1) ^ 0xdecafbad);
+  }
+
+  /** Pops and serves up to `max` available chains; returns how many it popped. */
+  serve(max: number): number {
+    const queue = this.queue;
+    let n = 0;
+    while (n < max && this.failure === null) {
+      const chain = queue.pop();
+      if (chain === null) break;
+      n++;
+      if (this.#verifyData && !this.#check(chain)) break;
+      const written = this.#verifyData
+        ? this.#fill(chain)
+        : expectedWritten(chain.seq, chain.writableLength, this.#partial);
+      this.stats.buffers++;
+      if (!this.#outOfOrder) {
+        queue.complete(chain, written);
+        continue;
+      }
+      if (this.#held.length === this.#window) this.#completeHeld(this.#prng.int(0, this.#held.length - 1));
+      this.#held.push(chain);
+      this.#heldWritten.push(written);
+    }
+    return n;
+  }
+
+  /** Completes every chain held back for out-of-order completion, in random order. */
+  releaseHeld(): number {
+    const n = this.#held.length;
+    while (this.#held.length > 0) this.#completeHeld(this.#prng.int(0, this.#held.length - 1));
+    return n;
+  }
+
+  /** Chains held back and not completed yet. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  flush(): boolean {
+    return this.queue.flush();
+  }
+
+  #completeHeld(i: number): void {
+    const last = this.#held.length - 1;
+    const chain = this.#held[i];
+    const written = this.#heldWritten[i];
+    this.#held[i] = this.#held[last];
+    this.#heldWritten[i] = this.#heldWritten[last];
+    this.#held.pop();
+    this.#heldWritten.pop();
+    this.queue.complete(chain, written);
+  }
+
+  #check(chain: Chain): boolean {
+    const n = chain.seq;
+    let j = 0;
+    for (let i = 0; i < chain.readableCount; i++) {
+      const bytes = chain.bytes[i];
+      const end = chain.offsets[i] + chain.lengths[i];
+      for (let k = chain.offsets[i]; k < end; k++, j++) {
+        if (bytes[k] !== readablePatternByte(n, j)) {
+          this.failure = new TestDataError(
+            `${this.queue.name}: buffer #${n} (head ${chain.id}) readable byte ${j} is ${bytes[k]}, expected ${readablePatternByte(n, j)}`,
+          );
+          return false;
+        }
+      }
+    }
+    this.stats.bytesRead += j;
+    return true;
+  }
+
+  #fill(chain: Chain): number {
+    const n = chain.seq;
+    const written = expectedWritten(n, chain.writableLength, this.#partial);
+    let j = 0;
+    for (let i = chain.readableCount; i < chain.segCount && j < written; i++) {
+      const bytes = chain.bytes[i];
+      const end = chain.offsets[i] + Math.min(chain.lengths[i], written - j);
+      for (let k = chain.offsets[i]; k < end; k++, j++) bytes[k] = writablePatternByte(n, j);
+    }
+    this.stats.bytesWritten += written;
+    return written;
+  }
+}

@@ -1,0 +1,184 @@
+import { expectedWritten, readablePatternByte, writablePatternByte } from '../spec/test-device.js';
+import { Prng } from '../util/prng.js';
+import { ringFeatures } from '../virtqueue/features.js';
+import { ScatterList } from '../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../virtqueue/types.js';
+
+export type IndirectMode = 'never' | 'always' | 'random';
+
+export interface TestDriverOptions {
+  /** Buffers to complete. */
+  buffers: number;
+  /** Buffers added between kicks: a number, or random in 1..queue size for each batch. */
+  batch: number | 'random';
+  /** Segments per buffer: random in 1..maxChain. */
+  maxChain: number;
+  /** Bytes per segment: random in 1..maxSegment. */
+  maxSegment: number;
+  indirect: IndirectMode;
+  partialWrites: boolean;
+  /** Write and check the data bytes; off, only tokens, order and lengths are verified. */
+  verifyData: boolean;
+  seed: number;
+  /** Guest address of the data area and a view of it: queue size slots of maxChain * maxSegment bytes. */
+  dataAddr: number;
+  data: Uint8Array;
+}
+
+/** One in-flight buffer's record: the token the queue hands back. Made once per slot and reused. */
+export class BufferSlot {
+  seq = 0;
+  inFlight = false;
+  readonly sg = new ScatterList();
+  constructor(readonly index: number) {}
+}
+
+/** The driver put back a buffer the device did not complete as the test device must. */
+export class TestVerifyError extends Error {
+  override readonly name = 'TestVerifyError';
+}
+
+export interface TestDriverStats {
+  buffers: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+export const dataAreaBytes = (queueSize: number, maxChain: number, maxSegment: number): number =>
+  queueSize * maxChain * maxSegment;
+
+/**
+ * The test driver (what Linux's virtio_test is): adds buffers in random batches with random chains, readable data
+ * in the pattern of their position, and verifies each completion: the token, the order (under IN_ORDER), the
+ * written length and every written byte.
+ */
+export class TestDriver {
+  readonly stats: TestDriverStats = { buffers: 0, bytesOut: 0, bytesIn: 0 };
+  failure: TestVerifyError | null = null;
+  /** Buffers added so far; buffer n is the n-th added (and the device's n-th popped). */
+  added = 0;
+  completed = 0;
+  /** Stop adding (a duration ran out); in-flight buffers still complete. */
+  stopAdding = false;
+  readonly #slots: BufferSlot[] = [];
+  readonly #free: BufferSlot[] = [];
+  readonly #prng: Prng;
+  readonly #inOrder: boolean;
+  readonly #slotBytes: number;
+
+  constructor(
+    readonly queue: VirtqueueDriver<BufferSlot>,
+    readonly options: TestDriverOptions,
+  ) {
+    this.#prng = new Prng(options.seed);
+    this.#inOrder = ringFeatures(queue.features).inOrder;
+    this.#slotBytes = options.maxChain * options.maxSegment;
+    for (let i = 0; i < queue.size; i++) {
+      const slot = new BufferSlot(i);
+      this.#slots.push(slot);
+      this.#free.push(slot);
+    }
+  }
+
+  get done(): boolean {
+    return this.completed === (this.stopAdding ? this.added : this.options.buffers) || this.failure !== null;
+  }
+
+  /** Whether fill() could add a buffer now (ignoring whether the ring has room). */
+  get wantsToAdd(): boolean {
+    return !this.stopAdding && this.added < this.options.buffers && this.#free.length > 0;
+  }
+
+  /** Random batch size for the next fill(). */
+  nextBatch(): number {
+    const b = this.options.batch;
+    return b === 'random' ? this.#prng.int(1, this.queue.size) : b;
+  }
+
+  /** Adds up to `max` buffers, stopping early when the ring is full; returns how many it added. */
+  fill(max: number): number {
+    const o = this.options;
+    const prng = this.#prng;
+    let n = 0;
+    while (n < max && this.wantsToAdd) {
+      const slot = this.#free[this.#free.length - 1];
+      const sg = slot.sg.reset();
+      const segs = prng.int(1, o.maxChain);
+      const readable = prng.int(0, segs);
+      const base = o.dataAddr + slot.index * this.#slotBytes;
+      for (let i = 0; i < segs; i++) {
+        const len = prng.int(1, o.maxSegment);
+        if (i < readable) sg.addReadable(base + i * o.maxSegment, len);
+        else sg.addWritable(base + i * o.maxSegment, len);
+      }
+      const indirect = o.indirect === 'always' || (o.indirect === 'random' && prng.chance(0.5));
+      if (!this.queue.canAdd(sg, indirect)) break;
+      slot.seq = this.added;
+      if (o.verifyData) this.#writeReadable(slot);
+      if (!this.queue.add(sg, slot, indirect)) break;
+      slot.inFlight = true;
+      this.#free.pop();
+      this.added++;
+      n++;
+    }
+    return n;
+  }
+
+  /** Takes back up to `max` used buffers and verifies each; returns how many it took. */
+  reap(max = Infinity): number {
+    let n = 0;
+    while (n < max && this.failure === null) {
+      const slot = this.queue.takeUsed();
+      if (slot === undefined) break;
+      n++;
+      this.#verify(slot, this.queue.usedLen);
+      slot.inFlight = false;
+      this.#free.push(slot);
+      this.completed++;
+    }
+    return n;
+  }
+
+  #writeReadable(slot: BufferSlot): void {
+    const sg = slot.sg;
+    const data = this.options.data;
+    const dataAddr = this.options.dataAddr;
+    let j = 0;
+    for (let i = 0; i < sg.readableCount; i++) {
+      const start = sg.addrs[i] - dataAddr;
+      const end = start + sg.lens[i];
+      for (let k = start; k < end; k++, j++) data[k] = readablePatternByte(slot.seq, j);
+    }
+    this.stats.bytesOut += j;
+  }
+
+  #verify(slot: BufferSlot, len: number): void {
+    const n = slot.seq;
+    if (!slot.inFlight) return this.#fail(`buffer #${n} came back but was not in flight`);
+    if (this.#inOrder && n !== this.completed) {
+      return this.#fail(`IN_ORDER: buffer #${n} came back when #${this.completed} was oldest`);
+    }
+    const sg = slot.sg;
+    const expected = expectedWritten(n, sg.writableLength, this.options.partialWrites);
+    if (len !== expected) return this.#fail(`buffer #${n}: used length ${len}, expected ${expected}`);
+    this.stats.bytesIn += len;
+    this.stats.buffers++;
+    if (!this.options.verifyData) return;
+    const data = this.options.data;
+    const dataAddr = this.options.dataAddr;
+    let j = 0;
+    for (let i = sg.readableCount; i < sg.count && j < len; i++) {
+      const start = sg.addrs[i] - dataAddr;
+      const end = start + Math.min(sg.lens[i], len - j);
+      for (let k = start; k < end; k++, j++) {
+        if (data[k] !== writablePatternByte(n, j)) {
+          return this.#fail(`buffer #${n}: written byte ${j} is ${data[k]}, expected ${writablePatternByte(n, j)}`);
+        }
+      }
+    }
+  }
+
+  #fail(message: string): void {
+    this.failure ??= new TestVerifyError(`${this.queue.name}: ${message}`);
+  }
+}

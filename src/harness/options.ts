@@ -1,0 +1,68 @@
+import type { CompletionPolicy } from '../devices/test-device.js';
+import type { IndirectMode } from '../drivers/test-driver.js';
+import type { UsedEntryPolicy } from '../virtqueue/types.js';
+
+export type RingLayout = 'split' | 'packed';
+
+/** One harness run: a ring, its features, the traffic, and how driver and device are run. */
+export interface RunOptions {
+  ring: RingLayout;
+  inOrder: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+  queueSize: number;
+  /** Buffers added between kicks: fixed, or random in 1..queueSize per batch. */
+  batch: number | 'random';
+  maxChain: number;
+  maxSegment: number;
+  /** How the driver uses indirect tables when INDIRECT_DESC is negotiated. */
+  indirectMode: IndirectMode;
+  /** Buffers to complete; with durationMs, an upper bound. */
+  buffers: number;
+  durationMs?: number;
+  /** Two worker threads sharing a SharedArrayBuffer instead of one thread stepping both sides. */
+  threads: boolean;
+  /** Threads busy-poll instead of sleeping on notifications. */
+  poll: boolean;
+  seed: number;
+  /** With IN_ORDER: one used entry per flushed batch, or one per buffer. */
+  usedEntries: UsedEntryPolicy;
+  /** Without IN_ORDER the device may complete out of order within a window. */
+  completion: CompletionPolicy;
+  window: number;
+  partialWrites: boolean;
+  /** Skip the per-byte data pattern (benchmarks of the ring alone); lengths and order are still verified. */
+  verifyData: boolean;
+}
+
+export const DEFAULT_RUN: RunOptions = {
+  ring: 'split',
+  inOrder: true,
+  indirect: true,
+  eventIdx: true,
+  queueSize: 256,
+  batch: 'random',
+  maxChain: 4,
+  maxSegment: 256,
+  indirectMode: 'random',
+  buffers: 100_000,
+  threads: false,
+  poll: false,
+  seed: 1,
+  usedEntries: 'batched',
+  completion: 'in-order',
+  window: 8,
+  partialWrites: false,
+  verifyData: true,
+};
+
+/** "split in-order indirect event-idx batched 2T", the row label of a run. */
+export function describeRun(o: RunOptions): string {
+  const parts: string[] = [o.ring, o.inOrder ? 'in-order' : 'no-in-order'];
+  if (o.indirect) parts.push('indirect');
+  if (o.eventIdx) parts.push('event-idx');
+  parts.push(o.inOrder ? o.usedEntries : o.completion === 'out-of-order' ? `ooo/${o.window}` : 'fifo');
+  if (o.partialWrites) parts.push('partial');
+  parts.push(o.threads ? (o.poll ? '2T-poll' : '2T') : '1T');
+  return parts.join(' ');
+}

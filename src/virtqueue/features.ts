@@ -1,0 +1,69 @@
+import {
+  FEATURE_NAMES,
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../spec/features.js';
+
+/** A feature set as a 64-bit mask. */
+export type Features = bigint;
+
+export const bit = (n: number): Features => 1n << BigInt(n);
+export const hasFeature = (features: Features, n: number): boolean => (features & bit(n)) !== 0n;
+export const featureMask = (...bits: number[]): Features => bits.reduce((m, b) => m | bit(b), 0n);
+
+/** The ring features vqkit implements; a device offers these plus its own. */
+export const RING_FEATURES = featureMask(
+  VIRTIO_F_VERSION_1,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+);
+
+export class FeatureNegotiationError extends Error {
+  override readonly name = 'FeatureNegotiationError';
+}
+
+/**
+ * The driver accepts a subset of what the device offers. VERSION_1 is required: vqkit speaks modern virtio only.
+ * Every ring behaviour is derived from the returned set, never from what either side wished for.
+ */
+export function negotiate(offered: Features, wanted: Features): Features {
+  const accepted = offered & wanted;
+  if (!hasFeature(accepted, VIRTIO_F_VERSION_1)) {
+    const side = hasFeature(offered, VIRTIO_F_VERSION_1)
+      ? 'the driver does not accept it'
+      : 'the device does not offer it';
+    throw new FeatureNegotiationError(`VIRTIO_F_VERSION_1 is required but ${side}`);
+  }
+  return accepted;
+}
+
+/** The ring behaviours a negotiated feature set switches on. */
+export interface RingFeatures {
+  readonly packed: boolean;
+  readonly inOrder: boolean;
+  readonly indirect: boolean;
+  readonly eventIdx: boolean;
+}
+
+export function ringFeatures(negotiated: Features): RingFeatures {
+  return {
+    packed: hasFeature(negotiated, VIRTIO_F_RING_PACKED),
+    inOrder: hasFeature(negotiated, VIRTIO_F_IN_ORDER),
+    indirect: hasFeature(negotiated, VIRTIO_F_INDIRECT_DESC),
+    eventIdx: hasFeature(negotiated, VIRTIO_F_EVENT_IDX),
+  };
+}
+
+/** "VERSION_1 IN_ORDER EVENT_IDX (0x...)" for logs. */
+export function describeFeatures(features: Features): string {
+  const names: string[] = [];
+  for (let n = 0; n < 64; n++) {
+    if (hasFeature(features, n)) names.push(FEATURE_NAMES.get(n) ?? `bit${n}`);
+  }
+  return `${names.join(' ') || '(none)'} (0x${features.toString(16)})`;
+}

@@ -1,0 +1,344 @@
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import {
+  VIRTQ_AVAIL_ALIGN,
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_ALIGN,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  VIRTQ_DESC_SIZE,
+  VIRTQ_SPLIT_MAX_SIZE,
+  VIRTQ_USED_ALIGN,
+  VIRTQ_USED_F_NO_NOTIFY,
+  availRingSize,
+  descTableSize,
+  needEvent,
+  usedRingSize,
+} from '../../spec/split.js';
+import { ChainPool, SegmentReader } from '../chain-reader.js';
+import type { Chain } from '../chain.js';
+import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
+import { ringFeatures, type Features } from '../features.js';
+import { checkQueueSize, ringView } from '../ring-views.js';
+import { UsedBatcher, type UsedSink } from '../used-batcher.js';
+import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
+
+export interface SplitDeviceConfig extends DeviceQueueConfig {
+  /** Avail idx to resume from (vhost-user SET_VRING_BASE); by default the used idx found in the ring. */
+  availBase?: number;
+}
+
+/**
+ * The device side of a split virtqueue (VIRTIO 1.2 section 2.7).
+ *
+ * Everything read from the rings was written by a driver that may be buggy or hostile: every index, length, flag
+ * combination and address is checked before use, and the first bad one breaks the queue with a VirtqueueError.
+ * With IN_ORDER the next head is predictable (the descriptor after the previous chain); the device checks that the
+ * driver kept that promise, and flush() writes one used entry per batch.
+ */
+export class SplitDevice implements VirtqueueDevice {
+  readonly name: string;
+  readonly size: number;
+  readonly features: Features;
+  readonly stats: DeviceStats = {
+    chainsPopped: 0,
+    buffersUsed: 0,
+    usedEntriesWritten: 0,
+    flushes: 0,
+    interruptsWanted: 0,
+    interruptsSuppressed: 0,
+  };
+  error: VirtqueueError | null = null;
+
+  readonly #mask: number;
+  readonly #inOrder: boolean;
+  readonly #eventIdx: boolean;
+  readonly #indirect: boolean;
+  readonly #desc: Uint32Array;
+  readonly #avail: Uint16Array;
+  readonly #used16: Uint16Array;
+  readonly #used32: Uint32Array;
+  readonly #usedEventAt: number;
+  readonly #availEventAt: number;
+  readonly #memory: GuestMemory;
+  readonly #reader: SegmentReader;
+  readonly #pool: ChainPool;
+  readonly #used: UsedBatcher;
+  /** Writes used entries for #used.drain(); made once so flushing allocates nothing. */
+  readonly #sink: UsedSink;
+  /** used idx before the flush in progress. */
+  #flushBase = 0;
+
+  #lastAvail: number;
+  /** The driver's avail idx as last loaded. */
+  #availIdx: number;
+  #usedIdx: number;
+  #nextHead: number;
+
+  constructor(config: SplitDeviceConfig) {
+    const { name, size, memory, addresses, features } = config;
+    checkQueueSize(name, size, VIRTQ_SPLIT_MAX_SIZE, true);
+    const rf = ringFeatures(features);
+    this.name = name;
+    this.size = size;
+    this.features = features;
+    this.#mask = size - 1;
+    this.#inOrder = rf.inOrder;
+    this.#eventIdx = rf.eventIdx;
+    this.#indirect = rf.indirect;
+    this.#desc = ringView(
+      name,
+      memory,
+      'descriptor table',
+      addresses.desc,
+      descTableSize(size),
+      VIRTQ_DESC_ALIGN,
+      Uint32Array,
+    );
+    this.#avail = ringView(
+      name,
+      memory,
+      'avail ring',
+      addresses.driver,
+      availRingSize(size),
+      VIRTQ_AVAIL_ALIGN,
+      Uint16Array,
+    );
+    this.#used16 = ringView(
+      name,
+      memory,
+      'used ring',
+      addresses.device,
+      usedRingSize(size),
+      VIRTQ_USED_ALIGN,
+      Uint16Array,
+    );
+    this.#used32 = ringView(
+      name,
+      memory,
+      'used ring',
+      addresses.device,
+      usedRingSize(size) - 2,
+      VIRTQ_USED_ALIGN,
+      Uint32Array,
+    );
+    this.#usedEventAt = 2 + size;
+    this.#availEventAt = 2 + 4 * size;
+    this.#memory = memory;
+    this.#reader = new SegmentReader(name, memory);
+    this.#pool = new ChainPool(size);
+    this.#used = new UsedBatcher(size, rf.inOrder && (config.usedEntries ?? 'batched') === 'batched');
+    const used32 = this.#used32;
+    const mask = this.#mask;
+    this.#sink = {
+      writeUsed: (at, id, len) => {
+        const slot = (this.#flushBase + at) & mask;
+        used32[1 + 2 * slot] = id;
+        used32[2 + 2 * slot] = len;
+      },
+    };
+    this.#usedIdx = Atomics.load(this.#used16, 1);
+    this.#lastAvail = (config.availBase ?? this.#usedIdx) & 0xffff;
+    this.#availIdx = this.#lastAvail;
+    this.#nextHead = 0;
+    Atomics.store(this.#used16, 0, 0);
+  }
+
+  get inFlight(): number {
+    return this.#pool.inFlight;
+  }
+
+  /** The next avail index the device will read (what vhost-user GET_VRING_BASE reports). */
+  get lastAvailIdx(): number {
+    return this.#lastAvail;
+  }
+
+  hasAvailable(): boolean {
+    if (this.error !== null) return false;
+    return this.#lastAvail !== this.#availIdx || this.#lastAvail !== Atomics.load(this.#avail, 1);
+  }
+
+  pop(): Chain | null {
+    if (this.error !== null) return null;
+    const lastAvail = this.#lastAvail;
+    if (lastAvail === this.#availIdx) {
+      // Acquire: avail ring entries and descriptors below the idx were written before it.
+      const availIdx = Atomics.load(this.#avail, 1);
+      if (availIdx === lastAvail) return null;
+      const ahead = (availIdx - lastAvail) & 0xffff;
+      if (ahead > this.size) {
+        return this.#fail(
+          E.AVAIL_IDX_AHEAD,
+          lastAvail,
+          availIdx,
+          `avail idx is ${ahead} ahead; the queue holds ${this.size}`,
+        );
+      }
+      this.#availIdx = availIdx;
+    }
+    // A driver has only `size` descriptors: more outstanding buffers means it reused some still in flight.
+    const outstanding = this.#pool.inFlight + this.#used.pending;
+    if (outstanding >= this.size) {
+      return this.#fail(E.TOO_MANY_IN_FLIGHT, lastAvail, outstanding + 1, `the queue holds ${this.size} buffers`);
+    }
+    const head = this.#avail[2 + (lastAvail & this.#mask)];
+    if (head >= this.size) return this.#fail(E.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
+    if (this.#inOrder && head !== this.#nextHead) {
+      return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
+    }
+    const chain = this.#pool.take();
+    if (!this.#parse(chain, head)) {
+      this.#pool.giveBack(chain);
+      return null;
+    }
+    chain.id = head;
+    this.#pool.commit(chain);
+    this.#lastAvail = (lastAvail + 1) & 0xffff;
+    if (this.#inOrder) this.#nextHead = (head + chain.descCount) & this.#mask;
+    this.stats.chainsPopped++;
+    return chain;
+  }
+
+  /** Walks the chain at `head` into `chain`; false (queue broken) on the first bad descriptor. */
+  #parse(chain: Chain, head: number): boolean {
+    const desc = this.#desc;
+    const reader = this.#reader;
+    let d = head;
+    let count = 0;
+    for (;;) {
+      if (++count > this.size) {
+        return this.#failed(E.CHAIN_TOO_LONG, head, count, 'the chain loops or is longer than the queue');
+      }
+      const w = d * 4;
+      const flagsNext = desc[w + 3];
+      const flags = flagsNext & 0xffff;
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        if (!this.#indirect)
+          return this.#failed(E.INDIRECT_NOT_NEGOTIATED, d, flags, 'INDIRECT_DESC was not negotiated');
+        if (flags & VIRTQ_DESC_F_NEXT)
+          return this.#failed(E.INDIRECT_WITH_NEXT, d, flags, 'INDIRECT together with NEXT');
+        const len = desc[w + 2];
+        if (len === 0 || len % VIRTQ_DESC_SIZE !== 0 || len / VIRTQ_DESC_SIZE > this.size) {
+          return this.#failed(
+            E.INDIRECT_BAD_LENGTH,
+            d,
+            len,
+            `an indirect table holds 1..${this.size} descriptors of 16 bytes`,
+          );
+        }
+        if (!this.#readIndirect(chain, d, desc[w], desc[w + 1], len)) return false;
+        break;
+      }
+      if (!reader.addSegment(chain, d, desc[w], desc[w + 1], desc[w + 2], (flags & VIRTQ_DESC_F_WRITE) !== 0)) {
+        return this.#failedWith(reader.error!);
+      }
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+      const next = flagsNext >>> 16;
+      if (next >= this.size) return this.#failed(E.NEXT_OUT_OF_RANGE, d, next, `queue size is ${this.size}`);
+      if (this.#inOrder && next !== ((d + 1) & this.#mask)) {
+        return this.#failed(E.IN_ORDER_NEXT_UNEXPECTED, d, next, `IN_ORDER requires next ${(d + 1) & this.#mask}`);
+      }
+      d = next;
+    }
+    chain.descCount = count;
+    return true;
+  }
+
+  /** Walks the indirect table that descriptor `d` points to; tables chain by `next` like the ring itself. */
+  #readIndirect(chain: Chain, d: number, lo: number, hi: number, len: number): boolean {
+    const memory = this.#memory;
+    const r = memory.locateWords(lo, hi, len);
+    if (typeof r !== 'number') return this.#failed(r, d, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+    const view = memory.regions[r].view;
+    const base = memory.offset;
+    const n = len / VIRTQ_DESC_SIZE;
+    const reader = this.#reader;
+    let i = 0;
+    let count = 0;
+    for (;;) {
+      if (++count > n) return this.#failed(E.CHAIN_TOO_LONG, d, count, `the indirect table of ${n} loops`);
+      const o = base + i * VIRTQ_DESC_SIZE;
+      const flags = view.getUint16(o + 12, true);
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        return this.#failed(E.INDIRECT_NESTED, d, i, 'an indirect table entry has INDIRECT set');
+      }
+      const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      if (
+        !reader.addSegment(
+          chain,
+          i,
+          view.getUint32(o, true),
+          view.getUint32(o + 4, true),
+          view.getUint32(o + 8, true),
+          writable,
+        )
+      ) {
+        return this.#failedWith(reader.error!);
+      }
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) return true;
+      const next = view.getUint16(o + 14, true);
+      if (next >= n) return this.#failed(E.NEXT_OUT_OF_RANGE, i, next, `indirect table of descriptor ${d} has ${n}`);
+      if (this.#inOrder && next !== i + 1) {
+        return this.#failed(E.IN_ORDER_NEXT_UNEXPECTED, i, next, `IN_ORDER requires entry ${i + 1} in indirect tables`);
+      }
+      i = next;
+    }
+  }
+
+  complete(chain: Chain, written: number): void {
+    this.#pool.release(this.name, chain, written, this.#inOrder);
+    this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
+    this.stats.buffersUsed++;
+  }
+
+  flush(): boolean {
+    const n = this.#used.pending;
+    if (n === 0) return false;
+    const old = this.#usedIdx;
+    this.#flushBase = old;
+    const entries = this.#used.drain(this.#sink);
+    const usedIdx = (old + n) & 0xffff;
+    this.#usedIdx = usedIdx;
+    // Release: the used entries above are visible before the idx that publishes them (Linux vhost: smp_wmb).
+    Atomics.store(this.#used16, 1, usedIdx);
+    // Store->load: publishing used idx is ordered before reading the driver's interrupt suppression (vhost: smp_mb),
+    // so either the driver's re-check sees the entries or we see that it wants an interrupt.
+    const need = this.#eventIdx
+      ? needEvent(Atomics.load(this.#avail, this.#usedEventAt), usedIdx, old)
+      : (Atomics.load(this.#avail, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+    const stats = this.stats;
+    stats.flushes++;
+    stats.usedEntriesWritten += entries;
+    if (need) stats.interruptsWanted++;
+    else stats.interruptsSuppressed++;
+    return need;
+  }
+
+  disableNotifications(): void {
+    // With EVENT_IDX the driver ignores used.flags; avail_event is left where it was, so at most one more kick.
+    if (!this.#eventIdx) Atomics.store(this.#used16, 0, VIRTQ_USED_F_NO_NOTIFY);
+  }
+
+  enableNotifications(): boolean {
+    if (this.#eventIdx) Atomics.store(this.#used16, this.#availEventAt, this.#lastAvail);
+    else Atomics.store(this.#used16, 0, 0);
+    // Store->load: the request above is ordered before re-reading avail idx, so either the driver's kickPrepare()
+    // sees it or we see the buffers it published meanwhile.
+    return !this.hasAvailable();
+  }
+
+  #fail(code: E, index: number, value: number, detail: string): null {
+    this.error = new VirtqueueError(code, this.name, index, value, detail);
+    return null;
+  }
+
+  #failed(code: E, index: number, value: number, detail: string): false {
+    this.#fail(code, index, value, detail);
+    return false;
+  }
+
+  #failedWith(error: VirtqueueError): false {
+    this.error = error;
+    return false;
+  }
+}

@@ -1,0 +1,137 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { Chain } from './chain.js';
+import type { VirtqueueError } from './errors.js';
+import type { Features } from './features.js';
+import type { ScatterList } from './scatter-list.js';
+
+/**
+ * The three areas of a virtqueue (VIRTIO 1.2 section 2.6), as guest addresses. Split rings call them descriptor
+ * table, available ring and used ring; packed rings call them descriptor ring, driver and device event suppression.
+ */
+export interface RingAddresses {
+  desc: number;
+  driver: number;
+  device: number;
+}
+
+export interface QueueConfig {
+  /** For errors and logs, e.g. "test.0". */
+  name: string;
+  size: number;
+  /** The negotiated feature set: the only source of ring behaviour. */
+  features: Features;
+  memory: GuestMemory;
+  addresses: RingAddresses;
+}
+
+export interface DriverQueueConfig extends QueueConfig {
+  /**
+   * Guest memory the driver may use for indirect tables: `size` tables of `indirectMax` descriptors each, at
+   * `indirectArea`. Without it, add() never uses indirect descriptors.
+   */
+  indirectArea?: number;
+  indirectMax?: number;
+}
+
+export type UsedEntryPolicy = 'batched' | 'per-buffer';
+
+export interface DeviceQueueConfig extends QueueConfig {
+  /**
+   * With IN_ORDER: 'batched' (default) writes one used entry per run of completions flushed together, as the spec
+   * allows; 'per-buffer' writes one per buffer, as QEMU does. Ignored without IN_ORDER.
+   */
+  usedEntries?: UsedEntryPolicy;
+}
+
+/** Exact counts of what the driver side did; counters are exact where clocks are noisy. */
+export interface DriverStats {
+  buffersAdded: number;
+  buffersUsed: number;
+  indirectAdded: number;
+  /** Used entries read from the ring (less than buffersUsed when the device batches under IN_ORDER). */
+  usedEntriesRead: number;
+  /** kickPrepare() calls that published new buffers and asked for a notification... */
+  kicksWanted: number;
+  /** ...and those that published new buffers but were told not to notify. */
+  kicksSuppressed: number;
+}
+
+export interface DeviceStats {
+  chainsPopped: number;
+  buffersUsed: number;
+  usedEntriesWritten: number;
+  /** flush() calls that published at least one buffer. */
+  flushes: number;
+  interruptsWanted: number;
+  interruptsSuppressed: number;
+}
+
+/**
+ * The driver side of one virtqueue, whatever its layout. Peer input never throws: a bad used ring marks the queue
+ * broken, sets `error`, and every later call returns nothing.
+ */
+export interface VirtqueueDriver<T> {
+  readonly name: string;
+  readonly size: number;
+  readonly features: Features;
+  /** Free descriptors. */
+  readonly numFree: number;
+  /** Buffers added and not yet taken back. */
+  readonly inFlight: number;
+  readonly error: VirtqueueError | null;
+  readonly stats: DriverStats;
+
+  /** Whether `sg` fits now, directly or (if `indirect` and possible) through an indirect table. */
+  canAdd(sg: ScatterList, indirect: boolean): boolean;
+  /**
+   * Make a buffer available to the device (not yet visible: see kickPrepare). With `indirect` and INDIRECT_DESC
+   * negotiated it goes through an indirect table. `token` (not undefined) comes back from takeUsed(). Returns false
+   * if the queue is broken; throws VirtqueueUsageError if the buffer does not fit (check canAdd).
+   */
+  add(sg: ScatterList, token: T, indirect: boolean): boolean;
+  /** Publish the buffers added since the last call; true if the device asked to be notified of them. */
+  kickPrepare(): boolean;
+  /** The next used buffer's token, oldest first under IN_ORDER, or undefined. Its written length is `usedLen`. */
+  takeUsed(): T | undefined;
+  /** Bytes the device wrote into the buffer last returned by takeUsed(). */
+  readonly usedLen: number;
+  /** Whether takeUsed() would return a buffer now. */
+  hasUsed(): boolean;
+  /** Ask the device not to interrupt (a hint: one more interrupt may still come). */
+  disableInterrupts(): void;
+  /**
+   * Ask the device to interrupt on the next used buffer. Returns true if it is safe to wait for that interrupt, false
+   * if used buffers are already pending (the re-check that prevents a lost wake-up).
+   */
+  enableInterrupts(): boolean;
+}
+
+/**
+ * The device side of one virtqueue, whatever its layout. Peer input never throws: a bad available ring or descriptor
+ * marks the queue broken, sets `error`, and pop() returns null from then on.
+ */
+export interface VirtqueueDevice {
+  readonly name: string;
+  readonly size: number;
+  readonly features: Features;
+  readonly error: VirtqueueError | null;
+  readonly stats: DeviceStats;
+  /** Chains popped and not yet completed. */
+  readonly inFlight: number;
+
+  /** The next available chain, or null (none available, or broken: see `error`). */
+  pop(): Chain | null;
+  /**
+   * Mark a chain used with `written` bytes. Under IN_ORDER chains must be completed in the order they were popped
+   * (VirtqueueUsageError otherwise). The chain returns to the pool: do not touch it afterwards.
+   */
+  complete(chain: Chain, written: number): void;
+  /** Publish completed buffers; true if the driver asked to be interrupted for them. */
+  flush(): boolean;
+  /** Whether pop() would return a chain now. */
+  hasAvailable(): boolean;
+  /** Ask the driver not to kick (a hint). */
+  disableNotifications(): void;
+  /** Ask for a kick on the next available buffer. True if safe to wait for it; false if buffers are already there. */
+  enableNotifications(): boolean;
+}
