@@ -1,0 +1,119 @@
+import { planLocal } from '../transport/local/plan.js';
+import type { PairReport } from '../transport/local/report.js';
+import { runSingleThread } from '../transport/local/single-thread.js';
+import { runTwoThreads } from '../transport/local/threads.js';
+import { describeFeatures } from '../virtqueue/features.js';
+import { AVAILABLE_RINGS } from './matrix.js';
+import { describeRun, type RunOptions } from './options.js';
+
+/** One row of `vq run`: what ran, what was negotiated, the counters, and PASS or the failure. */
+export interface RunResult {
+  label: string;
+  options: RunOptions;
+  negotiated: string;
+  passed: boolean;
+  failure: string | null;
+  /** How to replay a failure. */
+  replay: string | null;
+  buffers: number;
+  bytes: number;
+  batches: number;
+  kicks: number;
+  kicksSuppressed: number;
+  interrupts: number;
+  interruptsSuppressed: number;
+  usedEntries: number;
+  buffersPerSec: number;
+  elapsedMs: number;
+  cpuNsPerBuffer: number;
+  gcCount: number | null;
+  pinned: boolean | null;
+}
+
+export class RunOptionsError extends Error {
+  override readonly name = 'RunOptionsError';
+}
+
+/** Rejects combinations the engine cannot run, with the reason. */
+export function validateRun(o: RunOptions): void {
+  if (!AVAILABLE_RINGS.includes(o.ring)) throw new RunOptionsError(`the ${o.ring} ring is not implemented yet`);
+  if (o.inOrder && o.completion === 'out-of-order') {
+    throw new RunOptionsError('out-of-order completion needs IN_ORDER off (--no-in-order)');
+  }
+  const size = o.queueSize;
+  if (!Number.isInteger(size) || size < 1 || size > 32768 || (o.ring === 'split' && (size & (size - 1)) !== 0)) {
+    throw new RunOptionsError(`queue size ${size}: a split ring needs a power of two from 1 to 32768`);
+  }
+  if (o.batch !== 'random' && (!Number.isInteger(o.batch) || o.batch < 1)) {
+    throw new RunOptionsError(`batch ${o.batch}: a positive integer or "random"`);
+  }
+  if (!Number.isInteger(o.maxChain) || o.maxChain < 1 || o.maxChain > size) {
+    throw new RunOptionsError(`max chain ${o.maxChain}: from 1 to the queue size (${size})`);
+  }
+  if (!Number.isInteger(o.maxSegment) || o.maxSegment < 1 || o.maxSegment > 1 << 20) {
+    throw new RunOptionsError(`max segment ${o.maxSegment}: from 1 to 1048576 bytes`);
+  }
+  if (!Number.isInteger(o.buffers) || o.buffers < 1) throw new RunOptionsError(`buffers ${o.buffers}: at least 1`);
+  if (!Number.isInteger(o.window) || o.window < 1) throw new RunOptionsError(`window ${o.window}: at least 1`);
+}
+
+/** Runs one combination of the harness and turns the pair's report into a row. */
+export async function runOne(o: RunOptions, onProgress?: (completed: number) => void): Promise<RunResult> {
+  validateRun(o);
+  const plan = planLocal(o);
+  const report: PairReport & { pinned?: boolean } = o.threads
+    ? await runTwoThreads(plan, { onProgress })
+    : runSingleThread(plan, { onProgress });
+  return toResult(o, describeFeatures(plan.features), report);
+}
+
+export function toResult(o: RunOptions, negotiated: string, r: PairReport & { pinned?: boolean }): RunResult {
+  const failure = r.failure;
+  return {
+    label: describeRun(o),
+    options: o,
+    negotiated,
+    passed: failure === null,
+    failure,
+    replay: failure === null ? null : replayCommand(o, r.step),
+    buffers: r.completed,
+    bytes: r.testDriver.bytesOut + r.testDriver.bytesIn,
+    batches: r.deviceQueue.flushes,
+    kicks: r.kicks,
+    kicksSuppressed: r.driverQueue.kicksSuppressed,
+    interrupts: r.interrupts,
+    interruptsSuppressed: r.deviceQueue.interruptsSuppressed,
+    usedEntries: r.deviceQueue.usedEntriesWritten,
+    buffersPerSec: r.elapsedMs > 0 ? (r.completed * 1000) / r.elapsedMs : 0,
+    elapsedMs: r.elapsedMs,
+    cpuNsPerBuffer: r.completed > 0 ? (r.cpuMs * 1e6) / r.completed : 0,
+    gcCount: r.gcCount ?? null,
+    pinned: r.pinned ?? null,
+  };
+}
+
+/** The `vq run` command line that reproduces a run (one-thread runs replay exactly; `step` says where it failed). */
+export function replayCommand(o: RunOptions, step?: number): string {
+  const flags = [
+    `--ring ${o.ring}`,
+    o.inOrder ? '--in-order' : '--no-in-order',
+    o.indirect ? '--indirect' : '--no-indirect',
+    o.eventIdx ? '--event-idx' : '--no-event-idx',
+    `--queue-size ${o.queueSize}`,
+    `--batch ${o.batch}`,
+    `--max-chain ${o.maxChain}`,
+    `--max-segment ${o.maxSegment}`,
+    `--indirect-mode ${o.indirectMode}`,
+    `--buffers ${o.buffers}`,
+    `--used-entries ${o.usedEntries}`,
+    `--completion ${o.completion}`,
+    `--window ${o.window}`,
+    o.partialWrites ? '--partial-writes' : '',
+    o.verifyData ? '' : '--no-verify-data',
+    o.threads ? '--threads' : '',
+    o.poll ? '--poll' : '',
+    `--seed ${o.seed}`,
+  ];
+  const where = step === undefined ? '' : ` (failed at step ${step})`;
+  return `vq run ${flags.filter(Boolean).join(' ')}${where}`;
+}

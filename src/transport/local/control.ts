@@ -1,0 +1,40 @@
+/** Slots of the shared Int32Array through which the two threads of a local pair signal each other. */
+export const Control = {
+  /** Driver -> device notifications: incremented, then Atomics.notify. */
+  KICKS: 0,
+  /** Device -> driver notifications. */
+  IRQS: 1,
+  /** Set when the run is over (done, or a side failed): both sides leave their loops. */
+  STOP: 2,
+  /** Set by the main thread once both sides are built: start. */
+  GO: 3,
+  /** Buffers the driver has completed, for progress display. */
+  PROGRESS: 4,
+  LENGTH: 8,
+} as const;
+
+/** How long a sleeping side waits before it checks whether it missed a notification. Not a test timing. */
+export const WATCHDOG_MS = 2000;
+
+/**
+ * Sleeps until `ctl[slot]` moves off `seen` (a notification) or STOP is set. A sleeper that has waited two watchdog
+ * periods while work it was never told about is visibly pending has lost a notification: that returns false.
+ */
+export function sleepOn(ctl: Int32Array, slot: number, seen: number, workPending: () => boolean): boolean {
+  let strikes = 0;
+  for (;;) {
+    if (Atomics.load(ctl, Control.STOP) !== 0) return true;
+    const r = Atomics.wait(ctl, slot, seen, WATCHDOG_MS);
+    if (r !== 'timed-out') return true;
+    if (workPending() && Atomics.load(ctl, slot) === seen) {
+      if (++strikes >= 2) return false;
+    } else {
+      strikes = 0;
+    }
+  }
+}
+
+export function signal(ctl: Int32Array, slot: number): void {
+  Atomics.add(ctl, slot, 1);
+  Atomics.notify(ctl, slot);
+}
