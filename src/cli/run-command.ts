@@ -50,6 +50,11 @@ export function runCommand(): Command {
       positiveInt('max segment'),
       DEFAULT_RUN.maxSegment,
     )
+    .addOption(
+      new Option('--shape <shape>', 'random chains per buffer, or one fixed chain (n-1 readable + 1 writable segments)')
+        .choices(['random', 'fixed'])
+        .default(DEFAULT_RUN.shape),
+    )
     .option('--buffers <n>', 'buffers to complete per run', positiveInt('buffers'), DEFAULT_RUN.buffers)
     .option('--duration <seconds>', 'stop adding buffers after this long (--buffers stays an upper bound)', Number)
     .option('--threads', 'driver and device in two worker threads sharing memory (default: one thread, replayable)')
@@ -76,6 +81,7 @@ export function runCommand(): Command {
         maxChain: flags.maxChain as number,
         maxSegment: flags.maxSegment as number,
         indirectMode: flags.indirectMode as RunOptions['indirectMode'],
+        shape: flags.shape as RunOptions['shape'],
         buffers: flags.buffers as number,
         durationMs: flags.duration === undefined ? undefined : (flags.duration as number) * 1000,
         seed: flags.seed as number,

@@ -16,6 +16,12 @@ export interface TestDriverOptions {
   /** Bytes per segment: random in 1..maxSegment. */
   maxSegment: number;
   indirect: IndirectMode;
+  /**
+   * 'random': each buffer gets a random chain. 'fixed': every buffer is the same chain, built once per slot (maxChain
+   * - 1 readable segments and one writable, maxSegment bytes each), so per-buffer driver work is only the ring's:
+   * for benchmarks, as Linux's ringtest.
+   */
+  shape: 'random' | 'fixed';
   partialWrites: boolean;
   /** Write and check the data bytes; off, only tokens, order and lengths are verified. */
   verifyData: boolean;
@@ -61,7 +67,13 @@ export class TestDriver {
   /** Stop adding (a duration ran out); in-flight buffers still complete. */
   stopAdding = false;
   readonly #slots: BufferSlot[] = [];
+  /**
+   * Free slots as a FIFO ring: a buffer reuses the slot freed longest ago. Under IN_ORDER buffer n then always lands
+   * in the same slot and descriptors as buffer n - size, so the ring's contents repeat (see SplitDriver.add).
+   */
   readonly #free: BufferSlot[] = [];
+  #freeAt = 0;
+  #freeCount = 0;
   readonly #prng: Prng;
   readonly #inOrder: boolean;
   readonly #slotBytes: number;
@@ -75,9 +87,18 @@ export class TestDriver {
     this.#slotBytes = options.maxChain * options.maxSegment;
     for (let i = 0; i < queue.size; i++) {
       const slot = new BufferSlot(i);
+      if (options.shape === 'fixed') this.#fixedShape(slot);
       this.#slots.push(slot);
       this.#free.push(slot);
     }
+    this.#freeCount = queue.size;
+  }
+
+  #fixedShape(slot: BufferSlot): void {
+    const o = this.options;
+    const base = o.dataAddr + slot.index * this.#slotBytes;
+    for (let i = 0; i < o.maxChain - 1; i++) slot.sg.addReadable(base + i * o.maxSegment, o.maxSegment);
+    slot.sg.addWritable(base + (o.maxChain - 1) * o.maxSegment, o.maxSegment);
   }
 
   get done(): boolean {
@@ -86,7 +107,7 @@ export class TestDriver {
 
   /** Whether fill() could add a buffer now (ignoring whether the ring has room). */
   get wantsToAdd(): boolean {
-    return !this.stopAdding && this.added < this.options.buffers && this.#free.length > 0;
+    return !this.stopAdding && this.added < this.options.buffers && this.#freeCount > 0;
   }
 
   /** Random batch size for the next fill(). */
@@ -101,27 +122,35 @@ export class TestDriver {
     const prng = this.#prng;
     let n = 0;
     while (n < max && this.wantsToAdd) {
-      const slot = this.#free[this.#free.length - 1];
-      const sg = slot.sg.reset();
-      const segs = prng.int(1, o.maxChain);
-      const readable = prng.int(0, segs);
-      const base = o.dataAddr + slot.index * this.#slotBytes;
-      for (let i = 0; i < segs; i++) {
-        const len = prng.int(1, o.maxSegment);
-        if (i < readable) sg.addReadable(base + i * o.maxSegment, len);
-        else sg.addWritable(base + i * o.maxSegment, len);
-      }
+      const slot = this.#free[this.#freeAt];
+      const sg = slot.sg;
+      if (o.shape === 'random') this.#randomShape(slot);
       const indirect = o.indirect === 'always' || (o.indirect === 'random' && prng.chance(0.5));
       if (!this.queue.canAdd(sg, indirect)) break;
       slot.seq = this.added;
       if (o.verifyData) this.#writeReadable(slot);
       if (!this.queue.add(sg, slot, indirect)) break;
       slot.inFlight = true;
-      this.#free.pop();
+      this.#freeAt = this.#freeAt + 1 === this.#free.length ? 0 : this.#freeAt + 1;
+      this.#freeCount--;
       this.added++;
       n++;
     }
     return n;
+  }
+
+  #randomShape(slot: BufferSlot): void {
+    const o = this.options;
+    const prng = this.#prng;
+    const sg = slot.sg.reset();
+    const segs = prng.int(1, o.maxChain);
+    const readable = prng.int(0, segs);
+    const base = o.dataAddr + slot.index * this.#slotBytes;
+    for (let i = 0; i < segs; i++) {
+      const len = prng.int(1, o.maxSegment);
+      if (i < readable) sg.addReadable(base + i * o.maxSegment, len);
+      else sg.addWritable(base + i * o.maxSegment, len);
+    }
   }
 
   /** Takes back up to `max` used buffers and verifies each; returns how many it took. */
@@ -133,7 +162,9 @@ export class TestDriver {
       n++;
       this.#verify(slot, this.queue.usedLen);
       slot.inFlight = false;
-      this.#free.push(slot);
+      const size = this.#free.length;
+      this.#free[(this.#freeAt + this.#freeCount) % size] = slot;
+      this.#freeCount++;
       this.completed++;
     }
     return n;

@@ -15,6 +15,8 @@ export interface RunOptions {
   batch: number | 'random';
   maxChain: number;
   maxSegment: number;
+  /** Random chains per buffer, or one fixed chain shape (benchmarks: see TestDriverOptions.shape). */
+  shape: 'random' | 'fixed';
   /** How the driver uses indirect tables when INDIRECT_DESC is negotiated. */
   indirectMode: IndirectMode;
   /** Buffers to complete; with durationMs, an upper bound. */
@@ -44,6 +46,7 @@ export const DEFAULT_RUN: RunOptions = {
   batch: 'random',
   maxChain: 4,
   maxSegment: 256,
+  shape: 'random',
   indirectMode: 'random',
   buffers: 100_000,
   threads: false,
@@ -63,6 +66,7 @@ export function describeRun(o: RunOptions): string {
   if (o.eventIdx) parts.push('event-idx');
   parts.push(o.inOrder ? o.usedEntries : o.completion === 'out-of-order' ? `ooo/${o.window}` : 'fifo');
   if (o.partialWrites) parts.push('partial');
+  if (o.shape === 'fixed') parts.push('fixed');
   parts.push(o.threads ? (o.poll ? '2T-poll' : '2T') : '1T');
   return parts.join(' ');
 }

@@ -104,6 +104,7 @@ export function replayCommand(o: RunOptions, step?: number): string {
     `--max-chain ${o.maxChain}`,
     `--max-segment ${o.maxSegment}`,
     `--indirect-mode ${o.indirectMode}`,
+    `--shape ${o.shape}`,
     `--buffers ${o.buffers}`,
     `--used-entries ${o.usedEntries}`,
     `--completion ${o.completion}`,

@@ -106,8 +106,9 @@ export class GuestMemory {
    * locateWords for a raw 64-bit address).
    */
   locate(addr: number, len: number): number | MemoryFault {
+    // MAX - addr is exact where addr + len could round.
+    if (len > MAX_SAFE_ADDRESS - addr) return MemoryFault.TOO_LARGE;
     const end = addr + len;
-    if (end > MAX_SAFE_ADDRESS) return MemoryFault.TOO_LARGE;
     const regions = this.regions;
     let r = regions[this.#lastHit];
     if (r !== undefined && addr >= r.guestAddr && end <= r.end) {

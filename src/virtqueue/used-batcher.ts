@@ -13,13 +13,22 @@ export interface UsedSink {
  * Per buffer: one entry each. Batched (IN_ORDER only): one entry for a run of buffers, carrying the last buffer's id
  * and length, placed where the run's first buffer would go. The driver reports every skipped buffer as used
  * completely (its full writable length), so a run ends early at any buffer written only in part: that buffer's own
- * entry carries its true length.
+ * entry carries its true length. A fully written buffer only extends the open run, so batching costs a few field
+ * writes per buffer and the used ring is touched once per run.
  */
 export class UsedBatcher {
+  /** Entries ready to write: per buffer, or (batched) the runs closed by a partly written buffer. */
   readonly #ids: Uint32Array;
   readonly #lens: Uint32Array;
+  readonly #buffers: Uint32Array;
   readonly #descs: Uint32Array;
-  readonly #full: Uint8Array;
+  #entries = 0;
+  /** Batched: the open run of fully written buffers (its last buffer's id and length). */
+  #runBuffers = 0;
+  #runDescs = 0;
+  #runId = 0;
+  #runLen = 0;
+  /** Buffers completed and not yet flushed. */
   pending = 0;
 
   constructor(
@@ -28,34 +37,52 @@ export class UsedBatcher {
   ) {
     this.#ids = new Uint32Array(size);
     this.#lens = new Uint32Array(size);
+    this.#buffers = new Uint32Array(size);
     this.#descs = new Uint32Array(size);
-    this.#full = new Uint8Array(size);
   }
 
   add(id: number, len: number, full: boolean, descs: number): void {
-    const i = this.pending++;
-    this.#ids[i] = id;
-    this.#lens[i] = len;
-    this.#descs[i] = descs;
-    this.#full[i] = full ? 1 : 0;
+    this.pending++;
+    if (!this.batched) {
+      this.#push(id, len, 1, descs);
+    } else if (full) {
+      this.#runBuffers++;
+      this.#runDescs += descs;
+      this.#runId = id;
+      this.#runLen = len;
+    } else {
+      this.#push(id, len, this.#runBuffers + 1, this.#runDescs + descs);
+      this.#runBuffers = 0;
+      this.#runDescs = 0;
+    }
+  }
+
+  #push(id: number, len: number, buffers: number, descs: number): void {
+    const e = this.#entries++;
+    this.#ids[e] = id;
+    this.#lens[e] = len;
+    this.#buffers[e] = buffers;
+    this.#descs[e] = descs;
   }
 
   /** Writes the pending completions into `sink`, clears them, and returns the number of used entries written. */
   drain(sink: UsedSink): number {
-    const n = this.pending;
-    let entries = 0;
-    let first = 0;
-    let descs = 0;
-    for (let i = 0; i < n; i++) {
-      descs += this.#descs[i];
-      if (!this.batched || i === n - 1 || this.#full[i] === 0) {
-        sink.writeUsed(first, this.#ids[i], this.#lens[i], i + 1 - first, descs);
-        entries++;
-        first = i + 1;
-        descs = 0;
-      }
+    let at = 0;
+    const n = this.#entries;
+    for (let e = 0; e < n; e++) {
+      const buffers = this.#buffers[e];
+      sink.writeUsed(at, this.#ids[e], this.#lens[e], buffers, this.#descs[e]);
+      at += buffers;
     }
+    let written = n;
+    if (this.#runBuffers > 0) {
+      sink.writeUsed(at, this.#runId, this.#runLen, this.#runBuffers, this.#runDescs);
+      written++;
+      this.#runBuffers = 0;
+      this.#runDescs = 0;
+    }
+    this.#entries = 0;
     this.pending = 0;
-    return entries;
+    return written;
   }
 }

@@ -92,6 +92,7 @@ export function buildDriverSide(plan: LocalPlan, memory: GuestMemory): TestDrive
     maxChain: o.maxChain,
     maxSegment: o.maxSegment,
     indirect: o.indirect ? o.indirectMode : 'never',
+    shape: o.shape,
     partialWrites: o.partialWrites,
     verifyData: o.verifyData,
     seed: o.seed,

@@ -84,7 +84,8 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   #oldestHead = 0;
   #addCount = 0;
   #oldestSeq = 0;
-  #batchEnd = -1;
+  /** Buffers of the current used entry's batch still to hand out, and the length its last one carries. */
+  #batchLeft = 0;
   #batchLen = 0;
 
   /** Indirect tables, `indirectMax` descriptors for each head, as 32-bit words. */
@@ -241,7 +242,10 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     this.#last[head] = last;
     this.#addSeq[head] = this.#addCount++;
     this.#inFlight++;
-    this.#avail[2 + (this.#availIdx & this.#mask)] = head;
+    const slot = 2 + (this.#availIdx & this.#mask);
+    // Under IN_ORDER a driver that recycles buffers in order republishes the same heads and descriptors each lap:
+    // skipping a store of an unchanged value keeps that cache line shared with the device instead of stealing it.
+    if (this.#avail[slot] !== head) this.#avail[slot] = head;
     this.#availIdx = (this.#availIdx + 1) & 0xffff;
     this.stats.buffersAdded++;
     return true;
@@ -267,13 +271,13 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
 
   hasUsed(): boolean {
     if (this.error !== null) return false;
-    if (this.#batchEnd >= 0 || this.#lastUsed !== this.#usedIdx) return true;
+    if (this.#batchLeft > 0 || this.#lastUsed !== this.#usedIdx) return true;
     return this.#lastUsed !== Atomics.load(this.#used16, 1);
   }
 
   takeUsed(): T | undefined {
     if (this.error !== null) return undefined;
-    if (this.#batchEnd >= 0) return this.#takeOldest();
+    if (this.#batchLeft > 0) return this.#takeOldest();
     const lastUsed = this.#lastUsed;
     if (lastUsed === this.#usedIdx) {
       // Acquire: used entries below the idx were written before it.
@@ -311,7 +315,7 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
         return this.#fail(E.IN_ORDER_BATCH_OVERRUN, lastUsed, id, `batch of ${batch} but only ${published} published`);
       }
       this.#lastUsed = (lastUsed + batch) & 0xffff;
-      this.#batchEnd = id;
+      this.#batchLeft = batch;
       this.#batchLen = len;
       return this.#takeOldest();
     }
@@ -324,14 +328,8 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
   #takeOldest(): T | undefined {
     const head = this.#oldestHead;
-    let len: number;
-    if (head === this.#batchEnd) {
-      len = this.#batchLen;
-      this.#batchEnd = -1;
-    } else {
-      // Skipped by the batch: the spec says it was used completely.
-      len = this.#writable[head];
-    }
+    // The batch's last buffer carries the entry's length; the ones it skipped were used completely (the spec).
+    const len = --this.#batchLeft === 0 ? this.#batchLen : this.#writable[head];
     this.#oldestHead = (head + this.#descCount[head]) & this.#mask;
     this.#oldestSeq++;
     return this.#release(head, len);
@@ -369,11 +367,14 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   }
 }
 
+/** Writes a descriptor, storing only the words that changed (see add()): correct whatever the memory held. */
 function writeDesc(words: Uint32Array, d: number, addr: number, len: number, flags: number, next: number): void {
   const w = d * 4;
   const lo = addr >>> 0;
-  words[w] = lo;
-  words[w + 1] = (addr - lo) / TWO_32;
-  words[w + 2] = len;
-  words[w + 3] = flags | (next << 16);
+  const hi = (addr - lo) / TWO_32;
+  const fn = (flags | (next << 16)) >>> 0;
+  if (words[w] !== lo) words[w] = lo;
+  if (words[w + 1] !== hi) words[w + 1] = hi;
+  if (words[w + 2] !== len) words[w + 2] = len;
+  if (words[w + 3] !== fn) words[w + 3] = fn;
 }

@@ -1,0 +1,68 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const VQ = fileURLToPath(new URL('../bin/vq.js', import.meta.url));
+const vq = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [VQ, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('vq command line', () => {
+  it('runs one combination and prints a table with PASS', () => {
+    const r = vq('run', '--ring', 'split', '--in-order', '--event-idx', '--buffers', '3000', '--seed', '7');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/split in-order indirect event-idx batched 1T .* PASS/);
+    expect(r.out).toMatch(/^1 passed, 0 failed$/m);
+  });
+
+  it('runs the default matrix when no combination flag is given', () => {
+    const r = vq('run', '--buffers', '300');
+    expect(r.code).toBe(0);
+    expect(r.out.match(/PASS/g)).toHaveLength(32);
+    expect(r.out).toMatch(/ooo\/8 2T/);
+  });
+
+  it('prints JSON with --json', () => {
+    const r = vq('run', '--no-in-order', '--completion', 'out-of-order', '--threads', '--buffers', '2000', '--json');
+    expect(r.code).toBe(0);
+    const [result] = JSON.parse(r.out);
+    expect(result).toMatchObject({ passed: true, buffers: 2000, failure: null });
+    expect(result.negotiated).not.toMatch(/IN_ORDER/);
+    expect(result.usedEntries).toBe(2000);
+  });
+
+  it('explains bad flag combinations and exits 2', () => {
+    const a = vq('run', '--in-order', '--completion', 'out-of-order');
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/out-of-order completion needs IN_ORDER off/);
+    const b = vq('run', '--ring', 'split', '--queue-size', '100');
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/power of two/);
+    const c = vq('run', '--ring', 'packed');
+    expect(c.code).toBe(2);
+    expect(c.err).toMatch(/packed ring is not implemented yet/);
+    const d = vq('run', '--batch', '0');
+    expect(d.code).not.toBe(0);
+    expect(d.err).toMatch(/batch must be a positive integer/);
+  });
+
+  it('--help explains the flags', () => {
+    const r = vq('run', '--help');
+    expect(r.code).toBe(0);
+    for (const flag of [
+      '--in-order',
+      '--no-in-order',
+      '--indirect',
+      '--event-idx',
+      '--queue-size',
+      '--batch',
+      '--threads',
+      '--poll',
+      '--seed',
+      '--json',
+    ]) {
+      expect(r.out).toContain(flag);
+    }
+  });
+});
