@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { RunOptionsError } from '../harness/run.js';
+import { benchCommand } from './bench-command.js';
 import { runCommand } from './run-command.js';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   program.addCommand(runCommand().exitOverride());
+  program.addCommand(benchCommand().exitOverride());
   return program;
 }
 
@@ -28,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const sub = program.commands.find((c) => c.getOptionValue('exitCode') !== undefined);
-  return (sub?.getOptionValue('exitCode') as number | undefined) ?? 0;
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  const done = all(program).find((c) => c.getOptionValue('exitCode') !== undefined);
+  return (done?.getOptionValue('exitCode') as number | undefined) ?? 0;
 }

@@ -69,6 +69,12 @@ export function runCommand(): Command {
         .choices(['in-order', 'out-of-order'])
         .default(DEFAULT_RUN.completion),
     )
+    .option(
+      '--flush-every <n>',
+      'two threads: the device publishes used buffers after at most n chains',
+      positiveInt('flush every'),
+      DEFAULT_RUN.flushEvery,
+    )
     .option('--window <n>', 'out-of-order completion window', positiveInt('window'), DEFAULT_RUN.window)
     .option('--partial-writes', 'the device writes a predictable prefix of some buffers, not all of it')
     .option('--no-verify-data', 'skip the per-byte data pattern (tokens, order and lengths are still verified)')
@@ -86,6 +92,7 @@ export function runCommand(): Command {
         durationMs: flags.duration === undefined ? undefined : (flags.duration as number) * 1000,
         seed: flags.seed as number,
         window: flags.window as number,
+        flushEvery: flags.flushEvery as number,
         partialWrites: flags.partialWrites === true,
         verifyData: flags.verifyData !== false,
       } satisfies Partial<RunOptions>;

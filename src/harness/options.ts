@@ -29,6 +29,8 @@ export interface RunOptions {
   seed: number;
   /** With IN_ORDER: one used entry per flushed batch, or one per buffer. */
   usedEntries: UsedEntryPolicy;
+  /** The device publishes used buffers after serving at most this many chains (and whenever the ring runs dry). */
+  flushEvery: number;
   /** Without IN_ORDER the device may complete out of order within a window. */
   completion: CompletionPolicy;
   window: number;
@@ -53,6 +55,7 @@ export const DEFAULT_RUN: RunOptions = {
   poll: false,
   seed: 1,
   usedEntries: 'batched',
+  flushEvery: 64,
   completion: 'in-order',
   window: 8,
   partialWrites: false,

@@ -55,6 +55,9 @@ export function validateRun(o: RunOptions): void {
   }
   if (!Number.isInteger(o.buffers) || o.buffers < 1) throw new RunOptionsError(`buffers ${o.buffers}: at least 1`);
   if (!Number.isInteger(o.window) || o.window < 1) throw new RunOptionsError(`window ${o.window}: at least 1`);
+  if (!Number.isInteger(o.flushEvery) || o.flushEvery < 1) {
+    throw new RunOptionsError(`flush every ${o.flushEvery}: at least 1`);
+  }
 }
 
 /** Runs one combination of the harness and turns the pair's report into a row. */
@@ -107,6 +110,7 @@ export function replayCommand(o: RunOptions, step?: number): string {
     `--shape ${o.shape}`,
     `--buffers ${o.buffers}`,
     `--used-entries ${o.usedEntries}`,
+    `--flush-every ${o.flushEvery}`,
     `--completion ${o.completion}`,
     `--window ${o.window}`,
     o.partialWrites ? '--partial-writes' : '',

@@ -124,7 +124,7 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
     signal(ctl, Control.IRQS);
   };
   for (;;) {
-    const served = device.serve(o.queueSize);
+    const served = device.serve(o.flushEvery);
     if (device.failure !== null || dq.error !== null) break;
     if (served > 0) {
       if (device.flush()) interrupt();

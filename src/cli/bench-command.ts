@@ -1,0 +1,89 @@
+import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { benchRing, type BenchReport } from '../harness/bench.js';
+import { ProgressBar } from './progress.js';
+import { positiveInt } from './run-command.js';
+import { formatTable } from './table.js';
+
+export function benchCommand(): Command {
+  const bench = new Command('bench').description('Measure performance (see README: how to read the figures).');
+  bench.addCommand(
+    new Command('ring')
+      .description(
+        'Two-thread ring throughput, driver and device pinned to different CPUs: IN_ORDER with batched used entries,\n' +
+          'IN_ORDER with per-buffer entries, and no IN_ORDER, interleaved (A B C A B C ...), median and min-max of\n' +
+          '--runs rounds, CPU time per buffer, and the IN_ORDER/no-IN_ORDER ratio measured in the same run.',
+      )
+      .option('--runs <n>', 'interleaved rounds per variant (at least 5 for published figures)', positiveInt('runs'), 5)
+      .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 4_000_000)
+      .option('--batch <n>', 'buffers added between kicks', positiveInt('batch'), 32)
+      .option('--queue-size <n>', 'queue size', positiveInt('queue size'), 256)
+      .addOption(
+        new Option('--mode <mode>', 'poll: both threads busy-poll; wait: they sleep on notifications')
+          .choices(['poll', 'wait', 'both'])
+          .default('both'),
+      )
+      .addOption(new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('off'))
+      .option('--no-gc-check', 'skip the allocation check (GC count over 1M and 10M buffers)')
+      .option('--json', 'print the report as JSON')
+      .option('--out <file>', 'also write the JSON report to this file')
+      .action(async (flags: Record<string, unknown>, cmd: Command) => {
+        const bar = new ProgressBar();
+        const report = await benchRing({
+          runs: flags.runs as number,
+          buffers: flags.buffers as number,
+          batch: flags.batch as number,
+          queueSize: flags.queueSize as number,
+          modes: flags.mode === 'both' ? ['poll', 'wait'] : [flags.mode as 'poll' | 'wait'],
+          indirect: flags.indirect === 'both' ? [false, true] : [flags.indirect === 'on'],
+          gcCheck: flags.gcCheck !== false,
+          command: `vq bench ring ${process.argv.slice(4).join(' ')}`.trim(),
+          onProgress: (done, total, what) => bar.update(what, done, total),
+        });
+        bar.clear();
+        if (typeof flags.out === 'string') writeFileSync(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${renderBench(report)}\n`);
+        cmd.setOptionValue('exitCode', 0);
+      }),
+  );
+  return bench;
+}
+
+const m = (bps: number): string => (bps / 1e6).toFixed(2);
+
+export function renderBench(r: BenchReport): string {
+  const rows = r.variants.map((v) => [
+    v.group,
+    v.variant,
+    m(v.medianBuffersPerSec),
+    `${m(v.minBuffersPerSec)}-${m(v.maxBuffersPerSec)}`,
+    v.medianCpuNsPerBuffer.toFixed(0),
+    v.usedEntriesPerBuffer.toFixed(4),
+    v.kicksPerBuffer.toFixed(4),
+    v.interruptsPerBuffer.toFixed(4),
+  ]);
+  const lines = [
+    `ring benchmark: ${r.runs} interleaved rounds x ${r.buffers} buffers, ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, threads ${r.machine.pinned ? 'pinned' : 'NOT pinned'}`,
+    '',
+    formatTable(
+      ['group', 'variant', 'Mbuf/s (median)', 'min-max', 'CPU ns/buf', 'used/buf', 'kicks/buf', 'irqs/buf'],
+      rows,
+    ),
+    '',
+    formatTable(
+      ['group', 'IN_ORDER batched / no IN_ORDER', 'per-round min', 'per-round median', 'per-round max'],
+      r.ratios.map((x) => [
+        x.group,
+        `${x.ratioOfMedians.toFixed(3)}x`,
+        x.roundRatios.min.toFixed(3),
+        x.roundRatios.median.toFixed(3),
+        x.roundRatios.max.toFixed(3),
+      ]),
+    ),
+  ];
+  if (r.gcCheck) {
+    lines.push('', 'allocation check (IN_ORDER batched, poll):');
+    for (const g of r.gcCheck) lines.push(`  ${g.buffers} buffers: ${g.gcCount} garbage collections`);
+  }
+  return lines.join('\n');
+}

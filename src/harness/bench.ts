@@ -1,0 +1,197 @@
+import { cpus, availableParallelism } from 'node:os';
+import { planLocal } from '../transport/local/plan.js';
+import { runTwoThreads } from '../transport/local/threads.js';
+import { DEFAULT_RUN, type RunOptions } from './options.js';
+
+/** One variant of a comparison: a name and how it differs from the group's base. */
+export interface BenchVariant {
+  name: string;
+  options: Partial<RunOptions>;
+}
+
+export interface BenchGroup {
+  /** e.g. "split, event-idx, poll". */
+  name: string;
+  base: RunOptions;
+  variants: BenchVariant[];
+}
+
+export interface BenchSample {
+  buffersPerSec: number;
+  cpuNsPerBuffer: number;
+  usedEntriesPerBuffer: number;
+  kicksPerBuffer: number;
+  interruptsPerBuffer: number;
+  gcCount: number;
+}
+
+export interface VariantSummary {
+  group: string;
+  variant: string;
+  samples: BenchSample[];
+  medianBuffersPerSec: number;
+  minBuffersPerSec: number;
+  maxBuffersPerSec: number;
+  medianCpuNsPerBuffer: number;
+  usedEntriesPerBuffer: number;
+  kicksPerBuffer: number;
+  interruptsPerBuffer: number;
+}
+
+export interface RatioSummary {
+  group: string;
+  numerator: string;
+  denominator: string;
+  /** median(A) / median(B), both from this run. */
+  ratioOfMedians: number;
+  /** A/B of each interleaved round: min, median, max. */
+  roundRatios: { min: number; median: number; max: number };
+}
+
+export interface BenchReport {
+  suite: 'ring';
+  date: string;
+  machine: { cpus: number; model: string; node: string; pinned: boolean };
+  command: string;
+  runs: number;
+  buffers: number;
+  variants: VariantSummary[];
+  ratios: RatioSummary[];
+  gcCheck?: { buffers: number; gcCount: number }[];
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export interface RingBenchOptions {
+  runs: number;
+  buffers: number;
+  batch: number;
+  queueSize: number;
+  modes: ('poll' | 'wait')[];
+  indirect: boolean[];
+  gcCheck: boolean;
+  command: string;
+  onProgress?: (done: number, total: number, what: string) => void;
+}
+
+/**
+ * The ring benchmark: driver and device on two pinned threads, no transport. For each notification mode and
+ * indirect setting it compares IN_ORDER with batched used entries, IN_ORDER with per-buffer entries, and no
+ * IN_ORDER, interleaving the variants (A B C A B C ...) so drift on a shared machine hits them alike. Buffers are
+ * fixed-shape (one writable segment) and data bytes are not touched, so the figure is the ring's; tokens, order and
+ * lengths are still verified, and a run that fails verification aborts the benchmark.
+ */
+export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
+  const groups: BenchGroup[] = [];
+  for (const mode of o.modes) {
+    for (const indirect of o.indirect) {
+      const base: RunOptions = {
+        ...DEFAULT_RUN,
+        ring: 'split',
+        eventIdx: true,
+        indirect,
+        indirectMode: 'always',
+        queueSize: o.queueSize,
+        batch: o.batch,
+        maxChain: 1,
+        maxSegment: 64,
+        shape: 'fixed',
+        verifyData: false,
+        buffers: o.buffers,
+        threads: true,
+        poll: mode === 'poll',
+        seed: 1,
+      };
+      groups.push({
+        name: `split event-idx${indirect ? ' indirect' : ''} ${mode}`,
+        base,
+        variants: [
+          { name: 'in-order batched', options: { inOrder: true, usedEntries: 'batched' } },
+          { name: 'in-order per-buffer', options: { inOrder: true, usedEntries: 'per-buffer' } },
+          { name: 'no in-order', options: { inOrder: false } },
+        ],
+      });
+    }
+  }
+  const total = groups.reduce((n, g) => n + g.variants.length * o.runs, 0) + (o.gcCheck ? 2 : 0);
+  let done = 0;
+  let pinned = true;
+  const variants: VariantSummary[] = [];
+  const ratios: RatioSummary[] = [];
+  for (const g of groups) {
+    const samples = new Map<string, BenchSample[]>(g.variants.map((v) => [v.name, []]));
+    for (let round = 0; round < o.runs; round++) {
+      for (const v of g.variants) {
+        o.onProgress?.(done, total, `${g.name}: ${v.name}`);
+        const run = { ...g.base, ...v.options };
+        const r = await runTwoThreads(planLocal(run));
+        if (r.failure !== null)
+          throw new Error(`benchmark run failed verification (${g.name}, ${v.name}): ${r.failure}`);
+        pinned &&= r.pinned;
+        samples.get(v.name)!.push({
+          buffersPerSec: (r.completed * 1000) / r.elapsedMs,
+          cpuNsPerBuffer: (r.cpuMs * 1e6) / r.completed,
+          usedEntriesPerBuffer: r.deviceQueue.usedEntriesWritten / r.completed,
+          kicksPerBuffer: r.kicks / r.completed,
+          interruptsPerBuffer: r.interrupts / r.completed,
+          gcCount: r.gcCount ?? 0,
+        });
+        done++;
+      }
+    }
+    for (const v of g.variants) {
+      const s = samples.get(v.name)!;
+      const bps = s.map((x) => x.buffersPerSec);
+      variants.push({
+        group: g.name,
+        variant: v.name,
+        samples: s,
+        medianBuffersPerSec: median(bps),
+        minBuffersPerSec: Math.min(...bps),
+        maxBuffersPerSec: Math.max(...bps),
+        medianCpuNsPerBuffer: median(s.map((x) => x.cpuNsPerBuffer)),
+        usedEntriesPerBuffer: median(s.map((x) => x.usedEntriesPerBuffer)),
+        kicksPerBuffer: median(s.map((x) => x.kicksPerBuffer)),
+        interruptsPerBuffer: median(s.map((x) => x.interruptsPerBuffer)),
+      });
+    }
+    const a = samples.get('in-order batched')!.map((x) => x.buffersPerSec);
+    const b = samples.get('no in-order')!.map((x) => x.buffersPerSec);
+    const perRound = a.map((x, i) => x / b[i]);
+    ratios.push({
+      group: g.name,
+      numerator: 'in-order batched',
+      denominator: 'no in-order',
+      ratioOfMedians: median(a) / median(b),
+      roundRatios: { min: Math.min(...perRound), median: median(perRound), max: Math.max(...perRound) },
+    });
+  }
+  let gcCheck: BenchReport['gcCheck'];
+  if (o.gcCheck) {
+    gcCheck = [];
+    for (const buffers of [1_000_000, 10_000_000]) {
+      o.onProgress?.(done, total, `allocation check: ${buffers} buffers`);
+      const base = groups[0].base;
+      const r = await runTwoThreads(planLocal({ ...base, buffers, poll: true, inOrder: true, usedEntries: 'batched' }));
+      if (r.failure !== null) throw new Error(`allocation check failed verification: ${r.failure}`);
+      gcCheck.push({ buffers, gcCount: r.gcCount ?? 0 });
+      done++;
+    }
+  }
+  o.onProgress?.(done, total, 'done');
+  return {
+    suite: 'ring',
+    date: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, pinned },
+    command: o.command,
+    runs: o.runs,
+    buffers: o.buffers,
+    variants,
+    ratios,
+    gcCheck,
+  };
+}
