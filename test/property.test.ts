@@ -193,7 +193,7 @@ describe('property: the harness passes for random options and seeds (no notifica
         batch: fc.oneof(fc.constant('random' as const), fc.integer({ min: 1, max: 64 })),
         maxChain: fc.integer({ min: 1, max: 8 }),
         maxSegment: fc.integer({ min: 1, max: 64 }),
-        indirectMode: fc.constantFrom('always' as const, 'random' as const, 'never' as const),
+        indirectMode: fc.constantFrom('always' as const, 'random' as const, 'auto' as const, 'never' as const),
         usedEntries: fc.constantFrom('batched' as const, 'per-buffer' as const),
         outOfOrder: fc.boolean(),
         window: fc.integer({ min: 1, max: 16 }),

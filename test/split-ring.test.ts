@@ -268,3 +268,25 @@ describe('ring setup', () => {
     );
   });
 });
+
+describe('indirect choice', () => {
+  it("'auto' uses an indirect table only above the segment threshold", () => {
+    const ring = new TestRing(8, { indirect: true });
+    const drv = ring.driver<number>(8);
+    drv.add(sg(ring, [1], []), 0, 'auto');
+    expect(drv.stats.indirectAdded).toBe(0);
+    expect(drv.numFree).toBe(7);
+    drv.add(sg(ring, [1, 1], [1]), 1, 'auto');
+    expect(drv.stats.indirectAdded).toBe(1);
+    expect(drv.numFree).toBe(6);
+    expect(ring.readDesc(1).flags).toBe(VIRTQ_DESC_F_INDIRECT);
+  });
+
+  it('never uses indirect tables unless INDIRECT_DESC was negotiated', () => {
+    const ring = new TestRing(8);
+    const drv = ring.driver<number>(8);
+    drv.add(sg(ring, [1, 1], [1]), 0, true);
+    expect(drv.stats.indirectAdded).toBe(0);
+    expect(drv.numFree).toBe(5);
+  });
+});

@@ -37,8 +37,11 @@ export function runCommand(): Command {
     .option('--event-idx', 'negotiate VIRTIO_F_EVENT_IDX')
     .option('--no-event-idx', 'do not negotiate EVENT_IDX')
     .addOption(
-      new Option('--indirect-mode <mode>', 'when INDIRECT_DESC is negotiated, which chains use it')
-        .choices(['always', 'random', 'never'])
+      new Option(
+        '--indirect-mode <mode>',
+        'when INDIRECT_DESC is negotiated, which chains use it (auto: those of more than one segment)',
+      )
+        .choices(['always', 'random', 'auto', 'never'])
         .default(DEFAULT_RUN.indirectMode),
     )
     .option('--queue-size <n>', 'queue size (split: a power of two)', positiveInt('queue size'), DEFAULT_RUN.queueSize)

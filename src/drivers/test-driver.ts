@@ -4,7 +4,8 @@ import { ringFeatures } from '../virtqueue/features.js';
 import { ScatterList } from '../virtqueue/scatter-list.js';
 import type { VirtqueueDriver } from '../virtqueue/types.js';
 
-export type IndirectMode = 'never' | 'always' | 'random';
+/** Which buffers use indirect tables: none, all, a random half, or the driver's automatic rule ('auto'). */
+export type IndirectMode = 'never' | 'always' | 'random' | 'auto';
 
 export interface TestDriverOptions {
   /** Buffers to complete. */
@@ -125,7 +126,8 @@ export class TestDriver {
       const slot = this.#free[this.#freeAt];
       const sg = slot.sg;
       if (o.shape === 'random') this.#randomShape(slot);
-      const indirect = o.indirect === 'always' || (o.indirect === 'random' && prng.chance(0.5));
+      const indirect =
+        o.indirect === 'auto' ? 'auto' : o.indirect === 'always' || (o.indirect === 'random' && prng.chance(0.5));
       if (!this.queue.canAdd(sg, indirect)) break;
       slot.seq = this.added;
       if (o.verifyData) this.#writeReadable(slot);

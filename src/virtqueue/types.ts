@@ -31,7 +31,12 @@ export interface DriverQueueConfig extends QueueConfig {
    */
   indirectArea?: number;
   indirectMax?: number;
+  /** add(..., 'auto') uses an indirect table for buffers of more than this many segments (default 1). */
+  autoIndirectAbove?: number;
 }
+
+/** Whether add() uses an indirect table: always, never, or by segment count (DriverQueueConfig.autoIndirectAbove). */
+export type IndirectChoice = boolean | 'auto';
 
 export type UsedEntryPolicy = 'batched' | 'per-buffer';
 
@@ -82,13 +87,14 @@ export interface VirtqueueDriver<T> {
   readonly stats: DriverStats;
 
   /** Whether `sg` fits now, directly or (if `indirect` and possible) through an indirect table. */
-  canAdd(sg: ScatterList, indirect: boolean): boolean;
+  canAdd(sg: ScatterList, indirect: IndirectChoice): boolean;
   /**
-   * Make a buffer available to the device (not yet visible: see kickPrepare). With `indirect` and INDIRECT_DESC
-   * negotiated it goes through an indirect table. `token` (not undefined) comes back from takeUsed(). Returns false
-   * if the queue is broken; throws VirtqueueUsageError if the buffer does not fit (check canAdd).
+   * Make a buffer available to the device (not yet visible: see kickPrepare). With `indirect` (or 'auto' and more
+   * segments than the threshold) and INDIRECT_DESC negotiated, it goes through an indirect table. `token` (not
+   * undefined) comes back from takeUsed(). Returns false if the queue is broken; throws VirtqueueUsageError if the
+   * buffer does not fit (check canAdd).
    */
-  add(sg: ScatterList, token: T, indirect: boolean): boolean;
+  add(sg: ScatterList, token: T, indirect: IndirectChoice): boolean;
   /** Publish the buffers added since the last call; true if the device asked to be notified of them. */
   kickPrepare(): boolean;
   /** The next used buffer's token, oldest first under IN_ORDER, or undefined. Its written length is `usedLen`. */

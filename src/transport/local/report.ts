@@ -23,10 +23,17 @@ export interface PairReport {
   gcCount?: number;
 }
 
-/** The first failure either side has seen: a broken ring, a bad completion, bad data. */
-export function firstFailure(driver: TestDriver, device: TestDevice): string | null {
-  const f = driver.failure ?? driver.queue.error ?? device.failure ?? device.queue.error;
-  return f === null ? null : `${f.name}: ${f.message}`;
-}
+/** An error as one line for a report: "VirtqueueError: test.0: ...". */
+export const failureText = (e: Error | null): string | null => (e === null ? null : `${e.name}: ${e.message}`);
+
+/** What went wrong on the driver side (bad completion or broken ring), if anything. */
+export const driverFailure = (driver: TestDriver): string | null => failureText(driver.failure ?? driver.queue.error);
+
+/** What went wrong on the device side (bad data or broken ring), if anything. */
+export const deviceFailure = (device: TestDevice): string | null => failureText(device.failure ?? device.queue.error);
+
+/** The first failure either side has seen. */
+export const firstFailure = (driver: TestDriver, device: TestDevice): string | null =>
+  driverFailure(driver) ?? deviceFailure(device);
 
 export const copyStats = <T extends object>(s: T): T => ({ ...s });

@@ -5,7 +5,7 @@ import type { TestDevice } from '../../devices/test-device.js';
 import type { TestDriver } from '../../drivers/test-driver.js';
 import { Control, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';
-import { copyStats } from './report.js';
+import { copyStats, deviceFailure, driverFailure } from './report.js';
 
 export interface WorkerInput {
   role: 'driver' | 'device';
@@ -101,8 +101,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
   }
   const elapsedMs = performance.now() - started;
   Atomics.store(ctl, Control.PROGRESS, driver.completed);
-  const f = driver.failure ?? vq.error;
-  failure ??= f === null ? null : `${f.name}: ${f.message}`;
+  failure ??= driverFailure(driver);
   // Done (or failed): the device leaves its loop when it sees STOP.
   Atomics.store(ctl, Control.STOP, 1);
   signal(ctl, Control.KICKS);
@@ -148,8 +147,7 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
   // Whatever was completed is published, even when the run ends on an error.
   device.releaseHeld();
   if (device.flush()) interrupt();
-  const f = device.failure ?? dq.error;
-  failure ??= f === null ? null : `${f.name}: ${f.message}`;
+  failure ??= deviceFailure(device);
   return {
     type: 'done',
     role: 'device',

@@ -18,7 +18,7 @@ import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '..
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import type { ScatterList } from '../scatter-list.js';
-import type { DriverQueueConfig, DriverStats, VirtqueueDriver } from '../types.js';
+import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
 
 const TWO_32 = 2 ** 32;
 
@@ -92,6 +92,7 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   readonly #indirect: Uint32Array | null;
   readonly #indirectArea: number;
   readonly #indirectMax: number;
+  readonly #autoIndirectAbove: number;
 
   constructor(config: DriverQueueConfig) {
     const { name, size, memory, addresses, features } = config;
@@ -152,6 +153,7 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     for (let i = 0; i < size - 1; i++) this.#next[i] = i + 1;
     this.#numFree = size;
 
+    this.#autoIndirectAbove = config.autoIndirectAbove ?? 1;
     const indirectMax = Math.min(config.indirectMax ?? 0, size);
     if (rf.indirect && config.indirectArea !== undefined && indirectMax > 0) {
       const bytes = size * indirectMax * VIRTQ_DESC_SIZE;
@@ -185,15 +187,16 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     return this.#inFlight;
   }
 
-  #usesIndirect(sg: ScatterList, indirect: boolean): boolean {
-    return indirect && this.#indirect !== null && sg.count <= this.#indirectMax;
+  #usesIndirect(sg: ScatterList, indirect: IndirectChoice): boolean {
+    const wanted = indirect === 'auto' ? sg.count > this.#autoIndirectAbove : indirect;
+    return wanted && this.#indirect !== null && sg.count <= this.#indirectMax;
   }
 
-  canAdd(sg: ScatterList, indirect: boolean): boolean {
+  canAdd(sg: ScatterList, indirect: IndirectChoice): boolean {
     return sg.count > 0 && this.#numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count);
   }
 
-  add(sg: ScatterList, token: T, indirect: boolean): boolean {
+  add(sg: ScatterList, token: T, indirect: IndirectChoice): boolean {
     if (this.error !== null) return false;
     if (token === undefined) throw new VirtqueueUsageError(`${this.name}: a buffer's token must not be undefined`);
     const n = sg.count;
