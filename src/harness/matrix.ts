@@ -1,7 +1,7 @@
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 
 /** Ring layouts `vq run` can drive today. */
-export const AVAILABLE_RINGS: readonly RingLayout[] = ['split'];
+export const AVAILABLE_RINGS: readonly RingLayout[] = ['split', 'packed'];
 
 /**
  * The default matrix: every ring × IN_ORDER on/off × INDIRECT_DESC × EVENT_IDX, each with the completion policies

@@ -41,8 +41,11 @@ export function validateRun(o: RunOptions): void {
     throw new RunOptionsError('out-of-order completion needs IN_ORDER off (--no-in-order)');
   }
   const size = o.queueSize;
-  if (!Number.isInteger(size) || size < 1 || size > 32768 || (o.ring === 'split' && (size & (size - 1)) !== 0)) {
-    throw new RunOptionsError(`queue size ${size}: a split ring needs a power of two from 1 to 32768`);
+  if (!Number.isInteger(size) || size < 1 || size > 32768) {
+    throw new RunOptionsError(`queue size ${size}: from 1 to 32768`);
+  }
+  if (o.ring === 'split' && (size & (size - 1)) !== 0) {
+    throw new RunOptionsError(`queue size ${size}: a split ring needs a power of two (a packed ring takes any size)`);
   }
   if (o.batch !== 'random' && (!Number.isInteger(o.batch) || o.batch < 1)) {
     throw new RunOptionsError(`batch ${o.batch}: a positive integer or "random"`);

@@ -1,5 +1,6 @@
-import { RingSetupError } from './ring-views.js';
 import { ringFeatures } from './features.js';
+import { PackedDevice, type PackedDeviceConfig } from './packed/packed-device.js';
+import { PackedDriver } from './packed/packed-driver.js';
 import { SplitDevice, type SplitDeviceConfig } from './split/split-device.js';
 import { SplitDriver } from './split/split-driver.js';
 import type { DriverQueueConfig, VirtqueueDevice, VirtqueueDriver } from './types.js';
@@ -10,19 +11,16 @@ export * from './features.js';
 export * from './ring-views.js';
 export * from './scatter-list.js';
 export * from './types.js';
-export { SplitDevice, SplitDriver };
+export { PackedDevice, PackedDriver, SplitDevice, SplitDriver };
 export { splitRingLayout } from './split/layout.js';
+export { packedRingLayout } from './packed/layout.js';
 
-/** The driver side of a queue, in the layout the negotiated features name. */
+/** The driver side of a queue, in the layout the negotiated features name (RING_PACKED or not). */
 export function createDriverQueue<T>(config: DriverQueueConfig): VirtqueueDriver<T> {
-  if (ringFeatures(config.features).packed)
-    throw new RingSetupError(config.name, 'the packed ring is not implemented yet');
-  return new SplitDriver<T>(config);
+  return ringFeatures(config.features).packed ? new PackedDriver<T>(config) : new SplitDriver<T>(config);
 }
 
-/** The device side of a queue, in the layout the negotiated features name. */
-export function createDeviceQueue(config: SplitDeviceConfig): VirtqueueDevice {
-  if (ringFeatures(config.features).packed)
-    throw new RingSetupError(config.name, 'the packed ring is not implemented yet');
-  return new SplitDevice(config);
+/** The device side of a queue, in the layout the negotiated features name (RING_PACKED or not). */
+export function createDeviceQueue(config: SplitDeviceConfig & PackedDeviceConfig): VirtqueueDevice {
+  return ringFeatures(config.features).packed ? new PackedDevice(config) : new SplitDevice(config);
 }

@@ -6,9 +6,11 @@ import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
   VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
   VIRTIO_F_VERSION_1,
 } from '../../spec/features.js';
 import { VIRTQ_DESC_SIZE } from '../../spec/split.js';
+import { packedRingLayout } from '../../virtqueue/packed/layout.js';
 import { splitRingLayout } from '../../virtqueue/split/layout.js';
 import { featureMask, negotiate, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../../virtqueue/index.js';
@@ -41,6 +43,7 @@ export const TEST_DEVICE_OFFER = featureMask(
   VIRTIO_F_INDIRECT_DESC,
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
 );
 
 export function driverWants(o: RunOptions): Features {
@@ -48,13 +51,14 @@ export function driverWants(o: RunOptions): Features {
   if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
   if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
   if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
   return featureMask(...bits);
 }
 
 export function planLocal(options: RunOptions): LocalPlan {
   const size = options.queueSize;
   const features = negotiate(TEST_DEVICE_OFFER, driverWants(options));
-  const ring = splitRingLayout(GUEST_BASE, size);
+  const ring = (options.ring === 'packed' ? packedRingLayout : splitRingLayout)(GUEST_BASE, size);
   const indirectMax = Math.min(options.maxChain, size);
   const indirectArea = alignPage(GUEST_BASE + ring.bytes);
   const dataAddr = alignPage(indirectArea + size * indirectMax * VIRTQ_DESC_SIZE);

@@ -1,0 +1,348 @@
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import {
+  PVIRTQ_DESC_ALIGN,
+  PVIRTQ_DESC_SIZE,
+  PVIRTQ_EVENT_ALIGN,
+  PVIRTQ_EVENT_SIZE,
+  PVIRTQ_MAX_SIZE,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
+  RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  isAvailable,
+  packedDescRingSize,
+  packedNeedEvent,
+  usedFlags,
+} from '../../spec/packed.js';
+import { ChainPool, SegmentReader } from '../chain-reader.js';
+import type { Chain } from '../chain.js';
+import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
+import { ringFeatures, type Features } from '../features.js';
+import { checkQueueSize, ringView } from '../ring-views.js';
+import { UsedBatcher, type UsedSink } from '../used-batcher.js';
+import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
+
+export interface PackedDeviceConfig extends DeviceQueueConfig {
+  /**
+   * Where to resume (vhost-user SET_VRING_BASE for packed rings): the next descriptor to read, with the driver's wrap
+   * counter in bit 15. Used descriptors resume at the same place. Default: position 0, wrap 1.
+   */
+  availBase?: number;
+}
+
+/**
+ * The device side of a packed virtqueue (VIRTIO 1.2 section 2.8).
+ *
+ * Descriptors are read in ring order from the position after the last chain; each must be available for the wrap
+ * counter of its lap, and every field is checked before use. Used descriptors are written in completion order,
+ * each overwriting the first descriptor of the buffer it completes, then skipping that buffer's descriptor count;
+ * under IN_ORDER one used descriptor per batch carries the last buffer's ID and skips the whole batch. The first
+ * used descriptor's flags are written last, so one release store publishes a flush.
+ */
+export class PackedDevice implements VirtqueueDevice {
+  readonly name: string;
+  readonly size: number;
+  readonly features: Features;
+  readonly stats: DeviceStats = {
+    chainsPopped: 0,
+    buffersUsed: 0,
+    usedEntriesWritten: 0,
+    flushes: 0,
+    interruptsWanted: 0,
+    interruptsSuppressed: 0,
+  };
+  error: VirtqueueError | null = null;
+
+  readonly #inOrder: boolean;
+  readonly #eventIdx: boolean;
+  readonly #indirect: boolean;
+  readonly #desc32: Uint32Array;
+  readonly #desc16: Uint16Array;
+  /** The driver's: [off_wrap, flags] (used buffer notifications). */
+  readonly #driverEvent: Uint16Array;
+  /** Ours: [off_wrap, flags] (available buffer notifications). */
+  readonly #deviceEvent: Uint16Array;
+  readonly #memory: GuestMemory;
+  readonly #reader: SegmentReader;
+  readonly #pool: ChainPool;
+  readonly #used: UsedBatcher;
+  readonly #sink: UsedSink;
+  /** Buffer IDs popped and not completed (reuse while in flight is an error without IN_ORDER). */
+  readonly #idInFlight: Uint8Array;
+  /** Descriptors popped whose used descriptor is not written yet: at most the ring size. */
+  #outstandingDescs = 0;
+
+  #lastAvail: number;
+  #availWrap: number;
+  #usedPos: number;
+  #usedWrap: number;
+  /** During a flush: where its first used descriptor went, and its flags (written last). */
+  #flushFirst = -1;
+  #flushFirstFlags = 0;
+  #flushDescs = 0;
+
+  constructor(config: PackedDeviceConfig) {
+    const { name, size, memory, addresses, features } = config;
+    checkQueueSize(name, size, PVIRTQ_MAX_SIZE, false);
+    const rf = ringFeatures(features);
+    this.name = name;
+    this.size = size;
+    this.features = features;
+    this.#inOrder = rf.inOrder;
+    this.#eventIdx = rf.eventIdx;
+    this.#indirect = rf.indirect;
+    const ringBytes = packedDescRingSize(size);
+    this.#desc32 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint32Array);
+    this.#desc16 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint16Array);
+    const ev = (what: string, addr: number): Uint16Array =>
+      ringView(name, memory, what, addr, PVIRTQ_EVENT_SIZE, PVIRTQ_EVENT_ALIGN, Uint16Array);
+    this.#driverEvent = ev('driver event suppression', addresses.driver);
+    this.#deviceEvent = ev('device event suppression', addresses.device);
+    this.#memory = memory;
+    this.#reader = new SegmentReader(name, memory);
+    this.#pool = new ChainPool(size);
+    this.#used = new UsedBatcher(size, rf.inOrder && (config.usedEntries ?? 'batched') === 'batched');
+    this.#idInFlight = new Uint8Array(size);
+    const base = config.availBase ?? 1 << 15;
+    this.#lastAvail = (base & 0x7fff) % size;
+    this.#availWrap = base >>> 15;
+    this.#usedPos = this.#lastAvail;
+    this.#usedWrap = this.#availWrap;
+    const desc16 = this.#desc16;
+    const desc32 = this.#desc32;
+    this.#sink = {
+      writeUsed: (_at, id, len, _buffers, descs) => {
+        const pos = this.#usedPos;
+        const flags = usedFlags(this.#usedWrap) | (len > 0 ? VIRTQ_DESC_F_WRITE : 0);
+        desc32[pos * 4 + 2] = len;
+        desc16[pos * 8 + 6] = id;
+        if (this.#flushFirst < 0) {
+          this.#flushFirst = pos;
+          this.#flushFirstFlags = flags;
+        } else {
+          desc16[pos * 8 + 7] = flags;
+        }
+        let next = pos + descs;
+        if (next >= this.size) {
+          next -= this.size;
+          this.#usedWrap ^= 1;
+        }
+        this.#usedPos = next;
+        this.#flushDescs += descs;
+      },
+    };
+    Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_ENABLE);
+  }
+
+  get inFlight(): number {
+    return this.#pool.inFlight;
+  }
+
+  /** The next descriptor to read, with the wrap counter in bit 15 (what vhost-user GET_VRING_BASE reports). */
+  get lastAvailIdx(): number {
+    return this.#lastAvail | (this.#availWrap << 15);
+  }
+
+  hasAvailable(): boolean {
+    if (this.error !== null) return false;
+    return isAvailable(Atomics.load(this.#desc16, this.#lastAvail * 8 + 7), this.#availWrap);
+  }
+
+  pop(): Chain | null {
+    if (this.error !== null) return null;
+    const head = this.#lastAvail;
+    // Acquire: the rest of the list was written before the head's flags exposed it.
+    const headFlags = Atomics.load(this.#desc16, head * 8 + 7);
+    if (!isAvailable(headFlags, this.#availWrap)) return null;
+    // A driver has only `size` descriptors: one more available while all are outstanding means it reused some.
+    if (this.#outstandingDescs >= this.size) {
+      this.error = new VirtqueueError(
+        E.TOO_MANY_IN_FLIGHT,
+        this.name,
+        head,
+        this.#outstandingDescs + 1,
+        `the ring holds ${this.size} descriptors`,
+      );
+      return null;
+    }
+    const chain = this.#pool.take();
+    if (!this.#parse(chain, head, headFlags)) {
+      this.#pool.giveBack(chain);
+      return null;
+    }
+    this.#pool.commit(chain);
+    this.#idInFlight[chain.id] = 1;
+    this.#outstandingDescs += chain.descCount;
+    this.stats.chainsPopped++;
+    return chain;
+  }
+
+  /** Reads the list at `head` into `chain` and moves past it; false (queue broken) on the first bad descriptor. */
+  #parse(chain: Chain, head: number, headFlags: number): boolean {
+    const desc32 = this.#desc32;
+    const desc16 = this.#desc16;
+    const size = this.size;
+    let pos = head;
+    let wrap = this.#availWrap;
+    let flags = headFlags;
+    let count = 0;
+    let id = 0;
+    for (;;) {
+      if (++count > size) return this.#failed(E.CHAIN_TOO_LONG, head, count, 'the list is longer than the ring');
+      if (count > 1) {
+        flags = desc16[pos * 8 + 7];
+        if (!isAvailable(flags, wrap)) {
+          return this.#failed(
+            E.DESC_NOT_AVAILABLE,
+            pos,
+            flags,
+            `mid-list descriptor not available for wrap counter ${wrap}`,
+          );
+        }
+      }
+      const w = pos * 4;
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        if (!this.#indirect)
+          return this.#failed(E.INDIRECT_NOT_NEGOTIATED, pos, flags, 'INDIRECT_DESC was not negotiated');
+        if (flags & VIRTQ_DESC_F_NEXT)
+          return this.#failed(E.INDIRECT_WITH_NEXT, pos, flags, 'INDIRECT together with NEXT');
+        if (count > 1)
+          return this.#failed(E.INDIRECT_IN_CHAIN, pos, flags, 'an indirect descriptor inside a NEXT list');
+        if (!this.#readIndirect(chain, pos, desc32[w], desc32[w + 1], desc32[w + 2])) return false;
+      } else if (
+        !this.#reader.addSegment(
+          chain,
+          pos,
+          desc32[w],
+          desc32[w + 1],
+          desc32[w + 2],
+          (flags & VIRTQ_DESC_F_WRITE) !== 0,
+        )
+      ) {
+        return this.#failedWith(this.#reader.error!);
+      }
+      id = desc16[pos * 8 + 6];
+      if (++pos === size) {
+        pos = 0;
+        wrap ^= 1;
+      }
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+    }
+    // "Buffer ID is included in the last descriptor in the list."
+    if (id >= size) return this.#failed(E.BUFFER_ID_OUT_OF_RANGE, head, id, `queue size is ${size}`);
+    if (!this.#inOrder && this.#idInFlight[id] === 1) {
+      return this.#failed(E.BUFFER_ID_IN_FLIGHT, head, id, 'Buffer ID reused while still in flight');
+    }
+    if (this.#outstandingDescs + count > size) {
+      return this.#failed(
+        E.TOO_MANY_IN_FLIGHT,
+        head,
+        this.#outstandingDescs + count,
+        `the ring holds ${size} descriptors`,
+      );
+    }
+    chain.id = id;
+    chain.descCount = count;
+    this.#lastAvail = pos;
+    this.#availWrap = wrap;
+    return true;
+  }
+
+  /** An indirect table: len / 16 descriptors one after another; only WRITE is valid in them. */
+  #readIndirect(chain: Chain, at: number, lo: number, hi: number, len: number): boolean {
+    if (len === 0 || len % PVIRTQ_DESC_SIZE !== 0 || len / PVIRTQ_DESC_SIZE > this.size) {
+      return this.#failed(
+        E.INDIRECT_BAD_LENGTH,
+        at,
+        len,
+        `an indirect table holds 1..${this.size} descriptors of 16 bytes`,
+      );
+    }
+    const memory = this.#memory;
+    const r = memory.locateWords(lo, hi, len);
+    if (typeof r !== 'number') return this.#failed(r, at, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+    const view = memory.regions[r].view;
+    const base = memory.offset;
+    const reader = this.#reader;
+    for (let i = 0, n = len / PVIRTQ_DESC_SIZE; i < n; i++) {
+      const o = base + i * PVIRTQ_DESC_SIZE;
+      const flags = view.getUint16(o + 14, true);
+      if (flags & VIRTQ_DESC_F_INDIRECT)
+        return this.#failed(E.INDIRECT_NESTED, at, i, 'an indirect table entry has INDIRECT set');
+      const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      if (
+        !reader.addSegment(
+          chain,
+          i,
+          view.getUint32(o, true),
+          view.getUint32(o + 4, true),
+          view.getUint32(o + 8, true),
+          writable,
+        )
+      ) {
+        return this.#failedWith(reader.error!);
+      }
+    }
+    return true;
+  }
+
+  complete(chain: Chain, written: number): void {
+    this.#pool.release(this.name, chain, written, this.#inOrder);
+    this.#idInFlight[chain.id] = 0;
+    this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
+    this.stats.buffersUsed++;
+  }
+
+  flush(): boolean {
+    if (this.#used.pending === 0) return false;
+    this.#flushFirst = -1;
+    this.#flushDescs = 0;
+    const entries = this.#used.drain(this.#sink);
+    // Release: the other used descriptors of this flush (and their id and len) are visible before this flag.
+    Atomics.store(this.#desc16, this.#flushFirst * 8 + 7, this.#flushFirstFlags);
+    const descs = this.#flushDescs;
+    this.#outstandingDescs -= descs;
+    // Store->load: publishing is ordered before reading the driver's suppression state.
+    const flags = Atomics.load(this.#driverEvent, 1) & 0x3;
+    let need: boolean;
+    if (flags === RING_EVENT_FLAGS_DESC && this.#eventIdx) {
+      need = packedNeedEvent(Atomics.load(this.#driverEvent, 0), this.#usedPos, descs, this.#usedWrap, this.size);
+    } else {
+      need = flags !== RING_EVENT_FLAGS_DISABLE;
+    }
+    const stats = this.stats;
+    stats.flushes++;
+    stats.usedEntriesWritten += entries;
+    if (need) stats.interruptsWanted++;
+    else stats.interruptsSuppressed++;
+    return need;
+  }
+
+  disableNotifications(): void {
+    Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DISABLE);
+  }
+
+  enableNotifications(): boolean {
+    if (this.#eventIdx) {
+      // Kick when the driver makes available the descriptor we read next.
+      Atomics.store(this.#deviceEvent, 0, this.#lastAvail | (this.#availWrap << 15));
+      Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DESC);
+    } else {
+      Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_ENABLE);
+    }
+    // Store->load: the request is ordered before re-reading the ring.
+    return !this.hasAvailable();
+  }
+
+  #failed(code: E, index: number, value: number, detail: string): false {
+    this.error = new VirtqueueError(code, this.name, index, value, detail);
+    return false;
+  }
+
+  #failedWith(error: VirtqueueError): false {
+    this.error = error;
+    return false;
+  }
+}

@@ -1,0 +1,367 @@
+import {
+  PVIRTQ_DESC_ALIGN,
+  PVIRTQ_DESC_SIZE,
+  PVIRTQ_EVENT_ALIGN,
+  PVIRTQ_EVENT_SIZE,
+  PVIRTQ_MAX_SIZE,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
+  RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  availFlags,
+  isUsed,
+  packedDescRingSize,
+  packedNeedEvent,
+} from '../../spec/packed.js';
+import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '../errors.js';
+import { ringFeatures, type Features } from '../features.js';
+import { checkQueueSize, ringView } from '../ring-views.js';
+import type { ScatterList } from '../scatter-list.js';
+import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
+
+const TWO_32 = 2 ** 32;
+
+/**
+ * The driver side of a packed virtqueue (VIRTIO 1.2 section 2.8).
+ *
+ * Descriptors go into the ring in order; a buffer's Buffer ID is in its last descriptor and its first descriptor's
+ * flags are written last. The flags of the first buffer added since the last kickPrepare() are held back and written
+ * there, so one release store publishes the whole batch. What the driver needs to take a buffer back lives in shadow
+ * arrays indexed by Buffer ID. With IN_ORDER one used descriptor may complete a batch: every in-flight buffer up to
+ * the one whose ID it carries, the driver skipping forward by their descriptor counts.
+ */
+export class PackedDriver<T> implements VirtqueueDriver<T> {
+  readonly name: string;
+  readonly size: number;
+  readonly features: Features;
+  readonly stats: DriverStats = {
+    buffersAdded: 0,
+    buffersUsed: 0,
+    indirectAdded: 0,
+    usedEntriesRead: 0,
+    kicksWanted: 0,
+    kicksSuppressed: 0,
+  };
+  error: VirtqueueError | null = null;
+  usedLen = 0;
+
+  readonly #inOrder: boolean;
+  readonly #eventIdx: boolean;
+  /** Descriptor ring as 32-bit words (addr lo, addr hi, len, id | flags << 16) and as 16-bit words (id at 8d + 6, flags at 8d + 7). */
+  readonly #desc32: Uint32Array;
+  readonly #desc16: Uint16Array;
+  /** Ours: [off_wrap, flags], read by the device (used buffer notifications). */
+  readonly #driverEvent: Uint16Array;
+  /** The device's: [off_wrap, flags] (available buffer notifications). */
+  readonly #deviceEvent: Uint16Array;
+
+  // Per Buffer ID.
+  readonly #tokens: (T | undefined)[];
+  readonly #descCount: Uint16Array;
+  readonly #writable: Float64Array;
+  readonly #addSeq: Float64Array;
+  /** Free Buffer IDs, a FIFO ring: IDs are reused oldest-freed first (under IN_ORDER, in a steady order). */
+  readonly #freeIds: Uint16Array;
+  #freeAt = 0;
+  #freeCount: number;
+  /** IN_ORDER: in-flight IDs in add order. */
+  readonly #inFlightIds: Uint16Array;
+  #oldestAt = 0;
+
+  #numFree: number;
+  #inFlight = 0;
+  #nextAvail = 0;
+  #availWrap = 1;
+  #lastUsed = 0;
+  #usedWrap = 1;
+  /** The first buffer added since the last kickPrepare(): its head position and held-back flags (-1: none). */
+  #heldHead = -1;
+  #heldFlags = 0;
+  /** Descriptors made available since the last kickPrepare(). */
+  #addedDescs = 0;
+
+  #addCount = 0;
+  #oldestSeq = 0;
+  #batchLeft = 0;
+  #batchLen = 0;
+
+  readonly #indirect: Uint32Array | null;
+  readonly #indirectArea: number;
+  readonly #indirectMax: number;
+  readonly #autoIndirectAbove: number;
+
+  constructor(config: DriverQueueConfig) {
+    const { name, size, memory, addresses, features } = config;
+    checkQueueSize(name, size, PVIRTQ_MAX_SIZE, false);
+    const rf = ringFeatures(features);
+    if (!rf.packed) throw new VirtqueueUsageError(`${name}: RING_PACKED not negotiated; use the split driver`);
+    this.name = name;
+    this.size = size;
+    this.features = features;
+    this.#inOrder = rf.inOrder;
+    this.#eventIdx = rf.eventIdx;
+    const ringBytes = packedDescRingSize(size);
+    this.#desc32 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint32Array);
+    this.#desc16 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint16Array);
+    const ev = (what: string, addr: number): Uint16Array =>
+      ringView(name, memory, what, addr, PVIRTQ_EVENT_SIZE, PVIRTQ_EVENT_ALIGN, Uint16Array);
+    this.#driverEvent = ev('driver event suppression', addresses.driver);
+    this.#deviceEvent = ev('device event suppression', addresses.device);
+
+    this.#tokens = new Array<T | undefined>(size).fill(undefined);
+    this.#descCount = new Uint16Array(size);
+    this.#writable = new Float64Array(size);
+    this.#addSeq = new Float64Array(size);
+    this.#freeIds = new Uint16Array(size);
+    for (let i = 0; i < size; i++) this.#freeIds[i] = i;
+    this.#freeCount = size;
+    this.#inFlightIds = new Uint16Array(size);
+    this.#numFree = size;
+
+    this.#autoIndirectAbove = config.autoIndirectAbove ?? 1;
+    const indirectMax = Math.min(config.indirectMax ?? 0, size);
+    if (rf.indirect && config.indirectArea !== undefined && indirectMax > 0) {
+      const bytes = size * indirectMax * PVIRTQ_DESC_SIZE;
+      this.#indirect = ringView(
+        name,
+        memory,
+        'indirect tables',
+        config.indirectArea,
+        bytes,
+        PVIRTQ_DESC_ALIGN,
+        Uint32Array,
+      );
+      this.#indirectArea = config.indirectArea;
+      this.#indirectMax = indirectMax;
+    } else {
+      this.#indirect = null;
+      this.#indirectArea = 0;
+      this.#indirectMax = 0;
+    }
+    // "The descriptor ring is zero-initialized"; interrupts wanted.
+    this.#desc32.fill(0);
+    Atomics.store(this.#driverEvent, 0, 0);
+    Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_ENABLE);
+  }
+
+  get numFree(): number {
+    return this.#numFree;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  #usesIndirect(sg: ScatterList, indirect: IndirectChoice): boolean {
+    const wanted = indirect === 'auto' ? sg.count > this.#autoIndirectAbove : indirect;
+    return wanted && this.#indirect !== null && sg.count <= this.#indirectMax;
+  }
+
+  canAdd(sg: ScatterList, indirect: IndirectChoice): boolean {
+    return sg.count > 0 && this.#freeCount > 0 && this.#numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count);
+  }
+
+  add(sg: ScatterList, token: T, indirect: IndirectChoice): boolean {
+    if (this.error !== null) return false;
+    if (token === undefined) throw new VirtqueueUsageError(`${this.name}: a buffer's token must not be undefined`);
+    const n = sg.count;
+    if (n === 0) throw new VirtqueueUsageError(`${this.name}: a buffer needs at least one segment`);
+    const viaTable = this.#usesIndirect(sg, indirect);
+    const ringDescs = viaTable ? 1 : n;
+    if (ringDescs > this.#numFree || this.#freeCount === 0) {
+      throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#numFree} free`);
+    }
+    const id = this.#freeIds[this.#freeAt];
+    this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
+    this.#freeCount--;
+
+    const head = this.#nextAvail;
+    let pos = head;
+    let wrap = this.#availWrap;
+    let headFlags = 0;
+    if (viaTable) {
+      const table = this.#indirect!;
+      const base = id * this.#indirectMax;
+      for (let i = 0; i < n; i++) {
+        // Only WRITE is valid in an indirect table; entries follow each other.
+        writeWords(table, base + i, sg.addrs[i], sg.lens[i], i >= sg.readableCount ? VIRTQ_DESC_F_WRITE : 0, 0);
+      }
+      writeWords(this.#desc32, pos, this.#indirectArea + base * PVIRTQ_DESC_SIZE, n * PVIRTQ_DESC_SIZE, 0, id);
+      headFlags = VIRTQ_DESC_F_INDIRECT | availFlags(wrap);
+      if (++pos === this.size) {
+        pos = 0;
+        wrap ^= 1;
+      }
+      this.stats.indirectAdded++;
+    } else {
+      for (let i = 0; i < n; i++) {
+        let flags = availFlags(wrap);
+        if (i >= sg.readableCount) flags |= VIRTQ_DESC_F_WRITE;
+        if (i < n - 1) flags |= VIRTQ_DESC_F_NEXT;
+        if (i === 0) {
+          // Written last, by kickPrepare() or below: it exposes the list.
+          writeWords(this.#desc32, pos, sg.addrs[i], sg.lens[i], -1, id);
+          headFlags = flags;
+        } else {
+          writeWords(this.#desc32, pos, sg.addrs[i], sg.lens[i], flags, id);
+        }
+        if (++pos === this.size) {
+          pos = 0;
+          wrap ^= 1;
+        }
+      }
+    }
+    this.#nextAvail = pos;
+    this.#availWrap = wrap;
+    if (this.#heldHead < 0) {
+      this.#heldHead = head;
+      this.#heldFlags = headFlags;
+    } else {
+      // The device reads in ring order and stops at the held head, so this one is exposed with it.
+      this.#desc16[head * 8 + 7] = headFlags;
+    }
+    this.#addedDescs += ringDescs;
+    this.#numFree -= ringDescs;
+    this.#tokens[id] = token;
+    this.#descCount[id] = ringDescs;
+    this.#writable[id] = sg.writableLength;
+    this.#addSeq[id] = this.#addCount++;
+    if (this.#inOrder) this.#inFlightIds[(this.#oldestAt + this.#inFlight) % this.size] = id;
+    this.#inFlight++;
+    this.stats.buffersAdded++;
+    return true;
+  }
+
+  kickPrepare(): boolean {
+    if (this.#heldHead < 0 || this.error !== null) return false;
+    // Release: every descriptor written since the last kick is visible before this flag exposes them.
+    Atomics.store(this.#desc16, this.#heldHead * 8 + 7, this.#heldFlags);
+    this.#heldHead = -1;
+    const added = this.#addedDescs;
+    this.#addedDescs = 0;
+    // Store->load: exposing the descriptors is ordered before reading the device's suppression state.
+    const flags = Atomics.load(this.#deviceEvent, 1) & 0x3;
+    let need: boolean;
+    if (flags === RING_EVENT_FLAGS_DESC && this.#eventIdx) {
+      const offWrap = Atomics.load(this.#deviceEvent, 0);
+      need = packedNeedEvent(offWrap, this.#nextAvail, added, this.#availWrap, this.size);
+    } else {
+      need = flags !== RING_EVENT_FLAGS_DISABLE;
+    }
+    if (need) this.stats.kicksWanted++;
+    else this.stats.kicksSuppressed++;
+    return need;
+  }
+
+  hasUsed(): boolean {
+    if (this.error !== null) return false;
+    if (this.#batchLeft > 0) return true;
+    return this.#inFlight > 0 && isUsed(Atomics.load(this.#desc16, this.#lastUsed * 8 + 7), this.#usedWrap);
+  }
+
+  takeUsed(): T | undefined {
+    if (this.error !== null) return undefined;
+    if (this.#batchLeft > 0) return this.#takeOldest();
+    if (this.#inFlight === 0) return undefined;
+    const pos = this.#lastUsed;
+    // Acquire: the used descriptor's id and len were written before its flags.
+    const flags = Atomics.load(this.#desc16, pos * 8 + 7);
+    if (!isUsed(flags, this.#usedWrap)) return undefined;
+    const id = this.#desc16[pos * 8 + 6];
+    // "Element Length is reserved for used descriptors without VIRTQ_DESC_F_WRITE."
+    const len = flags & VIRTQ_DESC_F_WRITE ? this.#desc32[pos * 4 + 2] : 0;
+    this.stats.usedEntriesRead++;
+    if (id >= this.size) return this.#fail(E.USED_ID_OUT_OF_RANGE, pos, id, `queue size is ${this.size}`);
+    if (this.#tokens[id] === undefined) {
+      return this.#inOrder
+        ? this.#fail(E.IN_ORDER_BATCH_UNKNOWN_ID, pos, id, 'the batch names no in-flight buffer')
+        : this.#fail(E.USED_ID_NOT_IN_FLIGHT, pos, id, 'no buffer with that ID is in flight');
+    }
+    if (len > this.#writable[id]) {
+      return this.#fail(E.USED_LEN_TOO_LARGE, pos, len, `buffer ${id} has ${this.#writable[id]} writable bytes`);
+    }
+    if (this.#inOrder) {
+      this.#batchLeft = this.#addSeq[id] - this.#oldestSeq + 1;
+      this.#batchLen = len;
+      return this.#takeOldest();
+    }
+    this.#skipUsed(this.#descCount[id]);
+    return this.#release(id, len);
+  }
+
+  /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
+  #takeOldest(): T | undefined {
+    const id = this.#inFlightIds[this.#oldestAt];
+    this.#oldestAt = this.#oldestAt + 1 === this.size ? 0 : this.#oldestAt + 1;
+    this.#oldestSeq++;
+    // The batch's last buffer carries the descriptor's length; the ones it skipped were used completely.
+    const len = --this.#batchLeft === 0 ? this.#batchLen : this.#writable[id];
+    this.#skipUsed(this.#descCount[id]);
+    return this.#release(id, len);
+  }
+
+  #skipUsed(descs: number): void {
+    let pos = this.#lastUsed + descs;
+    if (pos >= this.size) {
+      pos -= this.size;
+      this.#usedWrap ^= 1;
+    }
+    this.#lastUsed = pos;
+  }
+
+  #release(id: number, len: number): T | undefined {
+    const token = this.#tokens[id];
+    this.#tokens[id] = undefined;
+    this.#numFree += this.#descCount[id];
+    this.#inFlight--;
+    this.#freeIds[(this.#freeAt + this.#freeCount) % this.size] = id;
+    this.#freeCount++;
+    this.usedLen = len;
+    this.stats.buffersUsed++;
+    return token;
+  }
+
+  disableInterrupts(): void {
+    Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DISABLE);
+  }
+
+  enableInterrupts(): boolean {
+    if (this.#eventIdx) {
+      // Interrupt when the device marks used the descriptor we read next.
+      Atomics.store(this.#driverEvent, 0, this.#lastUsed | (this.#usedWrap << 15));
+      Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DESC);
+    } else {
+      Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_ENABLE);
+    }
+    // Store->load: the request is ordered before re-reading the ring.
+    return !this.hasUsed();
+  }
+
+  #fail(code: E, index: number, value: number, detail: string): undefined {
+    this.error = new VirtqueueError(code, this.name, index, value, detail);
+    return undefined;
+  }
+}
+
+/**
+ * Writes a packed descriptor: addr, len, id and (unless `flags` is -1, for a head written later) flags. Words that
+ * already hold the value are not stored again, so a ring whose contents repeat lap after lap stays shared.
+ */
+function writeWords(words: Uint32Array, d: number, addr: number, len: number, flags: number, id: number): void {
+  const w = d * 4;
+  const lo = addr >>> 0;
+  const hi = (addr - lo) / TWO_32;
+  if (words[w] !== lo) words[w] = lo;
+  if (words[w + 1] !== hi) words[w + 1] = hi;
+  if (words[w + 2] !== len) words[w + 2] = len;
+  if (flags < 0) {
+    // Only the id: the flags half is the head's, written last.
+    const old = words[w + 3];
+    if ((old & 0xffff) !== id) words[w + 3] = (old & 0xffff0000) | id;
+  } else {
+    const v = (id | (flags << 16)) >>> 0;
+    if (words[w + 3] !== v) words[w + 3] = v;
+  }
+}
