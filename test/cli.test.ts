@@ -16,11 +16,32 @@ describe('vq command line', () => {
     expect(r.out).toMatch(/^1 passed, 0 failed$/m);
   });
 
-  it('runs the default matrix when no combination flag is given', () => {
+  it('runs the default matrix, both layouts, when no combination flag is given', () => {
     const r = vq('run', '--buffers', '300');
     expect(r.code).toBe(0);
-    expect(r.out.match(/PASS/g)).toHaveLength(32);
-    expect(r.out).toMatch(/ooo\/8 2T/);
+    expect(r.out.match(/PASS/g)).toHaveLength(64);
+    expect(r.out).toMatch(/^split no-in-order .*ooo\/8 2T/m);
+    expect(r.out).toMatch(/^packed in-order indirect event-idx batched 2T/m);
+  });
+
+  it('runs a packed ring of a size that is not a power of two', () => {
+    const r = vq(
+      'run',
+      '--ring',
+      'packed',
+      '--in-order',
+      '--queue-size',
+      '250',
+      '--threads',
+      '--buffers',
+      '20000',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const [result] = JSON.parse(r.out);
+    expect(result).toMatchObject({ passed: true, buffers: 20000 });
+    expect(result.negotiated).toMatch(/RING_PACKED/);
+    expect(result.negotiated).toMatch(/IN_ORDER/);
   });
 
   it('prints JSON with --json', () => {
@@ -39,9 +60,9 @@ describe('vq command line', () => {
     const b = vq('run', '--ring', 'split', '--queue-size', '100');
     expect(b.code).toBe(2);
     expect(b.err).toMatch(/power of two/);
-    const c = vq('run', '--ring', 'packed');
+    const c = vq('run', '--ring', 'packed', '--queue-size', '40000');
     expect(c.code).toBe(2);
-    expect(c.err).toMatch(/packed ring is not implemented yet/);
+    expect(c.err).toMatch(/from 1 to 32768/);
     const d = vq('run', '--batch', '0');
     expect(d.code).not.toBe(0);
     expect(d.err).toMatch(/batch must be a positive integer/);

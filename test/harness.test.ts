@@ -104,14 +104,15 @@ describe('run options', () => {
   it('rejects combinations the engine cannot run, with the reason', () => {
     expect(() => validateRun(options({ completion: 'out-of-order' }))).toThrow(/needs IN_ORDER off/);
     expect(() => validateRun(options({ queueSize: 100 }))).toThrow(RunOptionsError);
-    expect(() => validateRun(options({ ring: 'packed' }))).toThrow(/not implemented yet/);
+    expect(() => validateRun(options({ ring: 'packed', queueSize: 250 }))).not.toThrow();
+    expect(() => validateRun(options({ ring: 'packed', queueSize: 40000 }))).toThrow(/from 1 to 32768/);
     expect(() => validateRun(options({ maxChain: 300 }))).toThrow(/max chain/);
   });
 
-  it('the default matrix covers every split combination and policy, in one thread and two', () => {
+  it('the default matrix covers both layouts, every combination and policy, in one thread and two', () => {
     const m = defaultMatrix();
-    expect(m).toHaveLength(32);
-    expect(new Set(m.map((o) => `${o.inOrder}${o.indirect}${o.eventIdx}${o.threads}`)).size).toBe(16);
+    expect(m).toHaveLength(64);
+    expect(new Set(m.map((o) => `${o.ring}${o.inOrder}${o.indirect}${o.eventIdx}${o.threads}`)).size).toBe(32);
     expect(m.filter((o) => o.completion === 'out-of-order').every((o) => !o.inOrder)).toBe(true);
   });
 

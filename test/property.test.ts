@@ -5,6 +5,7 @@ import { planLocal } from '../src/transport/local/plan.js';
 import { runSingleThread } from '../src/transport/local/single-thread.js';
 import type { Chain } from '../src/virtqueue/chain.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
+import { PackedTestRing } from './support/packed-ring.js';
 import { TestRing, type FeatureFlags } from './support/split-ring.js';
 
 const COMBINATIONS: FeatureFlags[] = [];
@@ -44,8 +45,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
  * say n), the driver gets every buffer back exactly once with exactly the length the device wrote and those bytes,
  * in add order under IN_ORDER; batched IN_ORDER writes the used entries the batching rule predicts.
  */
-function runModel(flags: FeatureFlags, size: number, batched: boolean, ops: Op[]): void {
-  const ring = new TestRing(size, flags);
+type Layout = 'split' | 'packed';
+const LAYOUTS: Layout[] = ['split', 'packed'];
+/** Ring sizes to try: any size for packed rings, powers of two for split ones. */
+const SIZES: Record<Layout, number[]> = { split: [2, 4, 8, 16], packed: [1, 2, 3, 5, 8, 13] };
+
+function runModel(layout: Layout, flags: FeatureFlags, size: number, batched: boolean, ops: Op[]): void {
+  const ring = layout === 'packed' ? new PackedTestRing(size, flags) : new TestRing(size, flags);
   const drv = ring.driver<number>(8);
   const dev = ring.device(batched ? 'batched' : 'per-buffer');
   const slotBytes = 5 * 24;
@@ -171,59 +177,66 @@ function runModel(flags: FeatureFlags, size: number, batched: boolean, ops: Op[]
 }
 
 describe('property: driver and device agree on every buffer (model-based)', () => {
-  for (const flags of COMBINATIONS) {
-    for (const batched of flags.inOrder ? [true, false] : [false]) {
-      it(`split ${label(flags)}${flags.inOrder ? (batched ? ' batched' : ' per-buffer') : ''}`, () => {
-        fc.assert(
-          fc.property(fc.constantFrom(2, 4, 8, 16), fc.array(opArb, { minLength: 1, maxLength: 200 }), (size, ops) =>
-            runModel(flags, size, batched, ops),
-          ),
-          { numRuns: 150 },
-        );
-      });
+  for (const layout of LAYOUTS) {
+    for (const flags of COMBINATIONS) {
+      for (const batched of flags.inOrder ? [true, false] : [false]) {
+        it(`${layout} ${label(flags)}${flags.inOrder ? (batched ? ' batched' : ' per-buffer') : ''}`, () => {
+          fc.assert(
+            fc.property(
+              fc.constantFrom(...SIZES[layout]),
+              fc.array(opArb, { minLength: 1, maxLength: 300 }),
+              (size, ops) => runModel(layout, flags, size, batched, ops),
+            ),
+            { numRuns: 150 },
+          );
+        });
+      }
     }
   }
 });
 
 describe('property: the harness passes for random options and seeds (no notification lost)', () => {
-  for (const flags of COMBINATIONS) {
-    it(`split ${label(flags)}`, () => {
-      const optionsArb = fc.record({
-        queueSize: fc.constantFrom(1, 2, 4, 16, 64, 256),
-        batch: fc.oneof(fc.constant('random' as const), fc.integer({ min: 1, max: 64 })),
-        maxChain: fc.integer({ min: 1, max: 8 }),
-        maxSegment: fc.integer({ min: 1, max: 64 }),
-        indirectMode: fc.constantFrom('always' as const, 'random' as const, 'auto' as const, 'never' as const),
-        usedEntries: fc.constantFrom('batched' as const, 'per-buffer' as const),
-        outOfOrder: fc.boolean(),
-        window: fc.integer({ min: 1, max: 16 }),
-        partialWrites: fc.boolean(),
-        seed: fc.integer({ min: 0, max: 0x7fffffff }),
-        buffers: fc.integer({ min: 1, max: 1500 }),
+  for (const layout of LAYOUTS)
+    for (const flags of COMBINATIONS) {
+      it(`${layout} ${label(flags)}`, () => {
+        const optionsArb = fc.record({
+          queueSize:
+            layout === 'split' ? fc.constantFrom(1, 2, 4, 16, 64, 256) : fc.constantFrom(1, 3, 7, 16, 100, 250),
+          batch: fc.oneof(fc.constant('random' as const), fc.integer({ min: 1, max: 64 })),
+          maxChain: fc.integer({ min: 1, max: 8 }),
+          maxSegment: fc.integer({ min: 1, max: 64 }),
+          indirectMode: fc.constantFrom('always' as const, 'random' as const, 'auto' as const, 'never' as const),
+          usedEntries: fc.constantFrom('batched' as const, 'per-buffer' as const),
+          outOfOrder: fc.boolean(),
+          window: fc.integer({ min: 1, max: 16 }),
+          partialWrites: fc.boolean(),
+          seed: fc.integer({ min: 0, max: 0x7fffffff }),
+          buffers: fc.integer({ min: 1, max: 1500 }),
+        });
+        fc.assert(
+          fc.property(optionsArb, (g) => {
+            const o: RunOptions = {
+              ...DEFAULT_RUN,
+              ...g,
+              ring: layout,
+              ...flags,
+              inOrder: flags.inOrder!,
+              indirect: flags.indirect!,
+              eventIdx: flags.eventIdx!,
+              maxChain: Math.min(g.maxChain, g.queueSize),
+              completion: !flags.inOrder && g.outOfOrder ? 'out-of-order' : 'in-order',
+            };
+            const r = runSingleThread(planLocal(o));
+            expect(r.failure).toBeNull();
+            expect(r.completed).toBe(o.buffers);
+            expect(r.driverQueue.buffersUsed).toBe(o.buffers);
+            expect(r.deviceQueue.buffersUsed).toBe(o.buffers);
+            // Every publication is counted once, as wanted or suppressed; kicks sent are the wanted ones.
+            expect(r.kicks).toBe(r.driverQueue.kicksWanted);
+            expect(r.interrupts).toBe(r.deviceQueue.interruptsWanted);
+          }),
+          { numRuns: 60 },
+        );
       });
-      fc.assert(
-        fc.property(optionsArb, (g) => {
-          const o: RunOptions = {
-            ...DEFAULT_RUN,
-            ...g,
-            ...flags,
-            inOrder: flags.inOrder!,
-            indirect: flags.indirect!,
-            eventIdx: flags.eventIdx!,
-            maxChain: Math.min(g.maxChain, g.queueSize),
-            completion: !flags.inOrder && g.outOfOrder ? 'out-of-order' : 'in-order',
-          };
-          const r = runSingleThread(planLocal(o));
-          expect(r.failure).toBeNull();
-          expect(r.completed).toBe(o.buffers);
-          expect(r.driverQueue.buffersUsed).toBe(o.buffers);
-          expect(r.deviceQueue.buffersUsed).toBe(o.buffers);
-          // Every publication is counted once, as wanted or suppressed; kicks sent are the wanted ones.
-          expect(r.kicks).toBe(r.driverQueue.kicksWanted);
-          expect(r.interrupts).toBe(r.deviceQueue.interruptsWanted);
-        }),
-        { numRuns: 60 },
-      );
-    });
-  }
+    }
 });

@@ -12,6 +12,10 @@ const runs: Partial<RunOptions>[] = [
   { inOrder: false, indirect: false, eventIdx: false },
   { inOrder: true, indirect: true, eventIdx: true, poll: true },
   { inOrder: true, eventIdx: true, partialWrites: true, maxChain: 8 },
+  { ring: 'packed', queueSize: 250, inOrder: true, indirect: true, eventIdx: true, usedEntries: 'batched' },
+  { ring: 'packed', queueSize: 100, inOrder: true, eventIdx: false, usedEntries: 'per-buffer', partialWrites: true },
+  { ring: 'packed', queueSize: 64, inOrder: false, indirect: true, eventIdx: true, completion: 'out-of-order' },
+  { ring: 'packed', queueSize: 7, inOrder: true, eventIdx: true, poll: true },
 ];
 
 describe('two worker threads', () => {

@@ -190,7 +190,7 @@ export class PackedDevice implements VirtqueueDevice {
     let count = 0;
     let id = 0;
     for (;;) {
-      if (++count > size) return this.#failed(E.CHAIN_TOO_LONG, head, count, 'the list is longer than the ring');
+      count++;
       if (count > 1) {
         flags = desc16[pos * 8 + 7];
         if (!isAvailable(flags, wrap)) {
@@ -229,6 +229,8 @@ export class PackedDevice implements VirtqueueDevice {
         wrap ^= 1;
       }
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+      // A list that goes on after `size` descriptors is longer than the ring, whatever follows.
+      if (count === size) return this.#failed(E.CHAIN_TOO_LONG, head, count + 1, 'the list is longer than the ring');
     }
     // "Buffer ID is included in the last descriptor in the list."
     if (id >= size) return this.#failed(E.BUFFER_ID_OUT_OF_RANGE, head, id, `queue size is ${size}`);
