@@ -1,3 +1,5 @@
+import type { DeviceStats } from './types.js';
+
 /** Where UsedBatcher.drain() writes: one call per used entry. */
 export interface UsedSink {
   /**
@@ -85,4 +87,12 @@ export class UsedBatcher {
     this.pending = 0;
     return written;
   }
+}
+
+/** Counts a flush that published `entries` used entries and decided `interrupt`. */
+export function recordFlush(stats: DeviceStats, entries: number, interrupt: boolean): void {
+  stats.flushes++;
+  stats.usedEntriesWritten += entries;
+  if (interrupt) stats.interruptsWanted++;
+  else stats.interruptsSuppressed++;
 }

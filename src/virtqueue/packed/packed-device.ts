@@ -5,15 +5,12 @@ import {
   PVIRTQ_EVENT_ALIGN,
   PVIRTQ_EVENT_SIZE,
   PVIRTQ_MAX_SIZE,
-  RING_EVENT_FLAGS_DESC,
-  RING_EVENT_FLAGS_DISABLE,
   RING_EVENT_FLAGS_ENABLE,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
   isAvailable,
   packedDescRingSize,
-  packedNeedEvent,
   usedFlags,
 } from '../../spec/packed.js';
 import { ChainPool, SegmentReader } from '../chain-reader.js';
@@ -21,7 +18,8 @@ import type { Chain } from '../chain.js';
 import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
-import { UsedBatcher, type UsedSink } from '../used-batcher.js';
+import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
+import { armEvent, disarmEvent, eventWanted } from './event.js';
 import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
 
 export interface PackedDeviceConfig extends DeviceQueueConfig {
@@ -307,33 +305,18 @@ export class PackedDevice implements VirtqueueDevice {
     const descs = this.#flushDescs;
     this.#outstandingDescs -= descs;
     // Store->load: publishing is ordered before reading the driver's suppression state.
-    const flags = Atomics.load(this.#driverEvent, 1) & 0x3;
-    let need: boolean;
-    if (flags === RING_EVENT_FLAGS_DESC && this.#eventIdx) {
-      need = packedNeedEvent(Atomics.load(this.#driverEvent, 0), this.#usedPos, descs, this.#usedWrap, this.size);
-    } else {
-      need = flags !== RING_EVENT_FLAGS_DISABLE;
-    }
-    const stats = this.stats;
-    stats.flushes++;
-    stats.usedEntriesWritten += entries;
-    if (need) stats.interruptsWanted++;
-    else stats.interruptsSuppressed++;
+    const need = eventWanted(this.#driverEvent, this.#eventIdx, this.#usedPos, descs, this.#usedWrap, this.size);
+    recordFlush(this.stats, entries, need);
     return need;
   }
 
   disableNotifications(): void {
-    Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DISABLE);
+    disarmEvent(this.#deviceEvent);
   }
 
   enableNotifications(): boolean {
-    if (this.#eventIdx) {
-      // Kick when the driver makes available the descriptor we read next.
-      Atomics.store(this.#deviceEvent, 0, this.#lastAvail | (this.#availWrap << 15));
-      Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DESC);
-    } else {
-      Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_ENABLE);
-    }
+    // With EVENT_IDX: kick when the driver makes available the descriptor we read next.
+    armEvent(this.#deviceEvent, this.#eventIdx, this.#lastAvail, this.#availWrap);
     // Store->load: the request is ordered before re-reading the ring.
     return !this.hasAvailable();
   }

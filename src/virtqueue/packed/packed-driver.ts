@@ -4,8 +4,6 @@ import {
   PVIRTQ_EVENT_ALIGN,
   PVIRTQ_EVENT_SIZE,
   PVIRTQ_MAX_SIZE,
-  RING_EVENT_FLAGS_DESC,
-  RING_EVENT_FLAGS_DISABLE,
   RING_EVENT_FLAGS_ENABLE,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
@@ -13,9 +11,10 @@ import {
   availFlags,
   isUsed,
   packedDescRingSize,
-  packedNeedEvent,
 } from '../../spec/packed.js';
 import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '../errors.js';
+import { InFlightBuffers } from '../in-flight.js';
+import { armEvent, disarmEvent, eventWanted } from './event.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import type { ScatterList } from '../scatter-list.js';
@@ -57,11 +56,8 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   /** The device's: [off_wrap, flags] (available buffer notifications). */
   readonly #deviceEvent: Uint16Array;
 
-  // Per Buffer ID.
-  readonly #tokens: (T | undefined)[];
-  readonly #descCount: Uint16Array;
-  readonly #writable: Float64Array;
-  readonly #addSeq: Float64Array;
+  /** The driver's own record of each in-flight buffer, by Buffer ID. */
+  readonly #buffers: InFlightBuffers<T>;
   /** Free Buffer IDs, a FIFO ring: IDs are reused oldest-freed first (under IN_ORDER, in a steady order). */
   readonly #freeIds: Uint16Array;
   #freeAt = 0;
@@ -70,8 +66,6 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   readonly #inFlightIds: Uint16Array;
   #oldestAt = 0;
 
-  #numFree: number;
-  #inFlight = 0;
   #nextAvail = 0;
   #availWrap = 1;
   #lastUsed = 0;
@@ -81,11 +75,6 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   #heldFlags = 0;
   /** Descriptors made available since the last kickPrepare(). */
   #addedDescs = 0;
-
-  #addCount = 0;
-  #oldestSeq = 0;
-  #batchLeft = 0;
-  #batchLen = 0;
 
   readonly #indirect: Uint32Array | null;
   readonly #indirectArea: number;
@@ -110,15 +99,11 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     this.#driverEvent = ev('driver event suppression', addresses.driver);
     this.#deviceEvent = ev('device event suppression', addresses.device);
 
-    this.#tokens = new Array<T | undefined>(size).fill(undefined);
-    this.#descCount = new Uint16Array(size);
-    this.#writable = new Float64Array(size);
-    this.#addSeq = new Float64Array(size);
+    this.#buffers = new InFlightBuffers<T>(size, this.stats);
     this.#freeIds = new Uint16Array(size);
     for (let i = 0; i < size; i++) this.#freeIds[i] = i;
     this.#freeCount = size;
     this.#inFlightIds = new Uint16Array(size);
-    this.#numFree = size;
 
     this.#autoIndirectAbove = config.autoIndirectAbove ?? 1;
     const indirectMax = Math.min(config.indirectMax ?? 0, size);
@@ -147,11 +132,11 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   }
 
   get numFree(): number {
-    return this.#numFree;
+    return this.#buffers.numFree;
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#buffers.count;
   }
 
   #usesIndirect(sg: ScatterList, indirect: IndirectChoice): boolean {
@@ -160,7 +145,9 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   }
 
   canAdd(sg: ScatterList, indirect: IndirectChoice): boolean {
-    return sg.count > 0 && this.#freeCount > 0 && this.#numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count);
+    return (
+      sg.count > 0 && this.#freeCount > 0 && this.#buffers.numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count)
+    );
   }
 
   add(sg: ScatterList, token: T, indirect: IndirectChoice): boolean {
@@ -170,8 +157,8 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     if (n === 0) throw new VirtqueueUsageError(`${this.name}: a buffer needs at least one segment`);
     const viaTable = this.#usesIndirect(sg, indirect);
     const ringDescs = viaTable ? 1 : n;
-    if (ringDescs > this.#numFree || this.#freeCount === 0) {
-      throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#numFree} free`);
+    if (ringDescs > this.#buffers.numFree || this.#freeCount === 0) {
+      throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#buffers.numFree} free`);
     }
     const id = this.#freeIds[this.#freeAt];
     this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
@@ -223,14 +210,8 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
       this.#desc16[head * 8 + 7] = headFlags;
     }
     this.#addedDescs += ringDescs;
-    this.#numFree -= ringDescs;
-    this.#tokens[id] = token;
-    this.#descCount[id] = ringDescs;
-    this.#writable[id] = sg.writableLength;
-    this.#addSeq[id] = this.#addCount++;
-    if (this.#inOrder) this.#inFlightIds[(this.#oldestAt + this.#inFlight) % this.size] = id;
-    this.#inFlight++;
-    this.stats.buffersAdded++;
+    if (this.#inOrder) this.#inFlightIds[(this.#oldestAt + this.#buffers.count) % this.size] = id;
+    this.#buffers.add(id, token, ringDescs, sg.writableLength);
     return true;
   }
 
@@ -242,14 +223,7 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     const added = this.#addedDescs;
     this.#addedDescs = 0;
     // Store->load: exposing the descriptors is ordered before reading the device's suppression state.
-    const flags = Atomics.load(this.#deviceEvent, 1) & 0x3;
-    let need: boolean;
-    if (flags === RING_EVENT_FLAGS_DESC && this.#eventIdx) {
-      const offWrap = Atomics.load(this.#deviceEvent, 0);
-      need = packedNeedEvent(offWrap, this.#nextAvail, added, this.#availWrap, this.size);
-    } else {
-      need = flags !== RING_EVENT_FLAGS_DISABLE;
-    }
+    const need = eventWanted(this.#deviceEvent, this.#eventIdx, this.#nextAvail, added, this.#availWrap, this.size);
     if (need) this.stats.kicksWanted++;
     else this.stats.kicksSuppressed++;
     return need;
@@ -257,14 +231,15 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
 
   hasUsed(): boolean {
     if (this.error !== null) return false;
-    if (this.#batchLeft > 0) return true;
-    return this.#inFlight > 0 && isUsed(Atomics.load(this.#desc16, this.#lastUsed * 8 + 7), this.#usedWrap);
+    if (this.#buffers.batchLeft > 0) return true;
+    return this.#buffers.count > 0 && isUsed(Atomics.load(this.#desc16, this.#lastUsed * 8 + 7), this.#usedWrap);
   }
 
   takeUsed(): T | undefined {
     if (this.error !== null) return undefined;
-    if (this.#batchLeft > 0) return this.#takeOldest();
-    if (this.#inFlight === 0) return undefined;
+    const buffers = this.#buffers;
+    if (buffers.batchLeft > 0) return this.#takeOldest();
+    if (buffers.count === 0) return undefined;
     const pos = this.#lastUsed;
     // Acquire: the used descriptor's id and len were written before its flags.
     const flags = Atomics.load(this.#desc16, pos * 8 + 7);
@@ -273,68 +248,44 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     // "Element Length is reserved for used descriptors without VIRTQ_DESC_F_WRITE."
     const len = flags & VIRTQ_DESC_F_WRITE ? this.#desc32[pos * 4 + 2] : 0;
     this.stats.usedEntriesRead++;
-    if (id >= this.size) return this.#fail(E.USED_ID_OUT_OF_RANGE, pos, id, `queue size is ${this.size}`);
-    if (this.#tokens[id] === undefined) {
-      return this.#inOrder
-        ? this.#fail(E.IN_ORDER_BATCH_UNKNOWN_ID, pos, id, 'the batch names no in-flight buffer')
-        : this.#fail(E.USED_ID_NOT_IN_FLIGHT, pos, id, 'no buffer with that ID is in flight');
-    }
-    if (len > this.#writable[id]) {
-      return this.#fail(E.USED_LEN_TOO_LARGE, pos, len, `buffer ${id} has ${this.#writable[id]} writable bytes`);
-    }
+    const problem = buffers.check(id, len, this.#inOrder);
+    if (problem !== null) return this.#fail(problem.code, pos, problem.value, problem.detail);
     if (this.#inOrder) {
-      this.#batchLeft = this.#addSeq[id] - this.#oldestSeq + 1;
-      this.#batchLen = len;
+      buffers.startBatch(buffers.batchSize(id), len);
       return this.#takeOldest();
     }
-    this.#skipUsed(this.#descCount[id]);
-    return this.#release(id, len);
+    this.usedLen = len;
+    return this.#release(id);
   }
 
   /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
   #takeOldest(): T | undefined {
     const id = this.#inFlightIds[this.#oldestAt];
     this.#oldestAt = this.#oldestAt + 1 === this.size ? 0 : this.#oldestAt + 1;
-    this.#oldestSeq++;
-    // The batch's last buffer carries the descriptor's length; the ones it skipped were used completely.
-    const len = --this.#batchLeft === 0 ? this.#batchLen : this.#writable[id];
-    this.#skipUsed(this.#descCount[id]);
-    return this.#release(id, len);
+    this.usedLen = this.#buffers.nextInBatch(id);
+    return this.#release(id);
   }
 
-  #skipUsed(descs: number): void {
-    let pos = this.#lastUsed + descs;
+  /** Skips the buffer's descriptors (a used descriptor stands for all of them) and frees its Buffer ID. */
+  #release(id: number): T | undefined {
+    let pos = this.#lastUsed + this.#buffers.descs(id);
     if (pos >= this.size) {
       pos -= this.size;
       this.#usedWrap ^= 1;
     }
     this.#lastUsed = pos;
-  }
-
-  #release(id: number, len: number): T | undefined {
-    const token = this.#tokens[id];
-    this.#tokens[id] = undefined;
-    this.#numFree += this.#descCount[id];
-    this.#inFlight--;
     this.#freeIds[(this.#freeAt + this.#freeCount) % this.size] = id;
     this.#freeCount++;
-    this.usedLen = len;
-    this.stats.buffersUsed++;
-    return token;
+    return this.#buffers.release(id);
   }
 
   disableInterrupts(): void {
-    Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DISABLE);
+    disarmEvent(this.#driverEvent);
   }
 
   enableInterrupts(): boolean {
-    if (this.#eventIdx) {
-      // Interrupt when the device marks used the descriptor we read next.
-      Atomics.store(this.#driverEvent, 0, this.#lastUsed | (this.#usedWrap << 15));
-      Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DESC);
-    } else {
-      Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_ENABLE);
-    }
+    // With EVENT_IDX: interrupt when the device marks used the descriptor we read next.
+    armEvent(this.#driverEvent, this.#eventIdx, this.#lastUsed, this.#usedWrap);
     // Store->load: the request is ordered before re-reading the ring.
     return !this.hasUsed();
   }

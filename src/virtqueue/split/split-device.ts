@@ -20,7 +20,7 @@ import type { Chain } from '../chain.js';
 import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
-import { UsedBatcher, type UsedSink } from '../used-batcher.js';
+import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
 import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
 
 export interface SplitDeviceConfig extends DeviceQueueConfig {
@@ -306,11 +306,7 @@ export class SplitDevice implements VirtqueueDevice {
     const need = this.#eventIdx
       ? needEvent(Atomics.load(this.#avail, this.#usedEventAt), usedIdx, old)
       : (Atomics.load(this.#avail, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
-    const stats = this.stats;
-    stats.flushes++;
-    stats.usedEntriesWritten += entries;
-    if (need) stats.interruptsWanted++;
-    else stats.interruptsSuppressed++;
+    recordFlush(this.stats, entries, need);
     return need;
   }
 

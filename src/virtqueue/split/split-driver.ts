@@ -15,6 +15,7 @@ import {
   usedRingSize,
 } from '../../spec/split.js';
 import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '../errors.js';
+import { InFlightBuffers } from '../in-flight.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import type { ScatterList } from '../scatter-list.js';
@@ -59,18 +60,13 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   readonly #usedEventAt: number;
   readonly #availEventAt: number;
 
-  // Per head descriptor: the driver's own record of each in-flight buffer.
-  readonly #tokens: (T | undefined)[];
-  readonly #descCount: Uint16Array;
-  readonly #writable: Float64Array;
-  readonly #addSeq: Float64Array;
+  /** The driver's own record of each in-flight buffer, by head descriptor. */
+  readonly #buffers: InFlightBuffers<T>;
   /** Free-list links and each chain's last descriptor (without IN_ORDER). */
   readonly #next: Uint16Array;
   readonly #last: Uint16Array;
 
-  #numFree: number;
   #freeHead = 0;
-  #inFlight = 0;
   /** Shadow of avail idx, and its value at the last kickPrepare(). */
   #availIdx = 0;
   #kickedIdx = 0;
@@ -79,14 +75,9 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   #usedIdx = 0;
   #interruptsEnabled = true;
 
-  // IN_ORDER: allocation cursor, oldest in-flight buffer, and the batch being handed out.
+  // IN_ORDER: allocation cursor and oldest in-flight buffer.
   #nextDesc = 0;
   #oldestHead = 0;
-  #addCount = 0;
-  #oldestSeq = 0;
-  /** Buffers of the current used entry's batch still to hand out, and the length its last one carries. */
-  #batchLeft = 0;
-  #batchLen = 0;
 
   /** Indirect tables, `indirectMax` descriptors for each head, as 32-bit words. */
   readonly #indirect: Uint32Array | null;
@@ -144,14 +135,10 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     this.#usedEventAt = 2 + size;
     this.#availEventAt = 2 + 4 * size;
 
-    this.#tokens = new Array<T | undefined>(size).fill(undefined);
-    this.#descCount = new Uint16Array(size);
-    this.#writable = new Float64Array(size);
-    this.#addSeq = new Float64Array(size);
+    this.#buffers = new InFlightBuffers<T>(size, this.stats);
     this.#next = new Uint16Array(size);
     this.#last = new Uint16Array(size);
     for (let i = 0; i < size - 1; i++) this.#next[i] = i + 1;
-    this.#numFree = size;
 
     this.#autoIndirectAbove = config.autoIndirectAbove ?? 1;
     const indirectMax = Math.min(config.indirectMax ?? 0, size);
@@ -180,11 +167,11 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   }
 
   get numFree(): number {
-    return this.#numFree;
+    return this.#buffers.numFree;
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#buffers.count;
   }
 
   #usesIndirect(sg: ScatterList, indirect: IndirectChoice): boolean {
@@ -193,7 +180,7 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   }
 
   canAdd(sg: ScatterList, indirect: IndirectChoice): boolean {
-    return sg.count > 0 && this.#numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count);
+    return sg.count > 0 && this.#buffers.numFree >= (this.#usesIndirect(sg, indirect) ? 1 : sg.count);
   }
 
   add(sg: ScatterList, token: T, indirect: IndirectChoice): boolean {
@@ -203,8 +190,8 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     const viaTable = this.#usesIndirect(sg, indirect);
     const ringDescs = viaTable ? 1 : n;
     if (n === 0) throw new VirtqueueUsageError(`${this.name}: a buffer needs at least one segment`);
-    if (ringDescs > this.#numFree) {
-      throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#numFree} free`);
+    if (ringDescs > this.#buffers.numFree) {
+      throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#buffers.numFree} free`);
     }
     const desc = this.#desc;
     const head = this.#inOrder ? this.#nextDesc : this.#freeHead;
@@ -238,19 +225,13 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
       if (this.#inOrder) this.#nextDesc = d;
       else this.#freeHead = d;
     }
-    this.#numFree -= ringDescs;
-    this.#tokens[head] = token;
-    this.#descCount[head] = ringDescs;
-    this.#writable[head] = sg.writableLength;
+    this.#buffers.add(head, token, ringDescs, sg.writableLength);
     this.#last[head] = last;
-    this.#addSeq[head] = this.#addCount++;
-    this.#inFlight++;
     const slot = 2 + (this.#availIdx & this.#mask);
     // Under IN_ORDER a driver that recycles buffers in order republishes the same heads and descriptors each lap:
     // skipping a store of an unchanged value keeps that cache line shared with the device instead of stealing it.
     if (this.#avail[slot] !== head) this.#avail[slot] = head;
     this.#availIdx = (this.#availIdx + 1) & 0xffff;
-    this.stats.buffersAdded++;
     return true;
   }
 
@@ -274,25 +255,26 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
 
   hasUsed(): boolean {
     if (this.error !== null) return false;
-    if (this.#batchLeft > 0 || this.#lastUsed !== this.#usedIdx) return true;
+    if (this.#buffers.batchLeft > 0 || this.#lastUsed !== this.#usedIdx) return true;
     return this.#lastUsed !== Atomics.load(this.#used16, 1);
   }
 
   takeUsed(): T | undefined {
     if (this.error !== null) return undefined;
-    if (this.#batchLeft > 0) return this.#takeOldest();
+    const buffers = this.#buffers;
+    if (buffers.batchLeft > 0) return this.#takeOldest();
     const lastUsed = this.#lastUsed;
     if (lastUsed === this.#usedIdx) {
       // Acquire: used entries below the idx were written before it.
       const usedIdx = Atomics.load(this.#used16, 1);
       if (usedIdx === lastUsed) return undefined;
       const ahead = (usedIdx - lastUsed) & 0xffff;
-      if (ahead > this.#inFlight) {
+      if (ahead > buffers.count) {
         return this.#fail(
           E.USED_IDX_AHEAD,
           lastUsed,
           usedIdx,
-          `used idx is ${ahead} ahead, ${this.#inFlight} in flight`,
+          `used idx is ${ahead} ahead, ${buffers.count} in flight`,
         );
       }
       this.#usedIdx = usedIdx;
@@ -301,51 +283,32 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     const id = this.#used32[1 + 2 * slot];
     const len = this.#used32[2 + 2 * slot];
     this.stats.usedEntriesRead++;
-    if (id >= this.size) return this.#fail(E.USED_ID_OUT_OF_RANGE, lastUsed, id, `queue size is ${this.size}`);
-    if (this.#tokens[id] === undefined) {
-      return this.#inOrder
-        ? this.#fail(E.IN_ORDER_BATCH_UNKNOWN_ID, lastUsed, id, 'the batch names no in-flight buffer')
-        : this.#fail(E.USED_ID_NOT_IN_FLIGHT, lastUsed, id, 'no buffer with that head is in flight');
-    }
-    if (len > this.#writable[id]) {
-      return this.#fail(E.USED_LEN_TOO_LARGE, lastUsed, len, `buffer ${id} has ${this.#writable[id]} writable bytes`);
-    }
+    const problem = buffers.check(id, len, this.#inOrder);
+    if (problem !== null) return this.#fail(problem.code, lastUsed, problem.value, problem.detail);
     if (this.#inOrder) {
       // One entry completes every older in-flight buffer too; they all occupy used ring slots.
-      const batch = this.#addSeq[id] - this.#oldestSeq + 1;
+      const batch = buffers.batchSize(id);
       const published = (this.#usedIdx - lastUsed) & 0xffff;
       if (batch > published) {
         return this.#fail(E.IN_ORDER_BATCH_OVERRUN, lastUsed, id, `batch of ${batch} but only ${published} published`);
       }
       this.#lastUsed = (lastUsed + batch) & 0xffff;
-      this.#batchLeft = batch;
-      this.#batchLen = len;
+      buffers.startBatch(batch, len);
       return this.#takeOldest();
     }
     this.#lastUsed = (lastUsed + 1) & 0xffff;
     this.#next[this.#last[id]] = this.#freeHead;
     this.#freeHead = id;
-    return this.#release(id, len);
+    this.usedLen = len;
+    return buffers.release(id);
   }
 
-  /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
+  /** IN_ORDER: hand out the oldest in-flight buffer of the current batch (its descriptors follow in ring order). */
   #takeOldest(): T | undefined {
     const head = this.#oldestHead;
-    // The batch's last buffer carries the entry's length; the ones it skipped were used completely (the spec).
-    const len = --this.#batchLeft === 0 ? this.#batchLen : this.#writable[head];
-    this.#oldestHead = (head + this.#descCount[head]) & this.#mask;
-    this.#oldestSeq++;
-    return this.#release(head, len);
-  }
-
-  #release(head: number, len: number): T | undefined {
-    const token = this.#tokens[head];
-    this.#tokens[head] = undefined;
-    this.#numFree += this.#descCount[head];
-    this.#inFlight--;
-    this.usedLen = len;
-    this.stats.buffersUsed++;
-    return token;
+    this.usedLen = this.#buffers.nextInBatch(head);
+    this.#oldestHead = (head + this.#buffers.descs(head)) & this.#mask;
+    return this.#buffers.release(head);
   }
 
   disableInterrupts(): void {
