@@ -10,9 +10,10 @@ export function benchCommand(): Command {
   bench.addCommand(
     new Command('ring')
       .description(
-        'Two-thread ring throughput, driver and device pinned to different CPUs: IN_ORDER with batched used entries,\n' +
-          'IN_ORDER with per-buffer entries, and no IN_ORDER, interleaved (A B C A B C ...), median and min-max of\n' +
-          '--runs rounds, CPU time per buffer, and the IN_ORDER/no-IN_ORDER ratio measured in the same run.',
+        'Two-thread ring throughput, driver and device pinned to different CPUs: for split and packed rings, IN_ORDER\n' +
+          'with batched used entries, IN_ORDER with per-buffer entries, and no IN_ORDER, all interleaved (A B C ...),\n' +
+          'median and min-max of --runs rounds, CPU time per buffer, and ratios (IN_ORDER gain per ring, packed vs\n' +
+          'split) measured in the same run.',
       )
       .option('--runs <n>', 'interleaved rounds per variant (at least 5 for published figures)', positiveInt('runs'), 5)
       .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 4_000_000)
@@ -24,6 +25,9 @@ export function benchCommand(): Command {
           .default('both'),
       )
       .addOption(new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('off'))
+      .addOption(
+        new Option('--ring <layout>', 'ring layouts to compare').choices(['split', 'packed', 'both']).default('both'),
+      )
       .option('--no-gc-check', 'skip the allocation check (GC count over 1M and 10M buffers)')
       .option('--json', 'print the report as JSON')
       .option('--out <file>', 'also write the JSON report to this file')
@@ -36,6 +40,7 @@ export function benchCommand(): Command {
           queueSize: flags.queueSize as number,
           modes: flags.mode === 'both' ? ['poll', 'wait'] : [flags.mode as 'poll' | 'wait'],
           indirect: flags.indirect === 'both' ? [false, true] : [flags.indirect === 'on'],
+          rings: flags.ring === 'both' ? ['split', 'packed'] : [flags.ring as 'split' | 'packed'],
           gcCheck: flags.gcCheck !== false,
           command: `vq bench ring ${process.argv.slice(4).join(' ')}`.trim(),
           onProgress: (done, total, what) => bar.update(what, done, total),
@@ -71,9 +76,10 @@ export function renderBench(r: BenchReport): string {
     ),
     '',
     formatTable(
-      ['group', 'IN_ORDER batched / no IN_ORDER', 'per-round min', 'per-round median', 'per-round max'],
+      ['group', 'ratio', 'of medians', 'per-round min', 'per-round median', 'per-round max'],
       r.ratios.map((x) => [
         x.group,
+        `${x.label} (${x.numerator} / ${x.denominator})`,
         `${x.ratioOfMedians.toFixed(3)}x`,
         x.roundRatios.min.toFixed(3),
         x.roundRatios.median.toFixed(3),

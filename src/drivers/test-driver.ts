@@ -164,8 +164,8 @@ export class TestDriver {
       n++;
       this.#verify(slot, this.queue.usedLen);
       slot.inFlight = false;
-      const size = this.#free.length;
-      this.#free[(this.#freeAt + this.#freeCount) % size] = slot;
+      const at = this.#freeAt + this.#freeCount;
+      this.#free[at >= this.#free.length ? at - this.#free.length : at] = slot;
       this.#freeCount++;
       this.completed++;
     }

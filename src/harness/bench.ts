@@ -1,7 +1,7 @@
 import { cpus, availableParallelism } from 'node:os';
 import { planLocal } from '../transport/local/plan.js';
 import { runTwoThreads } from '../transport/local/threads.js';
-import { DEFAULT_RUN, type RunOptions } from './options.js';
+import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 
 /** One variant of a comparison: a name and how it differs from the group's base. */
 export interface BenchVariant {
@@ -40,6 +40,8 @@ export interface VariantSummary {
 
 export interface RatioSummary {
   group: string;
+  /** What the ratio shows, e.g. "split: IN_ORDER gain". */
+  label: string;
   numerator: string;
   denominator: string;
   /** median(A) / median(B), both from this run. */
@@ -73,6 +75,7 @@ export interface RingBenchOptions {
   queueSize: number;
   modes: ('poll' | 'wait')[];
   indirect: boolean[];
+  rings: RingLayout[];
   gcCheck: boolean;
   command: string;
   onProgress?: (done: number, total: number, what: string) => void;
@@ -80,8 +83,9 @@ export interface RingBenchOptions {
 
 /**
  * The ring benchmark: driver and device on two pinned threads, no transport. For each notification mode and
- * indirect setting it compares IN_ORDER with batched used entries, IN_ORDER with per-buffer entries, and no
- * IN_ORDER, interleaving the variants (A B C A B C ...) so drift on a shared machine hits them alike. Buffers are
+ * indirect setting it compares, for each ring layout, IN_ORDER with batched used entries, IN_ORDER with per-buffer
+ * entries, and no IN_ORDER, interleaving all the variants (A B C D E F A B C ...) so drift on a shared machine hits
+ * them alike and ratios between any two come from the same run. Buffers are
  * fixed-shape (one writable segment) and data bytes are not touched, so the figure is the ring's; tokens, order and
  * lengths are still verified, and a run that fails verification aborts the benchmark.
  */
@@ -91,7 +95,6 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
     for (const indirect of o.indirect) {
       const base: RunOptions = {
         ...DEFAULT_RUN,
-        ring: 'split',
         eventIdx: true,
         indirect,
         indirectMode: 'always',
@@ -106,15 +109,15 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
         poll: mode === 'poll',
         seed: 1,
       };
-      groups.push({
-        name: `split event-idx${indirect ? ' indirect' : ''} ${mode}`,
-        base,
-        variants: [
-          { name: 'in-order batched', options: { inOrder: true, usedEntries: 'batched' } },
-          { name: 'in-order per-buffer', options: { inOrder: true, usedEntries: 'per-buffer' } },
-          { name: 'no in-order', options: { inOrder: false } },
-        ],
-      });
+      const variants: BenchVariant[] = [];
+      for (const ring of o.rings) {
+        variants.push(
+          { name: `${ring} in-order batched`, options: { ring, inOrder: true, usedEntries: 'batched' } },
+          { name: `${ring} in-order per-buffer`, options: { ring, inOrder: true, usedEntries: 'per-buffer' } },
+          { name: `${ring} no in-order`, options: { ring, inOrder: false } },
+        );
+      }
+      groups.push({ name: `event-idx${indirect ? ' indirect' : ''} ${mode}`, base, variants });
     }
   }
   const total = groups.reduce((n, g) => n + g.variants.length * o.runs, 0) + (o.gcCheck ? 2 : 0);
@@ -159,16 +162,21 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
         interruptsPerBuffer: median(s.map((x) => x.interruptsPerBuffer)),
       });
     }
-    const a = samples.get('in-order batched')!.map((x) => x.buffersPerSec);
-    const b = samples.get('no in-order')!.map((x) => x.buffersPerSec);
-    const perRound = a.map((x, i) => x / b[i]);
-    ratios.push({
-      group: g.name,
-      numerator: 'in-order batched',
-      denominator: 'no in-order',
-      ratioOfMedians: median(a) / median(b),
-      roundRatios: { min: Math.min(...perRound), median: median(perRound), max: Math.max(...perRound) },
-    });
+    const ratio = (label: string, numerator: string, denominator: string): void => {
+      const a = samples.get(numerator)!.map((x) => x.buffersPerSec);
+      const b = samples.get(denominator)!.map((x) => x.buffersPerSec);
+      const perRound = a.map((x, i) => x / b[i]);
+      ratios.push({
+        group: g.name,
+        label,
+        numerator,
+        denominator,
+        ratioOfMedians: median(a) / median(b),
+        roundRatios: { min: Math.min(...perRound), median: median(perRound), max: Math.max(...perRound) },
+      });
+    };
+    for (const ring of o.rings) ratio(`${ring}: IN_ORDER gain`, `${ring} in-order batched`, `${ring} no in-order`);
+    if (o.rings.length === 2) ratio('packed vs split, IN_ORDER', 'packed in-order batched', 'split in-order batched');
   }
   let gcCheck: BenchReport['gcCheck'];
   if (o.gcCheck) {
@@ -176,7 +184,8 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
     for (const buffers of [1_000_000, 10_000_000]) {
       o.onProgress?.(done, total, `allocation check: ${buffers} buffers`);
       const base = groups[0].base;
-      const r = await runTwoThreads(planLocal({ ...base, buffers, poll: true, inOrder: true, usedEntries: 'batched' }));
+      const run = { ...base, ring: o.rings[0], buffers, poll: true, inOrder: true, usedEntries: 'batched' as const };
+      const r = await runTwoThreads(planLocal(run));
       if (r.failure !== null) throw new Error(`allocation check failed verification: ${r.failure}`);
       gcCheck.push({ buffers, gcCount: r.gcCount ?? 0 });
       done++;

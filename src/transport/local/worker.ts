@@ -69,6 +69,8 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
   let kicks = 0;
   let failure: string | null = null;
   let rounds = 0;
+  // A polling driver asks not to be interrupted; a sleeping one turns interrupts off while it is busy.
+  vq.disableInterrupts();
   while (!driver.done) {
     if (Atomics.load(ctl, Control.STOP) !== 0) break;
     let progress = 0;
@@ -122,6 +124,8 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
     interrupts++;
     signal(ctl, Control.IRQS);
   };
+  // Likewise the device: no kicks while it is busy (or always, when polling).
+  dq.disableNotifications();
   for (;;) {
     const served = device.serve(o.flushEvery);
     if (device.failure !== null || dq.error !== null) break;

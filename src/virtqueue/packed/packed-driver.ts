@@ -58,13 +58,16 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
 
   /** The driver's own record of each in-flight buffer, by Buffer ID. */
   readonly #buffers: InFlightBuffers<T>;
-  /** Free Buffer IDs, a FIFO ring: IDs are reused oldest-freed first (under IN_ORDER, in a steady order). */
+  /** Without IN_ORDER: free Buffer IDs, a FIFO ring (reused oldest-freed first). */
   readonly #freeIds: Uint16Array;
   #freeAt = 0;
   #freeCount: number;
-  /** IN_ORDER: in-flight IDs in add order. */
-  readonly #inFlightIds: Uint16Array;
-  #oldestAt = 0;
+  /**
+   * IN_ORDER: Buffer IDs are handed out in sequence and come back in the same sequence, so no ID list is kept: the
+   * next ID to hand out and the oldest in flight are counters.
+   */
+  #nextId = 0;
+  #oldestId = 0;
 
   #nextAvail = 0;
   #availWrap = 1;
@@ -103,7 +106,6 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     this.#freeIds = new Uint16Array(size);
     for (let i = 0; i < size; i++) this.#freeIds[i] = i;
     this.#freeCount = size;
-    this.#inFlightIds = new Uint16Array(size);
 
     this.#autoIndirectAbove = config.autoIndirectAbove ?? 1;
     const indirectMax = Math.min(config.indirectMax ?? 0, size);
@@ -157,12 +159,16 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     if (n === 0) throw new VirtqueueUsageError(`${this.name}: a buffer needs at least one segment`);
     const viaTable = this.#usesIndirect(sg, indirect);
     const ringDescs = viaTable ? 1 : n;
-    if (ringDescs > this.#buffers.numFree || this.#freeCount === 0) {
+    if (ringDescs > this.#buffers.numFree || this.#buffers.count === this.size) {
       throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#buffers.numFree} free`);
     }
-    const id = this.#freeIds[this.#freeAt];
-    this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
-    this.#freeCount--;
+    const id = this.#inOrder ? this.#nextId : this.#freeIds[this.#freeAt];
+    if (this.#inOrder) {
+      this.#nextId = this.#nextId + 1 === this.size ? 0 : this.#nextId + 1;
+    } else {
+      this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
+      this.#freeCount--;
+    }
 
     const head = this.#nextAvail;
     let pos = head;
@@ -210,7 +216,6 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
       this.#desc16[head * 8 + 7] = headFlags;
     }
     this.#addedDescs += ringDescs;
-    if (this.#inOrder) this.#inFlightIds[(this.#oldestAt + this.#buffers.count) % this.size] = id;
     this.#buffers.add(id, token, ringDescs, sg.writableLength);
     return true;
   }
@@ -260,8 +265,8 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
 
   /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
   #takeOldest(): T | undefined {
-    const id = this.#inFlightIds[this.#oldestAt];
-    this.#oldestAt = this.#oldestAt + 1 === this.size ? 0 : this.#oldestAt + 1;
+    const id = this.#oldestId;
+    this.#oldestId = id + 1 === this.size ? 0 : id + 1;
     this.usedLen = this.#buffers.nextInBatch(id);
     return this.#release(id);
   }
@@ -274,8 +279,10 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
       this.#usedWrap ^= 1;
     }
     this.#lastUsed = pos;
-    this.#freeIds[(this.#freeAt + this.#freeCount) % this.size] = id;
-    this.#freeCount++;
+    if (!this.#inOrder) {
+      this.#freeIds[wrapIndex(this.#freeAt + this.#freeCount, this.size)] = id;
+      this.#freeCount++;
+    }
     return this.#buffers.release(id);
   }
 
@@ -295,6 +302,9 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     return undefined;
   }
 }
+
+/** i mod size for 0 <= i < 2 * size, without a division (the queue size is not a power of two). */
+const wrapIndex = (i: number, size: number): number => (i >= size ? i - size : i);
 
 /**
  * Writes a packed descriptor: addr, len, id and (unless `flags` is -1, for a head written later) flags. Words that
