@@ -70,7 +70,8 @@ export class TestDriver {
   readonly #slots: BufferSlot[] = [];
   /**
    * Free slots as a FIFO ring: a buffer reuses the slot freed longest ago. Under IN_ORDER buffer n then always lands
-   * in the same slot and descriptors as buffer n - size, so the ring's contents repeat (see SplitDriver.add).
+   * in the same slot as buffer n - size, so what the ring holds repeats lap after lap (the queues store only what
+   * changed).
    */
   readonly #free: BufferSlot[] = [];
   #freeAt = 0;
