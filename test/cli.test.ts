@@ -68,6 +68,15 @@ describe('vq command line', () => {
     expect(d.err).toMatch(/batch must be a positive integer/);
   });
 
+  it('--duration stops adding buffers after that long, and what was added completes and verifies', () => {
+    const r = vq('run', '--ring', 'split', '--threads', '--duration', '0.3', '--buffers', '1000000000', '--json');
+    expect(r.code).toBe(0);
+    const [result] = JSON.parse(r.out);
+    expect(result.passed).toBe(true);
+    expect(result.buffers).toBeGreaterThan(0);
+    expect(result.buffers).toBeLessThan(1_000_000_000);
+  });
+
   it('--help explains the flags', () => {
     const r = vq('run', '--help');
     expect(r.code).toBe(0);

@@ -69,6 +69,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
   let kicks = 0;
   let failure: string | null = null;
   let rounds = 0;
+  const usedPending = (): boolean => vq.hasUsed();
   // A polling driver asks not to be interrupted; a sleeping one turns interrupts off while it is busy.
   vq.disableInterrupts();
   while (!driver.done) {
@@ -95,7 +96,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
       vq.disableInterrupts();
       continue;
     }
-    if (!sleepOn(ctl, Control.IRQS, seen, () => vq.hasUsed())) {
+    if (!sleepOn(ctl, Control.IRQS, seen, usedPending)) {
       failure = `lost notification: used buffers pending but no interrupt came (${driver.completed} done)`;
       break;
     }
@@ -124,6 +125,7 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
     interrupts++;
     signal(ctl, Control.IRQS);
   };
+  const availablePending = (): boolean => dq.hasAvailable();
   // Likewise the device: no kicks while it is busy (or always, when polling).
   dq.disableNotifications();
   for (;;) {
@@ -142,7 +144,7 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
       dq.disableNotifications();
       continue;
     }
-    if (!sleepOn(ctl, Control.KICKS, seen, () => dq.hasAvailable())) {
+    if (!sleepOn(ctl, Control.KICKS, seen, availablePending)) {
       failure = 'lost notification: buffers available but no kick came';
       break;
     }
