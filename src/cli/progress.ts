@@ -7,6 +7,7 @@ export class ProgressBar {
     this.#enabled = enabled;
   }
 
+  /** Redraws at most every 100 ms (and always at the end); a terminal of unknown width (0 columns) gets 120. */
   update(label: string, done: number, total: number): void {
     if (!this.#enabled) return;
     const now = Date.now();
@@ -17,7 +18,7 @@ export class ProgressBar {
     const filled = Math.round(frac * width);
     const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
     process.stderr.write(
-      `\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${label}`.slice(0, process.stderr.columns ?? 120),
+      `\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${label}`.slice(0, process.stderr.columns || 120),
     );
   }
 
