@@ -107,6 +107,7 @@ describe('run options', () => {
     expect(() => validateRun(options({ ring: 'packed', queueSize: 250 }))).not.toThrow();
     expect(() => validateRun(options({ ring: 'packed', queueSize: 40000 }))).toThrow(/from 1 to 32768/);
     expect(() => validateRun(options({ maxChain: 300 }))).toThrow(/max chain/);
+    expect(() => validateRun(options({ busyPollUs: -1 }))).toThrow(/busy poll/);
   });
 
   it('the default matrix covers both layouts, every combination and policy, in one thread and two', () => {

@@ -16,6 +16,8 @@ const runs: Partial<RunOptions>[] = [
   { ring: 'packed', queueSize: 100, inOrder: true, eventIdx: false, usedEntries: 'per-buffer', partialWrites: true },
   { ring: 'packed', queueSize: 64, inOrder: false, indirect: true, eventIdx: true, completion: 'out-of-order' },
   { ring: 'packed', queueSize: 7, inOrder: true, eventIdx: true, poll: true },
+  { inOrder: true, eventIdx: true, busyPollUs: 50 },
+  { ring: 'packed', inOrder: false, eventIdx: false, busyPollUs: 20, completion: 'out-of-order' },
 ];
 
 describe('two worker threads', () => {

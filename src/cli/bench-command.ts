@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { benchRing, type BenchReport } from '../harness/bench.js';
+import { benchRing, type BenchMode, type BenchReport } from '../harness/bench.js';
 import { ProgressBar } from './progress.js';
 import { positiveInt } from './run-command.js';
 import { formatTable } from './table.js';
@@ -20,8 +20,11 @@ export function benchCommand(): Command {
       .option('--batch <n>', 'buffers added between kicks', positiveInt('batch'), 32)
       .option('--queue-size <n>', 'queue size', positiveInt('queue size'), 256)
       .addOption(
-        new Option('--mode <mode>', 'poll: both threads busy-poll; wait: they sleep on notifications')
-          .choices(['poll', 'wait', 'both'])
+        new Option(
+          '--mode <mode>',
+          'poll: both threads busy-poll; wait: they sleep on notifications; hybrid: busy-poll 50 us, then sleep',
+        )
+          .choices(['poll', 'wait', 'hybrid', 'both', 'all'])
           .default('both'),
       )
       .addOption(new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('off'))
@@ -38,7 +41,12 @@ export function benchCommand(): Command {
           buffers: flags.buffers as number,
           batch: flags.batch as number,
           queueSize: flags.queueSize as number,
-          modes: flags.mode === 'both' ? ['poll', 'wait'] : [flags.mode as 'poll' | 'wait'],
+          modes:
+            flags.mode === 'all'
+              ? ['poll', 'wait', 'hybrid']
+              : flags.mode === 'both'
+                ? ['poll', 'wait']
+                : [flags.mode as BenchMode],
           indirect: flags.indirect === 'both' ? [false, true] : [flags.indirect === 'on'],
           rings: flags.ring === 'both' ? ['split', 'packed'] : [flags.ring as 'split' | 'packed'],
           gcCheck: flags.gcCheck !== false,

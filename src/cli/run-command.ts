@@ -62,6 +62,12 @@ export function runCommand(): Command {
     .option('--duration <seconds>', 'stop adding buffers after this long (--buffers stays an upper bound)', Number)
     .option('--threads', 'driver and device in two worker threads sharing memory (default: one thread, replayable)')
     .option('--poll', 'with --threads: busy-poll instead of sleeping on notifications')
+    .option(
+      '--busy-poll <us>',
+      'with --threads: before sleeping, busy-poll this many microseconds for work (like vhost-net busyloop_timeout)',
+      Number,
+      DEFAULT_RUN.busyPollUs,
+    )
     .addOption(
       new Option('--used-entries <policy>', 'with IN_ORDER: one used entry per batch, or per buffer (as QEMU)')
         .choices(['batched', 'per-buffer'])
@@ -96,6 +102,7 @@ export function runCommand(): Command {
         seed: flags.seed as number,
         window: flags.window as number,
         flushEvery: flags.flushEvery as number,
+        busyPollUs: flags.busyPoll as number,
         partialWrites: flags.partialWrites === true,
         verifyData: flags.verifyData !== false,
       } satisfies Partial<RunOptions>;

@@ -68,12 +68,16 @@ export const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** poll: both threads busy-poll; wait: both sleep on notifications; hybrid: busy-poll 50 us, then sleep. */
+export type BenchMode = 'poll' | 'wait' | 'hybrid';
+export const HYBRID_BUSY_POLL_US = 50;
+
 export interface RingBenchOptions {
   runs: number;
   buffers: number;
   batch: number;
   queueSize: number;
-  modes: ('poll' | 'wait')[];
+  modes: BenchMode[];
   indirect: boolean[];
   rings: RingLayout[];
   gcCheck: boolean;
@@ -107,6 +111,7 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
         buffers: o.buffers,
         threads: true,
         poll: mode === 'poll',
+        busyPollUs: mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0,
         seed: 1,
       };
       const variants: BenchVariant[] = [];

@@ -26,6 +26,8 @@ export interface RunOptions {
   threads: boolean;
   /** Threads busy-poll instead of sleeping on notifications. */
   poll: boolean;
+  /** Threads that sleep on notifications first busy-poll this many microseconds for work (0: sleep at once). */
+  busyPollUs: number;
   seed: number;
   /** With IN_ORDER: one used entry per flushed batch, or one per buffer. */
   usedEntries: UsedEntryPolicy;
@@ -53,6 +55,7 @@ export const DEFAULT_RUN: RunOptions = {
   buffers: 100_000,
   threads: false,
   poll: false,
+  busyPollUs: 0,
   seed: 1,
   usedEntries: 'batched',
   flushEvery: 64,
@@ -70,6 +73,6 @@ export function describeRun(o: RunOptions): string {
   parts.push(o.inOrder ? o.usedEntries : o.completion === 'out-of-order' ? `ooo/${o.window}` : 'fifo');
   if (o.partialWrites) parts.push('partial');
   if (o.shape === 'fixed') parts.push('fixed');
-  parts.push(o.threads ? (o.poll ? '2T-poll' : '2T') : '1T');
+  parts.push(o.threads ? (o.poll ? '2T-poll' : o.busyPollUs > 0 ? `2T-busy${o.busyPollUs}us` : '2T') : '1T');
   return parts.join(' ');
 }

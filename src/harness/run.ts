@@ -58,6 +58,9 @@ export function validateRun(o: RunOptions): void {
   }
   if (!Number.isInteger(o.buffers) || o.buffers < 1) throw new RunOptionsError(`buffers ${o.buffers}: at least 1`);
   if (!Number.isInteger(o.window) || o.window < 1) throw new RunOptionsError(`window ${o.window}: at least 1`);
+  if (!Number.isFinite(o.busyPollUs) || o.busyPollUs < 0) {
+    throw new RunOptionsError(`busy poll ${o.busyPollUs}: microseconds, 0 or more`);
+  }
   if (!Number.isInteger(o.flushEvery) || o.flushEvery < 1) {
     throw new RunOptionsError(`flush every ${o.flushEvery}: at least 1`);
   }
@@ -120,6 +123,7 @@ export function replayCommand(o: RunOptions, step?: number): string {
     o.verifyData ? '' : '--no-verify-data',
     o.threads ? '--threads' : '',
     o.poll ? '--poll' : '',
+    o.busyPollUs > 0 ? `--busy-poll ${o.busyPollUs}` : '',
     `--seed ${o.seed}`,
   ];
   const where = step === undefined ? '' : ` (failed at step ${step})`;

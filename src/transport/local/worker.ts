@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pinCurrentThread } from '../../os/affinity.js';
 import type { TestDevice } from '../../devices/test-device.js';
 import type { TestDriver } from '../../drivers/test-driver.js';
-import { Control, signal, sleepOn } from './control.js';
+import { Control, busyPoll, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';
 import { copyStats, deviceFailure, driverFailure } from './report.js';
 
@@ -91,6 +91,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
       if (performance.now() > deadline) driver.stopAdding = true;
     }
     if (progress > 0 || o.poll) continue;
+    if (busyPoll(ctl, o.busyPollUs, usedPending)) continue;
     const seen = Atomics.load(ctl, Control.IRQS);
     if (!vq.enableInterrupts()) {
       vq.disableInterrupts();
@@ -139,6 +140,7 @@ function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'dev
     if (device.flush()) interrupt();
     if (Atomics.load(ctl, Control.STOP) !== 0) break;
     if (o.poll) continue;
+    if (busyPoll(ctl, o.busyPollUs, availablePending)) continue;
     const seen = Atomics.load(ctl, Control.KICKS);
     if (!dq.enableNotifications()) {
       dq.disableNotifications();
