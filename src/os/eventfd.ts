@@ -1,0 +1,54 @@
+import { OwnedFd } from './fd.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, loadLibc, OsError, POLLIN } from './libc.js';
+
+const EAGAIN = 11;
+
+/**
+ * An eventfd (non-blocking): vhost-user's kick and call notifications. signal() adds 1; take() reads and resets the
+ * counter (0 if nothing was signalled); whenReadable() waits off the main thread.
+ */
+export class EventFd extends OwnedFd {
+  readonly #word = new Uint8Array(8);
+
+  static create(): EventFd {
+    const fd = Number(loadLibc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (fd === -1) throw new OsError('eventfd', loadLibc().koffi.errno());
+    return new EventFd(fd);
+  }
+
+  signal(): void {
+    new DataView(this.#word.buffer).setBigUint64(0, 1n, true);
+    const r = Number(loadLibc().write(this.fd, this.#word, 8));
+    // EAGAIN: the counter is at its maximum; the reader will wake anyway.
+    if (r === -1 && loadLibc().koffi.errno() !== EAGAIN) throw new OsError('eventfd write', loadLibc().koffi.errno());
+  }
+
+  /** The number of signals since the last take(), and resets it. */
+  take(): number {
+    const r = Number(loadLibc().read(this.fd, this.#word, 8));
+    if (r === -1) {
+      const errno = loadLibc().koffi.errno();
+      if (errno === EAGAIN) return 0;
+      throw new OsError('eventfd read', errno);
+    }
+    return Number(new DataView(this.#word.buffer).getBigUint64(0, true));
+  }
+
+  /** Resolves true when signalled, false after `timeoutMs` (poll(2) on libuv's thread pool; -1 waits forever). */
+  whenReadable(timeoutMs: number): Promise<boolean> {
+    return pollReadable(this.fd, timeoutMs);
+  }
+}
+
+/** Waits for `fd` to be readable without blocking the event loop; true if it is, false on timeout. */
+export function pollReadable(fd: number, timeoutMs: number): Promise<boolean> {
+  const libc = loadLibc();
+  const pfd = [{ fd, events: POLLIN, revents: 0 }];
+  return new Promise((resolve, reject) => {
+    libc.poll.async(pfd, 1, timeoutMs, (err: unknown, r: number) => {
+      if (err) reject(err);
+      else if (r === -1) reject(new OsError('poll', libc.koffi.errno()));
+      else resolve(r > 0 && (pfd[0].revents & POLLIN) !== 0);
+    });
+  });
+}

@@ -1,0 +1,42 @@
+import { check, loadLibc, OsError } from './libc.js';
+
+/** Closes a file descriptor (EINTR on close on Linux means it is closed anyway). */
+export function closeFd(fd: number): void {
+  if (fd < 0) return;
+  const r = Number(loadLibc().close(fd));
+  if (r === -1) {
+    const errno = loadLibc().koffi.errno();
+    if (errno !== 4 /* EINTR */) throw new OsError('close', errno);
+  }
+}
+
+/** Whether `fd` is an open descriptor of this process. */
+export function isOpenFd(fd: number): boolean {
+  return Number(loadLibc().fcntl(fd, 1 /* F_GETFD */, 0)) !== -1;
+}
+
+/** An owned file descriptor: close() releases it once; using it after close is a programming error. */
+export class OwnedFd {
+  #fd: number;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw new Error('file descriptor used after close');
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  close(): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    closeFd(fd);
+  }
+}
+
+export { check };
