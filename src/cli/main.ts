@@ -1,19 +1,24 @@
 import { Command, CommanderError } from 'commander';
 import { RunOptionsError } from '../harness/run.js';
+import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
+import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
 import { runCommand } from './run-command.js';
+import { serveCommand } from './serve-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('vq')
     .description(
       'vqkit: virtio virtqueues with VIRTIO_F_IN_ORDER, in TypeScript.\n' +
-        'Split rings (driver and device) with IN_ORDER, INDIRECT_DESC and EVENT_IDX, and a test harness.',
+        'Split and packed rings (driver and device) with IN_ORDER, INDIRECT_DESC and EVENT_IDX, a test harness,\n' +
+        'and the test device served over vhost-user.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .exitOverride()
     .showHelpAfterError();
   program.addCommand(runCommand().exitOverride());
   program.addCommand(benchCommand().exitOverride());
+  program.addCommand(serveCommand().exitOverride());
   return program;
 }
 
@@ -24,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof RunOptionsError) {
+    if (e instanceof RunOptionsError || e instanceof VhostUserFrontendError || e instanceof FeatureNegotiationError) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;
     }

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultMatrix } from '../harness/matrix.js';
 import { DEFAULT_RUN, type RunOptions } from '../harness/options.js';
-import { runOne, validateRun, type RunResult } from '../harness/run.js';
+import { runOne, runOverVhostUser, validateRun, type RunResult } from '../harness/run.js';
 import { ProgressBar } from './progress.js';
 import { formatTable, si } from './table.js';
 
@@ -88,6 +88,7 @@ export function runCommand(): Command {
     .option('--partial-writes', 'the device writes a predictable prefix of some buffers, not all of it')
     .option('--no-verify-data', 'skip the per-byte data pattern (tokens, order and lengths are still verified)')
     .option('--seed <n>', 'PRNG seed: the same seed replays a one-thread run exactly', seedArg, DEFAULT_RUN.seed)
+    .option('--vhost-user <path>', 'run the test driver over vhost-user against the back-end at this socket')
     .option('--json', 'print the results as JSON')
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
       const base = {
@@ -124,7 +125,12 @@ export function runCommand(): Command {
           ]
         : defaultMatrix(base);
       runs.forEach(validateRun);
-      const results = await runAll(runs);
+      const path = flags.vhostUser as string | undefined;
+      // Over vhost-user the device's policies are the server's: run each ring/feature combination once.
+      const vhostRuns = picked
+        ? runs
+        : runs.filter((o) => !o.threads && o.completion === 'in-order' && o.usedEntries === 'batched');
+      const results = path === undefined ? await runAll(runs) : await runAllOverVhostUser(path, vhostRuns);
       if (flags.json === true) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
       else process.stdout.write(`${renderResults(results)}\n`);
       cmd.setOptionValue('exitCode', results.every((r) => r.passed) ? 0 : 1);
@@ -137,6 +143,16 @@ async function runAll(runs: RunOptions[]): Promise<RunResult[]> {
   for (const [i, o] of runs.entries()) {
     const label = `${i + 1}/${runs.length}`;
     results.push(await runOne(o, (done) => bar.update(label, i * o.buffers + done, runs.length * o.buffers)));
+  }
+  bar.clear();
+  return results;
+}
+
+async function runAllOverVhostUser(path: string, runs: RunOptions[]): Promise<RunResult[]> {
+  const bar = new ProgressBar();
+  const results: RunResult[] = [];
+  for (const [i, o] of runs.entries()) {
+    results.push(await runOverVhostUser(path, o, (done) => bar.update(`${i + 1}/${runs.length}`, done, o.buffers)));
   }
   bar.clear();
   return results;

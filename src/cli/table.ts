@@ -9,8 +9,9 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** 1234567 -> "1.23M". */
-export function si(n: number): string {
+/** 1234567 -> "1.23M"; null (not known here) -> "-". */
+export function si(n: number | null): string {
+  if (n === null) return '-';
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;

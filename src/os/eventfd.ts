@@ -52,3 +52,24 @@ export function pollReadable(fd: number, timeoutMs: number): Promise<boolean> {
     });
   });
 }
+
+const eventWord = new Uint8Array(8);
+
+/** Adds 1 to an eventfd owned elsewhere (a worker signalling the call fd of its queue). */
+export function signalEventFd(fd: number): void {
+  new DataView(eventWord.buffer).setBigUint64(0, 1n, true);
+  loadLibc().write(fd, eventWord, 8);
+}
+
+/** Reads and resets an eventfd owned elsewhere; 0 if it was not signalled (or is not readable). */
+export function drainEventFd(fd: number): number {
+  const r = Number(loadLibc().read(fd, eventWord, 8));
+  return r === 8 ? Number(new DataView(eventWord.buffer).getBigUint64(0, true)) : 0;
+}
+
+/** Blocks the calling thread (a worker) until `fd` is readable or `timeoutMs` passes; true if readable. */
+export function waitReadableSync(fd: number, timeoutMs: number): boolean {
+  const pfd = [{ fd, events: POLLIN, revents: 0 }];
+  const r = Number(loadLibc().poll(pfd, 1, timeoutMs));
+  return r > 0 && (pfd[0].revents & POLLIN) !== 0;
+}

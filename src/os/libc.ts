@@ -42,6 +42,12 @@ export interface Libc {
   recvmsg: Fn;
   poll: Fn;
   fcntl: Fn;
+  socket: Fn;
+  bind: Fn;
+  listen: Fn;
+  accept4: Fn;
+  connect: Fn;
+  unlink: Fn;
 }
 
 let libc: Libc | null = null;
@@ -86,6 +92,12 @@ export function loadLibc(): Libc {
     recvmsg: f('intptr_t recvmsg(int fd, _Inout_ vq_msghdr *msg, int flags)'),
     poll: f('int poll(_Inout_ vq_pollfd *fds, unsigned long nfds, int timeout)'),
     fcntl: f('int fcntl(int fd, int cmd, int arg)'),
+    socket: f('int socket(int domain, int type, int protocol)'),
+    bind: f('int bind(int fd, const uint8_t *addr, uint32_t len)'),
+    listen: f('int listen(int fd, int backlog)'),
+    accept4: f('int accept4(int fd, void *addr, void *len, int flags)'),
+    connect: f('int connect(int fd, const uint8_t *addr, uint32_t len)'),
+    unlink: f('int unlink(const char *path)'),
   };
   return libc;
 }
@@ -108,6 +120,7 @@ export const EFD_NONBLOCK = 0o4000;
 export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SCM_RIGHTS = 1;
 export const MSG_CMSG_CLOEXEC = 0x40000000;

@@ -124,6 +124,8 @@ export interface VirtqueueDevice {
   readonly stats: DeviceStats;
   /** Chains popped and not yet completed. */
   readonly inFlight: number;
+  /** Where reading resumes (vhost-user GET_VRING_BASE): split, the avail idx; packed, the position | wrap << 15. */
+  readonly lastAvailIdx: number;
 
   /** The next available chain, or null (none available, or broken: see `error`). */
   pop(): Chain | null;

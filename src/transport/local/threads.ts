@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { compiledWorkerUrl } from '../worker-url.js';
 import { Control } from './control.js';
 import type { LocalPlan } from './plan.js';
 import type { PairReport } from './report.js';
@@ -14,15 +15,7 @@ export interface TwoThreadReport extends PairReport {
   pinned: boolean;
 }
 
-/**
- * The compiled worker. Under the test runner this module is TypeScript source; the worker then runs the build in
- * dist/ (npm test builds first), since a worker thread cannot load TypeScript by itself.
- */
-function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../../dist/transport/local/worker.js', import.meta.url)
-    : new URL('./worker.js', import.meta.url);
-}
+const workerUrl = (): URL => compiledWorkerUrl(import.meta.url, './worker.js');
 
 /**
  * Runs the driver and the device in two worker threads sharing guest memory (a SharedArrayBuffer): real

@@ -1,0 +1,73 @@
+import { closeFd } from './fd.js';
+import { pollReadable } from './eventfd.js';
+import { AF_UNIX, OsError, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check, loadLibc } from './libc.js';
+
+const SUN_PATH_MAX = 108;
+const EAGAIN = 11;
+const ENOENT = 2;
+
+/** struct sockaddr_un for a path. */
+function sockaddrUn(path: string): Uint8Array {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length === 0 || bytes.length >= SUN_PATH_MAX) {
+    throw new RangeError(`unix socket path must be 1..${SUN_PATH_MAX - 1} bytes: ${path}`);
+  }
+  const addr = new Uint8Array(2 + SUN_PATH_MAX);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  return addr;
+}
+
+function newSocket(): number {
+  return check('socket', loadLibc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) as number);
+}
+
+/** A non-blocking listening AF_UNIX socket at `path` (a stale socket file there is replaced). */
+export function listenUnix(path: string, backlog = 4): number {
+  const addr = sockaddrUn(path);
+  const libc = loadLibc();
+  if (Number(libc.unlink(path)) === -1 && libc.koffi.errno() !== ENOENT)
+    throw new OsError(`unlink ${path}`, libc.koffi.errno());
+  const fd = newSocket();
+  try {
+    check(`bind ${path}`, libc.bind(fd, addr, addr.length) as number);
+    check('listen', libc.listen(fd, backlog) as number);
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Accepts one connection (non-blocking fd), waiting for it without blocking the event loop; null if `stopped()`. */
+export async function acceptUnix(listenFd: number, stopped: () => boolean = () => false): Promise<number | null> {
+  const libc = loadLibc();
+  for (;;) {
+    if (stopped()) return null;
+    const fd = Number(libc.accept4(listenFd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (fd !== -1) return fd;
+    const errno = libc.koffi.errno();
+    if (errno !== EAGAIN) throw new OsError('accept4', errno);
+    await pollReadable(listenFd, 200);
+  }
+}
+
+/** Connects to `path` (non-blocking fd once connected). */
+export function connectUnix(path: string): number {
+  const addr = sockaddrUn(path);
+  const libc = loadLibc();
+  const fd = check('socket', libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number);
+  try {
+    check(`connect ${path}`, libc.connect(fd, addr, addr.length) as number);
+    // O_NONBLOCK after connecting: a unix connect completes at once or fails.
+    check('fcntl', libc.fcntl(fd, 4 /* F_SETFL */, SOCK_NONBLOCK) as number);
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  return fd;
+}
+
+export function unlinkPath(path: string): void {
+  loadLibc().unlink(path);
+}

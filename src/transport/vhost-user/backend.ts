@@ -1,0 +1,404 @@
+import { Worker } from 'node:worker_threads';
+import type { TestDeviceOptions } from '../../devices/test-device.js';
+import { closeFd } from '../../os/fd.js';
+import { OsError } from '../../os/libc.js';
+import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../spec/features.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VHOST_USER_NEED_REPLY,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+  requestName,
+} from '../../spec/vhost-user.js';
+import { availRingSize, descTableSize, usedRingSize } from '../../spec/split.js';
+import { packedDescRingSize } from '../../spec/packed.js';
+import { bit, describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
+import { compiledWorkerUrl } from '../worker-url.js';
+import { VhostUserConnection } from './connection.js';
+import { userToGuest, type SharedRegion } from './memory-table.js';
+import {
+  VhostUserProtocolError,
+  decodeEmpty,
+  decodeMemTable,
+  decodeRingSize,
+  decodeU64,
+  decodeVringAddr,
+  decodeVringFile,
+  decodeVringState,
+  encodeU64,
+  encodeVringState,
+  type VhostUserMessage,
+  type VringAddr,
+} from './messages.js';
+import { QueueControl, type DeviceQueueInput, type QueueResult } from './queue-control.js';
+
+export interface BackendOptions {
+  socketPath: string;
+  /** Connect to a front-end that listens (DPDK virtio-user server=1) instead of listening. */
+  client?: boolean;
+  /** Virtio features offered (ring features and VERSION_1; PROTOCOL_FEATURES is added). */
+  features: Features;
+  queues: number;
+  maxQueueSize: number;
+  usedEntries: UsedEntryPolicy;
+  flushEvery: number;
+  device: TestDeviceOptions;
+  log?: (line: string) => void;
+}
+
+/** Protocol features vqkit's back-end speaks. */
+export const BACKEND_PROTOCOL_FEATURES = featureMask(P.MQ, P.REPLY_ACK, P.STATUS);
+
+interface Vring {
+  size: number;
+  addr: VringAddr | null;
+  base: number;
+  kick: number;
+  call: number;
+  err: number;
+  enabled: boolean;
+  worker: Worker | null;
+  control: SharedArrayBuffer;
+  done: Promise<QueueResult> | null;
+}
+
+/**
+ * A vhost-user back-end serving the test device: one connection at a time on its socket; each started queue's data
+ * path runs in its own worker thread. A bad message gets an error reply (REPLY_ACK) or a logged disconnect, never a
+ * crash; when the front-end goes away every fd and mapping is released and the next connection is accepted.
+ */
+export class VhostUserBackend {
+  #stopped = false;
+  #listenFd = -1;
+  #session: BackendSession | null = null;
+  /** Sessions served so far (for tests and logs). */
+  sessions = 0;
+
+  constructor(readonly options: BackendOptions) {}
+
+  /** Serves connections until close(). */
+  async serve(): Promise<void> {
+    const o = this.options;
+    const log = o.log ?? (() => {});
+    if (!o.client) {
+      this.#listenFd = listenUnix(o.socketPath);
+      log(`listening on ${o.socketPath}`);
+    }
+    while (!this.#stopped) {
+      const fd = o.client ? await this.#connectRetry() : await acceptUnix(this.#listenFd, () => this.#stopped);
+      if (fd === null) break;
+      this.sessions++;
+      log(`front-end connected (session ${this.sessions})`);
+      this.#session = new BackendSession(new VhostUserConnection(fd, true), o, log);
+      await this.#session.run();
+      this.#session = null;
+      log(`front-end gone (session ${this.sessions}): all queues stopped, fds and mappings released`);
+      if (o.client) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async #connectRetry(): Promise<number | null> {
+    while (!this.#stopped) {
+      try {
+        return connectUnix(this.options.socketPath);
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    return null;
+  }
+
+  async close(): Promise<void> {
+    this.#stopped = true;
+    await this.#session?.end();
+    if (this.#listenFd >= 0) {
+      closeFd(this.#listenFd);
+      this.#listenFd = -1;
+      unlinkPath(this.options.socketPath);
+    }
+  }
+}
+
+class BackendSession {
+  readonly #vrings: Vring[];
+  #acked: Features = 0n;
+  /** Whether VHOST_USER_F_PROTOCOL_FEATURES was acked: rings then start disabled until SET_VRING_ENABLE. */
+  #protocolAcked = false;
+  #protocol: Features = 0n;
+  #status = 0n;
+  #regions: SharedRegion[] = [];
+
+  constructor(
+    readonly conn: VhostUserConnection,
+    readonly o: BackendOptions,
+    readonly log: (line: string) => void,
+  ) {
+    this.#vrings = Array.from({ length: o.queues }, () => ({
+      size: 0,
+      addr: null,
+      base: 0,
+      kick: -1,
+      call: -1,
+      err: -1,
+      enabled: false,
+      worker: null,
+      control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
+      done: null,
+    }));
+  }
+
+  get offered(): Features {
+    return this.o.features | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+  }
+
+  async run(): Promise<void> {
+    try {
+      for (;;) {
+        let m: VhostUserMessage | null;
+        try {
+          m = await this.conn.receive();
+        } catch (e) {
+          this.log(`disconnecting: ${(e as Error).message}`);
+          break;
+        }
+        if (m === null) break;
+        const needReply = (m.flags & VHOST_USER_NEED_REPLY) !== 0 && hasFeature(this.#protocol, P.REPLY_ACK);
+        try {
+          const replied = await this.#handle(m);
+          if (needReply && !replied) this.conn.reply(m.request, encodeU64(0n));
+        } catch (e) {
+          // A refused message keeps none of the fds it brought (handlers validate before taking any).
+          m.fds.forEach(closeFd);
+          if (!(e instanceof OsError)) this.log(`refused ${requestName(m.request)}: ${(e as Error).message}`);
+          if (needReply && !(e instanceof OsError)) {
+            this.conn.reply(m.request, encodeU64(1n));
+            continue;
+          }
+          if (e instanceof OsError) {
+            this.log(`connection lost: ${e.message}`);
+            break;
+          }
+          // Something we do not implement and that wants no answer is ignored; anything malformed ends the session.
+          if (e instanceof VhostUserProtocolError && e.code === 'UNKNOWN_REQUEST') continue;
+          this.log('disconnecting: malformed request');
+          break;
+        }
+      }
+    } finally {
+      await this.end();
+    }
+  }
+
+  /** Everything this session holds is released: workers stopped, fds closed, mappings unmapped. */
+  async end(): Promise<void> {
+    for (let i = 0; i < this.#vrings.length; i++) await this.#stopVring(i);
+    for (const v of this.#vrings) {
+      for (const fd of [v.kick, v.call, v.err]) closeFd(fd);
+      v.kick = v.call = v.err = -1;
+    }
+    this.#regions.forEach((r) => closeFd(r.fd));
+    this.#regions = [];
+    if (!this.conn.closed) this.conn.close();
+  }
+
+  /** Handles one request; returns true if it already sent its reply. */
+  async #handle(m: VhostUserMessage): Promise<boolean> {
+    const q = this.o.queues;
+    const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
+    switch (m.request) {
+      case R.GET_FEATURES:
+        decodeEmpty(m);
+        this.conn.reply(m.request, encodeU64(this.offered));
+        return true;
+      case R.SET_FEATURES: {
+        const f = decodeU64(m);
+        if ((f & ~this.offered) !== 0n || !hasFeature(f, VIRTIO_F_VERSION_1)) {
+          throw new VhostUserProtocolError('BAD_SIZE', m.request, `features 0x${f.toString(16)} not a valid subset`);
+        }
+        this.#protocolAcked = hasFeature(f, VHOST_USER_F_PROTOCOL_FEATURES);
+        this.#acked = f & ~bit(VHOST_USER_F_PROTOCOL_FEATURES);
+        this.log(`negotiated ${describeFeatures(this.#acked)}`);
+        return false;
+      }
+      case R.GET_PROTOCOL_FEATURES:
+        decodeEmpty(m);
+        this.conn.reply(m.request, encodeU64(BACKEND_PROTOCOL_FEATURES));
+        return true;
+      case R.SET_PROTOCOL_FEATURES:
+        this.#protocol = decodeU64(m) & BACKEND_PROTOCOL_FEATURES;
+        return false;
+      case R.SET_OWNER:
+      case R.RESET_OWNER:
+        decodeEmpty(m);
+        return false;
+      case R.GET_QUEUE_NUM:
+        decodeEmpty(m);
+        this.conn.reply(m.request, encodeU64(BigInt(q)));
+        return true;
+      case R.SET_MEM_TABLE: {
+        const regions = decodeMemTable(m);
+        for (let i = 0; i < this.#vrings.length; i++) await this.#stopVring(i);
+        this.#regions.forEach((r) => closeFd(r.fd));
+        this.#regions = regions.map((r, i) => ({ ...r, fd: m.fds[i] }));
+        this.log(`memory table: ${regions.map((r) => `0x${r.guestAddr.toString(16)}+${r.size}`).join(', ')}`);
+        for (let i = 0; i < this.#vrings.length; i++) this.#maybeStart(i);
+        return false;
+      }
+      case R.SET_VRING_NUM: {
+        const s = decodeRingSize(m, q, this.o.maxQueueSize, packed);
+        this.#vrings[s.index].size = s.num;
+        return false;
+      }
+      case R.SET_VRING_ADDR: {
+        const a = decodeVringAddr(m, q);
+        this.#vrings[a.index].addr = a;
+        return false;
+      }
+      case R.SET_VRING_BASE: {
+        const s = decodeVringState(m, q);
+        this.#vrings[s.index].base = s.num;
+        return false;
+      }
+      case R.GET_VRING_BASE: {
+        const s = decodeVringState(m, q);
+        const result = await this.#stopVring(s.index);
+        const v = this.#vrings[s.index];
+        if (result?.lastAvailIdx !== undefined) v.base = result.lastAvailIdx;
+        // The ring is stopped; its kick fd goes (the front-end sends a new one to restart it).
+        closeFd(v.kick);
+        v.kick = -1;
+        // Packed rings: bits 0-15 the next descriptor and wrap, 16-31 the same for used (all completions are flushed).
+        const num = packed ? ((v.base & 0xffff) | ((v.base & 0xffff) << 16)) >>> 0 : v.base & 0xffff;
+        this.conn.reply(m.request, encodeVringState({ index: s.index, num }));
+        return true;
+      }
+      case R.SET_VRING_KICK:
+      case R.SET_VRING_CALL:
+      case R.SET_VRING_ERR: {
+        const f = decodeVringFile(m, q);
+        const v = this.#vrings[f.index];
+        const fd = f.fd ?? -1;
+        if (m.request === R.SET_VRING_KICK) {
+          closeFd(v.kick);
+          v.kick = fd;
+          Atomics.store(new Int32Array(v.control), QueueControl.KICK_FD, fd);
+          // Without protocol features a ring is enabled by its kick fd; with them, by SET_VRING_ENABLE.
+          if (!this.#protocolAcked) v.enabled = true;
+          this.#maybeStart(f.index);
+        } else if (m.request === R.SET_VRING_CALL) {
+          closeFd(v.call);
+          v.call = fd;
+          // A running queue picks up the new call fd at its next interrupt.
+          Atomics.store(new Int32Array(v.control), QueueControl.CALL_FD, fd);
+        } else {
+          closeFd(v.err);
+          v.err = fd;
+        }
+        return false;
+      }
+      case R.SET_VRING_ENABLE: {
+        const s = decodeVringState(m, q);
+        this.#vrings[s.index].enabled = s.num !== 0;
+        if (s.num !== 0) this.#maybeStart(s.index);
+        else await this.#stopVring(s.index);
+        return false;
+      }
+      case R.SET_STATUS:
+        this.#status = decodeU64(m);
+        return false;
+      case R.GET_STATUS:
+        decodeEmpty(m);
+        this.conn.reply(m.request, encodeU64(this.#status));
+        return true;
+      default:
+        throw new VhostUserProtocolError('UNKNOWN_REQUEST', m.request, 'not supported by this back-end');
+    }
+  }
+
+  /** Starts a queue's worker once it has memory, a size, addresses, a kick fd and is enabled. */
+  #maybeStart(index: number): void {
+    const v = this.#vrings[index];
+    if (
+      v.worker !== null ||
+      v.addr === null ||
+      v.size === 0 ||
+      v.kick < 0 ||
+      !v.enabled ||
+      this.#regions.length === 0
+    ) {
+      return;
+    }
+    const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
+    const size = v.size;
+    const area = (what: string, user: number, len: number): number => {
+      const gpa = userToGuest(this.#regions, user, len);
+      if (gpa === null) {
+        throw new VhostUserProtocolError(
+          'BAD_REGION',
+          R.SET_VRING_ADDR,
+          `${what} 0x${user.toString(16)} is outside all regions`,
+        );
+      }
+      return gpa;
+    };
+    let addresses: RingAddresses;
+    try {
+      addresses = packed
+        ? {
+            desc: area('descriptor ring', v.addr.desc, packedDescRingSize(size)),
+            driver: area('driver area', v.addr.avail, 4),
+            device: area('device area', v.addr.used, 4),
+          }
+        : {
+            desc: area('descriptor table', v.addr.desc, descTableSize(size)),
+            driver: area('avail ring', v.addr.avail, availRingSize(size)),
+            device: area('used ring', v.addr.used, usedRingSize(size)),
+          };
+    } catch (e) {
+      this.log(`queue ${index} not started: ${(e as Error).message}`);
+      return;
+    }
+    const ctl = new Int32Array(v.control);
+    Atomics.store(ctl, QueueControl.STOP, 0);
+    Atomics.store(ctl, QueueControl.CALL_FD, v.call);
+    Atomics.store(ctl, QueueControl.KICK_FD, v.kick);
+    const input: DeviceQueueInput = {
+      role: 'device',
+      name: `test.${index}`,
+      size,
+      features: this.#acked,
+      regions: this.#regions,
+      addresses,
+      // Split: the avail idx. Packed: the next descriptor with its wrap counter in bit 15.
+      availBase: v.base & 0xffff,
+      usedEntries: this.o.usedEntries,
+      flushEvery: this.o.flushEvery,
+      device: this.o.device,
+      control: v.control,
+    };
+    const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
+    v.worker = worker;
+    v.done = new Promise<QueueResult>((resolve) => {
+      worker.once('message', (r: QueueResult) => {
+        if (r.failure !== null) this.log(`queue ${index}: ${r.failure}`);
+        resolve(r);
+      });
+      worker.once('error', (e) => resolve({ failure: String(e), stats: {} }));
+      worker.once('exit', () => resolve({ failure: 'queue worker exited', stats: {} }));
+    });
+    this.log(`queue ${index} started: ${packed ? 'packed' : 'split'} ring of ${size}`);
+  }
+
+  async #stopVring(index: number): Promise<QueueResult | null> {
+    const v = this.#vrings[index];
+    if (v.worker === null) return null;
+    Atomics.store(new Int32Array(v.control), QueueControl.STOP, 1);
+    const result = await v.done!;
+    await v.worker.terminate();
+    v.worker = null;
+    v.done = null;
+    return result;
+  }
+}

@@ -1,0 +1,162 @@
+import { Worker } from 'node:worker_threads';
+import type { RunOptions } from '../../harness/options.js';
+import { EventFd } from '../../os/eventfd.js';
+import { Mapping } from '../../os/mapping.js';
+import { MemFd } from '../../os/memfd.js';
+import { connectUnix } from '../../os/unix-socket.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+  requestName,
+} from '../../spec/vhost-user.js';
+import { bit, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { driverWants, planLocal, type LocalPlan } from '../local/plan.js';
+import { compiledWorkerUrl } from '../worker-url.js';
+import { VhostUserConnection } from './connection.js';
+import {
+  decodeU64,
+  decodeVringState,
+  encodeMemTable,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringFile,
+  encodeVringState,
+} from './messages.js';
+import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
+
+/** The back-end misbehaved or went away: what happened, in words a user can act on. */
+export class VhostUserFrontendError extends Error {
+  override readonly name = 'VhostUserFrontendError';
+}
+
+export interface FrontendRun {
+  plan: LocalPlan;
+  negotiated: Features;
+  result: QueueResult;
+  /** What the back-end's GET_VRING_BASE reply said: where it stopped reading the ring. */
+  stoppedAt: number;
+}
+
+/**
+ * vqkit's vhost-user front-end (what DPDK's virtio-user is): connects to a back-end at `path`, negotiates features
+ * and protocol features, shares guest memory as a memfd, sets up queue 0 (split or packed, as negotiated) and runs
+ * the test driver on it in a worker thread, kicking and being called through eventfds.
+ */
+export async function runFrontend(
+  path: string,
+  o: RunOptions,
+  onProgress?: (completed: number) => void,
+): Promise<FrontendRun> {
+  let fd: number;
+  try {
+    fd = connectUnix(path);
+  } catch (e) {
+    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
+  }
+  const conn = new VhostUserConnection(fd, false);
+  const owned: { close(): void }[] = [];
+  try {
+    const ask = async (request: number, payload?: Uint8Array): Promise<Uint8Array> => {
+      conn.send(request, payload);
+      const reply = await conn.receive();
+      if (reply === null)
+        throw new VhostUserFrontendError(`the back-end closed the connection after ${requestName(request)}`);
+      if (reply.request !== request) {
+        throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
+      }
+      return reply.payload;
+    };
+    const offered = decodeU64({ request: R.GET_FEATURES, flags: 0, payload: await ask(R.GET_FEATURES), fds: [] });
+    const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
+    if (protocolOffered) {
+      const pf = decodeU64({ request: 0, flags: 0, payload: await ask(R.GET_PROTOCOL_FEATURES), fds: [] });
+      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(pf & featureMask(P.MQ)));
+    }
+    conn.send(R.SET_OWNER);
+    const negotiated = negotiate(offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES), driverWants(o));
+    if (o.ring === 'packed' && !hasFeature(negotiated, VIRTIO_F_RING_PACKED)) {
+      throw new VhostUserFrontendError('the back-end does not offer RING_PACKED');
+    }
+    conn.send(R.SET_FEATURES, encodeU64(negotiated | (protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n)));
+
+    const plan: LocalPlan = { ...planLocal(o), features: negotiated };
+    const memfd = MemFd.create('vqkit-guest', plan.memoryBytes);
+    owned.push(memfd);
+    const mapping = Mapping.map(memfd.fd, plan.memoryBytes);
+    owned.push(mapping);
+    const userBase = Number(mapping.address);
+    const user = (gpa: number): number => gpa - plan.guestBase + userBase;
+    conn.send(
+      R.SET_MEM_TABLE,
+      encodeMemTable([{ guestAddr: plan.guestBase, size: plan.memoryBytes, userAddr: userBase, mmapOffset: 0 }]),
+      [memfd.fd],
+    );
+    const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
+    conn.send(R.SET_VRING_NUM, encodeVringState({ index: 0, num: o.queueSize }));
+    // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
+    conn.send(R.SET_VRING_BASE, encodeVringState({ index: 0, num: packed ? 0x80008000 : 0 }));
+    const a = plan.addresses;
+    conn.send(
+      R.SET_VRING_ADDR,
+      encodeVringAddr({ index: 0, flags: 0, desc: user(a.desc), used: user(a.device), avail: user(a.driver), log: 0n }),
+    );
+    const call = EventFd.create();
+    owned.push(call);
+    const kick = EventFd.create();
+    owned.push(kick);
+    conn.send(R.SET_VRING_CALL, encodeVringFile(0, true), [call.fd]);
+    conn.send(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd]);
+    if (protocolOffered) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }));
+
+    const control = new SharedArrayBuffer(QueueControl.LENGTH * 4);
+    const ctl = new Int32Array(control);
+    Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
+    Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
+    const input: DriverQueueInput = { role: 'driver', plan, memoryFd: memfd.fd, control };
+    const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
+    const finished = new Promise<QueueResult>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    // While the driver runs the socket stays quiet: the next message is the reply to GET_VRING_BASE below. If it
+    // closes first, the back-end has gone away, and the driver is told to stop.
+    let backendGone = false;
+    const nextMessage = conn.receive().then(
+      (m) => {
+        if (m === null) {
+          backendGone = true;
+          Atomics.store(ctl, QueueControl.STOP, 1);
+        }
+        return m;
+      },
+      (e: unknown) => {
+        backendGone = true;
+        Atomics.store(ctl, QueueControl.STOP, 1);
+        throw e;
+      },
+    );
+    const timer = onProgress ? setInterval(() => onProgress(Atomics.load(ctl, QueueControl.PROGRESS)), 250) : null;
+    const result = await finished.finally(() => {
+      if (timer !== null) clearInterval(timer);
+    });
+    await worker.terminate();
+    if (backendGone) {
+      throw new VhostUserFrontendError(
+        `the back-end at ${path} went away during the run (${result.completed ?? 0} of ${o.buffers} buffers done)`,
+      );
+    }
+    // Stop the ring as QEMU does before it disconnects: the back-end reports where it stopped.
+    conn.send(R.GET_VRING_BASE, encodeVringState({ index: 0, num: 0 }));
+    const reply = await nextMessage;
+    if (reply === null || reply.request !== R.GET_VRING_BASE) {
+      throw new VhostUserFrontendError(`no reply to GET_VRING_BASE from the back-end at ${path}`);
+    }
+    const stoppedAt = decodeVringState(reply, 1).num;
+    return { plan, negotiated, result, stoppedAt };
+  } finally {
+    conn.close();
+    owned.reverse().forEach((x) => x.close());
+  }
+}

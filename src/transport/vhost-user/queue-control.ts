@@ -1,0 +1,40 @@
+import type { TestDeviceOptions } from '../../devices/test-device.js';
+import type { Features } from '../../virtqueue/features.js';
+import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
+import type { LocalPlan } from '../local/plan.js';
+import type { SharedRegion } from './memory-table.js';
+
+/** Slots of a queue worker's shared control array. */
+export const QueueControl = { STOP: 0, CALL_FD: 1, KICK_FD: 2, PROGRESS: 3, LENGTH: 4 } as const;
+
+export interface DeviceQueueInput {
+  role: 'device';
+  name: string;
+  size: number;
+  features: Features;
+  regions: SharedRegion[];
+  addresses: RingAddresses;
+  availBase: number;
+  usedEntries: UsedEntryPolicy;
+  flushEvery: number;
+  device: TestDeviceOptions;
+  control: SharedArrayBuffer;
+}
+
+export interface DriverQueueInput {
+  role: 'driver';
+  plan: LocalPlan;
+  memoryFd: number;
+  control: SharedArrayBuffer;
+}
+
+export interface QueueResult {
+  failure: string | null;
+  /** Device: where to resume (GET_VRING_BASE). */
+  lastAvailIdx?: number;
+  stats: Record<string, unknown>;
+  completed?: number;
+  elapsedMs?: number;
+  kicks?: number;
+  interrupts?: number;
+}
