@@ -121,6 +121,13 @@ export class VhostUserBackend {
   }
 }
 
+/** Takes fd i out of a message: the session owns it now, and a refusal will not close it. */
+function take(m: VhostUserMessage, i: number): number {
+  const fd = m.fds[i];
+  m.fds[i] = -1;
+  return fd;
+}
+
 class BackendSession {
   readonly #vrings: Vring[];
   #acked: Features = 0n;
@@ -169,8 +176,8 @@ class BackendSession {
           const replied = await this.#handle(m);
           if (needReply && !replied) this.conn.reply(m.request, encodeU64(0n));
         } catch (e) {
-          // A refused message keeps none of the fds it brought (handlers validate before taking any).
-          m.fds.forEach(closeFd);
+          // Whatever fds the refused message brought and no handler took are closed.
+          m.fds.filter((fd) => fd >= 0).forEach(closeFd);
           if (!(e instanceof OsError)) this.log(`refused ${requestName(m.request)}: ${(e as Error).message}`);
           if (needReply && !(e instanceof OsError)) {
             this.conn.reply(m.request, encodeU64(1n));
@@ -241,7 +248,7 @@ class BackendSession {
         const regions = decodeMemTable(m);
         for (let i = 0; i < this.#vrings.length; i++) await this.#stopVring(i);
         this.#regions.forEach((r) => closeFd(r.fd));
-        this.#regions = regions.map((r, i) => ({ ...r, fd: m.fds[i] }));
+        this.#regions = regions.map((r, i) => ({ ...r, fd: take(m, i) }));
         this.log(`memory table: ${regions.map((r) => `0x${r.guestAddr.toString(16)}+${r.size}`).join(', ')}`);
         for (let i = 0; i < this.#vrings.length; i++) this.#maybeStart(i);
         return false;
@@ -279,7 +286,7 @@ class BackendSession {
       case R.SET_VRING_ERR: {
         const f = decodeVringFile(m, q);
         const v = this.#vrings[f.index];
-        const fd = f.fd ?? -1;
+        const fd = f.fd === null ? -1 : take(m, 0);
         if (m.request === R.SET_VRING_KICK) {
           closeFd(v.kick);
           v.kick = fd;
@@ -317,7 +324,10 @@ class BackendSession {
     }
   }
 
-  /** Starts a queue's worker once it has memory, a size, addresses, a kick fd and is enabled. */
+  /**
+   * Starts a queue's worker once it has memory, a size, addresses, a kick fd and is enabled. A ring address outside
+   * every region throws, so the request that completed the setup is refused.
+   */
   #maybeStart(index: number): void {
     const v = this.#vrings[index];
     if (
@@ -343,23 +353,17 @@ class BackendSession {
       }
       return gpa;
     };
-    let addresses: RingAddresses;
-    try {
-      addresses = packed
-        ? {
-            desc: area('descriptor ring', v.addr.desc, packedDescRingSize(size)),
-            driver: area('driver area', v.addr.avail, 4),
-            device: area('device area', v.addr.used, 4),
-          }
-        : {
-            desc: area('descriptor table', v.addr.desc, descTableSize(size)),
-            driver: area('avail ring', v.addr.avail, availRingSize(size)),
-            device: area('used ring', v.addr.used, usedRingSize(size)),
-          };
-    } catch (e) {
-      this.log(`queue ${index} not started: ${(e as Error).message}`);
-      return;
-    }
+    const addresses: RingAddresses = packed
+      ? {
+          desc: area('descriptor ring', v.addr.desc, packedDescRingSize(size)),
+          driver: area('driver area', v.addr.avail, 4),
+          device: area('device area', v.addr.used, 4),
+        }
+      : {
+          desc: area('descriptor table', v.addr.desc, descTableSize(size)),
+          driver: area('avail ring', v.addr.avail, availRingSize(size)),
+          device: area('used ring', v.addr.used, usedRingSize(size)),
+        };
     const ctl = new Int32Array(v.control);
     Atomics.store(ctl, QueueControl.STOP, 0);
     Atomics.store(ctl, QueueControl.CALL_FD, v.call);

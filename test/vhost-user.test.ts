@@ -1,0 +1,294 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RUN, type RunOptions } from '../src/harness/options.js';
+import { runOverVhostUser } from '../src/harness/run.js';
+import { EventFd } from '../src/os/eventfd.js';
+import { MemFd } from '../src/os/memfd.js';
+import { connectUnix } from '../src/os/unix-socket.js';
+import { VIRTIO_F_EVENT_IDX, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VHOST_USER_NEED_REPLY,
+  VHOST_USER_VERSION,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+} from '../src/spec/vhost-user.js';
+import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
+import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend.js';
+import {
+  decodeU64,
+  encodeMemTable,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringFile,
+  encodeVringState,
+} from '../src/transport/vhost-user/messages.js';
+import { bit, featureMask } from '../src/virtqueue/features.js';
+
+const VQ = fileURLToPath(new URL('../bin/vq.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'vq-vhost-'));
+
+/** `vq serve test` as a real second process; its log lines are events tests wait for. */
+class Daemon {
+  readonly proc: ChildProcess;
+  readonly lines: string[] = [];
+  #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
+
+  constructor(
+    readonly socket: string,
+    args: string[] = [],
+  ) {
+    this.proc = spawn(process.execPath, [VQ, 'serve', 'test', '--socket', socket, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let partial = '';
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      partial += chunk.toString();
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) {
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          const hit = this.lines.slice(w.from).find((l) => w.re.test(l));
+          if (hit !== undefined) w.resolve(hit);
+          return hit === undefined;
+        });
+      }
+    });
+  }
+
+  /** The first log line matching `re` from line `from` on (default: any). */
+  waitFor(re: RegExp, from = 0): Promise<string> {
+    const hit = this.lines.slice(from).find((l) => re.test(l));
+    if (hit !== undefined) return Promise.resolve(hit);
+    return new Promise((resolve) => this.#waiters.push({ re, from, resolve }));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  openFds(): number {
+    return readdirSync(`/proc/${this.pid}/fd`).length;
+  }
+
+  guestMappings(): number {
+    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('memfd:vqkit-guest')).length;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null) return resolve();
+      this.proc.once('exit', () => resolve());
+      this.proc.kill('SIGINT');
+    });
+  }
+}
+
+/** This process's open eventfds, memfds and sockets, by what each fd refers to. */
+const kernelObjects = (): Set<string> =>
+  new Set(
+    readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        return /eventfd|memfd:|socket:/.test(target) ? [target] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );
+
+const run = (path: string, o: Partial<RunOptions>) =>
+  runOverVhostUser(path, { ...DEFAULT_RUN, buffers: 5000, batch: 'random', ...o });
+
+describe('vhost-user: vqkit front-end and vqkit back-end in two processes', () => {
+  let daemon: Daemon;
+  beforeAll(async () => {
+    daemon = new Daemon(join(dir, 'test.sock'));
+    await daemon.waitFor(/listening on/);
+  });
+  afterAll(async () => {
+    await daemon.stop();
+  });
+
+  for (const ring of ['split', 'packed'] as const) {
+    for (const inOrder of [true, false]) {
+      for (const indirect of [true, false]) {
+        for (const eventIdx of [true, false]) {
+          const name = `${ring} ${inOrder ? 'in-order' : 'no-in-order'}${indirect ? ' indirect' : ''}${eventIdx ? ' event-idx' : ''}`;
+          it(name, async () => {
+            const r = await run(daemon.socket, {
+              ring,
+              inOrder,
+              indirect,
+              eventIdx,
+              queueSize: ring === 'packed' ? 250 : 256,
+            });
+            expect(r.failure).toBeNull();
+            expect(r.buffers).toBe(5000);
+            expect(r.negotiated.includes('IN_ORDER')).toBe(inOrder);
+            expect(r.negotiated.includes('RING_PACKED')).toBe(ring === 'packed');
+            // IN_ORDER with the server's default batched used entries: fewer used entries than buffers.
+            if (inOrder) expect(r.usedEntries).toBeLessThan(5000);
+            else expect(r.usedEntries).toBe(5000);
+          });
+        }
+      }
+    }
+  }
+
+  it('logs what each front-end negotiated', async () => {
+    expect(await daemon.waitFor(/negotiated .*IN_ORDER/)).toMatch(/VERSION_1/);
+  });
+});
+
+describe('vhost-user: a daemon survives bad front-ends', () => {
+  let daemon: Daemon;
+  beforeAll(async () => {
+    daemon = new Daemon(join(dir, 'survive.sock'), ['--no-packed']);
+    await daemon.waitFor(/listening on/);
+  });
+  afterAll(async () => {
+    await daemon.stop();
+  });
+
+  /** A raw front-end that has negotiated REPLY_ACK, so every bad request can be answered. */
+  async function rawFrontend(): Promise<{
+    conn: VhostUserConnection;
+    ask: (req: number, p?: Uint8Array, fds?: number[]) => Promise<bigint>;
+  }> {
+    const conn = new VhostUserConnection(connectUnix(daemon.socket), false);
+    const call = async (
+      req: number,
+      p?: Uint8Array,
+      fds: number[] = [],
+      flags = VHOST_USER_VERSION,
+    ): Promise<bigint> => {
+      conn.send(req, p, fds, flags);
+      const reply = await conn.receive();
+      if (reply === null) throw new Error('disconnected');
+      return decodeU64({ ...reply, fds: [] });
+    };
+    await call(R.GET_FEATURES);
+    await call(R.GET_PROTOCOL_FEATURES);
+    conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(featureMask(P.REPLY_ACK)));
+    const features =
+      featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER, VIRTIO_F_EVENT_IDX) | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+    conn.send(R.SET_FEATURES, encodeU64(features));
+    const ask = (req: number, p?: Uint8Array, fds: number[] = []) =>
+      call(req, p, fds, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY);
+    return { conn, ask };
+  }
+
+  it('answers each malformed request with an error (REPLY_ACK), keeps no fd it brought, and keeps serving', async () => {
+    const { conn, ask } = await rawFrontend();
+    const fdsBefore = daemon.openFds();
+    const e1 = EventFd.create();
+    const m1 = MemFd.create('vqkit-guest', 0x10000);
+    const m2 = MemFd.create('vqkit-guest', 0x10000);
+    try {
+      expect(await ask(R.SET_OWNER)).toBe(0n);
+      expect(await ask(R.SET_FEATURES, new Uint8Array(4))).not.toBe(0n); // wrong size
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 3, num: 64 }))).not.toBe(0n); // no queue 3
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 100 }))).not.toBe(0n); // split: not 2^n
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }), [e1.fd])).not.toBe(0n); // extra fd
+      expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true))).not.toBe(0n); // missing fd
+      const overlapping = encodeMemTable([
+        { guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 },
+        { guestAddr: 0x8000, size: 0x10000, userAddr: 0x20_0000, mmapOffset: 0 },
+      ]);
+      expect(await ask(R.SET_MEM_TABLE, overlapping, [m1.fd, m2.fd])).not.toBe(0n);
+      expect(await ask(99)).not.toBe(0n); // unknown request
+      // A ring address outside every region: the request that would start the queue is refused.
+      expect(
+        await ask(
+          R.SET_MEM_TABLE,
+          encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]),
+          [m1.fd],
+        ),
+      ).toBe(0n);
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }))).toBe(0n);
+      expect(
+        await ask(
+          R.SET_VRING_ADDR,
+          encodeVringAddr({ index: 0, flags: 0, desc: 0x90_0000, used: 0x90_2000, avail: 0x90_1000, log: 0n }),
+        ),
+      ).toBe(0n);
+      expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [e1.fd])).toBe(0n);
+      expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
+      await daemon.waitFor(/refused SET_VRING_ENABLE: .*outside all regions/);
+    } finally {
+      conn.close();
+      e1.close();
+      m1.close();
+      m2.close();
+    }
+    await daemon.waitFor(/front-end gone \(session 1\)/);
+    expect(daemon.openFds()).toBe(fdsBefore - 1); // the raw front-end's own socket is gone too
+    expect(daemon.guestMappings()).toBe(0);
+    expect((await run(daemon.socket, { ring: 'split' })).failure).toBeNull();
+  });
+
+  it('drops a front-end that sends a malformed request without asking for a reply', async () => {
+    const conn = new VhostUserConnection(connectUnix(daemon.socket), false);
+    conn.send(R.SET_VRING_NUM, new Uint8Array(3));
+    expect(await conn.receive()).toBeNull();
+    conn.close();
+    expect((await run(daemon.socket, { ring: 'split', inOrder: false })).failure).toBeNull();
+  });
+
+  it('a front-end killed mid-traffic: the daemon frees its fds and mappings and serves the next one', async () => {
+    const session = daemon.lines.filter((l) => /front-end connected/.test(l)).length + 1;
+    const fdsIdle = daemon.openFds();
+    const from = daemon.lines.length;
+    const frontend = spawn(
+      process.execPath,
+      [VQ, 'run', '--vhost-user', daemon.socket, '--ring', 'split', '--buffers', '1000000000'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    await daemon.waitFor(/queue 0 started/, from);
+    expect(daemon.openFds()).toBeGreaterThan(fdsIdle); // the connection, the memory table's fd, kick and call
+    frontend.kill('SIGKILL');
+    await daemon.waitFor(new RegExp(`front-end gone \\(session ${session}\\)`), from);
+    expect(daemon.openFds()).toBe(fdsIdle);
+    expect(daemon.guestMappings()).toBe(0);
+    const r = await run(daemon.socket, { ring: 'split', buffers: 20000 });
+    expect(r.failure).toBeNull();
+  });
+});
+
+describe('vhost-user: the back-end goes away', () => {
+  it('the front-end reports it clearly and releases what it held', async () => {
+    const daemon = new Daemon(join(dir, 'dies.sock'));
+    await daemon.waitFor(/listening on/);
+    const fdsBefore = kernelObjects();
+    const running = run(daemon.socket, { ring: 'packed', buffers: 1_000_000_000 });
+    await daemon.waitFor(/queue 0 started/);
+    daemon.proc.kill('SIGKILL');
+    await expect(running).rejects.toThrow(VhostUserFrontendError);
+    await expect(running).rejects.toThrow(/went away/);
+    // Nothing the run opened is still open (the dead daemon's stdio socket is gone too, so compare sets).
+    expect([...kernelObjects()].filter((o) => !fdsBefore.has(o))).toEqual([]);
+    expect(
+      readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('memfd:vqkit-guest')).length,
+    ).toBe(0);
+  });
+
+  it('with nothing listening, the front-end says so', async () => {
+    await expect(run(join(dir, 'nobody.sock'), {})).rejects.toThrow(/cannot connect to a vhost-user back-end/);
+  });
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
