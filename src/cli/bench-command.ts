@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { benchRing, type BenchMode, type BenchReport } from '../harness/bench.js';
+import { benchRing, median, type BenchMode, type BenchReport } from '../harness/bench.js';
+import { benchVhostUser, type VhostUserBenchReport } from '../harness/bench-vhost-user.js';
 import { ProgressBar } from './progress.js';
 import { positiveInt } from './run-command.js';
 import { formatTable } from './table.js';
@@ -59,7 +60,53 @@ export function benchCommand(): Command {
         cmd.setOptionValue('exitCode', 0);
       }),
   );
+  bench.addCommand(
+    new Command('vhost-user')
+      .description(
+        'The test device over vhost-user between two processes (this starts a `vq serve test` daemon) against the\n' +
+          'same combination in one process on two threads, interleaved; medians, min-max and the ratio.',
+      )
+      .option('--runs <n>', 'interleaved rounds', positiveInt('runs'), 5)
+      .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 2_000_000)
+      .option('--json', 'print the report as JSON')
+      .option('--out <file>', 'also write the JSON report to this file')
+      .action(async (flags: Record<string, unknown>, cmd: Command) => {
+        const bar = new ProgressBar();
+        const report = await benchVhostUser({
+          runs: flags.runs as number,
+          buffers: flags.buffers as number,
+          command: `vq bench vhost-user ${process.argv.slice(4).join(' ')}`.trim(),
+          onProgress: (done, total, what) => bar.update(what, done, total),
+        });
+        bar.clear();
+        if (typeof flags.out === 'string') writeFileSync(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(
+          flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${renderVhostUserBench(report)}\n`,
+        );
+        cmd.setOptionValue('exitCode', 0);
+      }),
+  );
   return bench;
+}
+
+export function renderVhostUserBench(r: VhostUserBenchReport): string {
+  const range = (xs: number[]): string => `${m(Math.min(...xs))}-${m(Math.max(...xs))}`;
+  return [
+    `vhost-user benchmark: ${r.runs} interleaved rounds x ${r.buffers} buffers, ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}`,
+    '',
+    formatTable(
+      ['ring', 'IN_ORDER', 'in-process Mbuf/s', 'min-max', 'vhost-user Mbuf/s', 'min-max', 'vhost-user / in-process'],
+      r.rows.map((x) => [
+        x.ring,
+        x.inOrder ? 'batched' : 'off',
+        m(median(x.inProcess)),
+        range(x.inProcess),
+        m(median(x.vhostUser)),
+        range(x.vhostUser),
+        `${x.ratio.toFixed(3)}x`,
+      ]),
+    ),
+  ].join('\n');
 }
 
 const m = (bps: number): string => (bps / 1e6).toFixed(2);

@@ -37,6 +37,7 @@ export function serveCommand(): Command {
           .default('batched'),
       )
       .option('--flush-every <n>', 'publish used buffers after at most n chains', positiveInt('flush every'), 64)
+      .option('--no-verify-data', 'do not check or write data bytes (for drivers run with --no-verify-data)')
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
         const bits = [VIRTIO_F_VERSION_1];
         if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
@@ -52,7 +53,7 @@ export function serveCommand(): Command {
           maxQueueSize: flags.queueSize as number,
           usedEntries: flags.usedEntries as UsedEntryPolicy,
           flushEvery: flags.flushEvery as number,
-          device: {},
+          device: { verifyData: flags.verifyData !== false },
           log,
         });
         const stop = (): void => void backend.close();

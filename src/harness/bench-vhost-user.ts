@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { planLocal } from '../transport/local/plan.js';
+import { runTwoThreads } from '../transport/local/threads.js';
+import { median } from './bench.js';
+import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
+import { runOverVhostUser } from './run.js';
+
+export interface VhostUserBenchRow {
+  ring: RingLayout;
+  inOrder: boolean;
+  inProcess: number[];
+  vhostUser: number[];
+  /** median(vhost-user) / median(in-process), both from this run. */
+  ratio: number;
+}
+
+export interface VhostUserBenchReport {
+  suite: 'vhost-user';
+  date: string;
+  machine: { cpus: number; model: string; node: string };
+  command: string;
+  runs: number;
+  buffers: number;
+  rows: VhostUserBenchRow[];
+}
+
+/**
+ * The test device over vhost-user between two processes (a `vq serve test` daemon this starts, and the front-end
+ * here) against the same combination in one process on two threads, interleaved (A B A B ...). Both sides sleep on
+ * notifications: eventfds across processes, Atomics.wait in process. Fixed-shape buffers, data bytes untouched.
+ */
+export async function benchVhostUser(o: {
+  runs: number;
+  buffers: number;
+  command: string;
+  onProgress?: (done: number, total: number, what: string) => void;
+}): Promise<VhostUserBenchReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'vq-bench-'));
+  const socket = join(dir, 'test.sock');
+  const vq = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
+  const daemon = spawn(process.execPath, [vq, 'serve', 'test', '--socket', socket, '--no-verify-data'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      daemon.stdout!.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
+      daemon.once('exit', (code) => reject(new Error(`vq serve test exited (${code})`)));
+    });
+    const rows: VhostUserBenchRow[] = [];
+    const combos: { ring: RingLayout; inOrder: boolean }[] = [];
+    for (const ring of ['split', 'packed'] as const)
+      for (const inOrder of [true, false]) combos.push({ ring, inOrder });
+    const total = combos.length * o.runs * 2;
+    let done = 0;
+    for (const c of combos) {
+      const base: RunOptions = {
+        ...DEFAULT_RUN,
+        ...c,
+        eventIdx: true,
+        indirect: false,
+        batch: 32,
+        queueSize: 256,
+        maxChain: 1,
+        maxSegment: 64,
+        shape: 'fixed',
+        verifyData: false,
+        buffers: o.buffers,
+        threads: true,
+      };
+      const row: VhostUserBenchRow = { ...c, inProcess: [], vhostUser: [], ratio: 0 };
+      for (let i = 0; i < o.runs; i++) {
+        const label = `${c.ring} ${c.inOrder ? 'in-order' : 'no in-order'}`;
+        o.onProgress?.(done++, total, `${label}: in-process`);
+        const local = await runTwoThreads(planLocal(base));
+        if (local.failure !== null) throw new Error(`in-process run failed: ${local.failure}`);
+        row.inProcess.push((local.completed * 1000) / local.elapsedMs);
+        o.onProgress?.(done++, total, `${label}: vhost-user`);
+        const remote = await runOverVhostUser(socket, base);
+        if (!remote.passed) throw new Error(`vhost-user run failed: ${remote.failure}`);
+        row.vhostUser.push(remote.buffersPerSec);
+      }
+      row.ratio = median(row.vhostUser) / median(row.inProcess);
+      rows.push(row);
+    }
+    return {
+      suite: 'vhost-user',
+      date: new Date().toISOString(),
+      machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
+      command: o.command,
+      runs: o.runs,
+      buffers: o.buffers,
+      rows,
+    };
+  } finally {
+    daemon.kill('SIGINT');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
