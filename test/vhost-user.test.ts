@@ -8,8 +8,14 @@ import { DEFAULT_RUN, type RunOptions } from '../src/harness/options.js';
 import { runOverVhostUser } from '../src/harness/run.js';
 import { EventFd } from '../src/os/eventfd.js';
 import { MemFd } from '../src/os/memfd.js';
-import { connectUnix } from '../src/os/unix-socket.js';
-import { VIRTIO_F_EVENT_IDX, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
+import { acceptUnix, connectUnix, listenUnix } from '../src/os/unix-socket.js';
+import { closeFd } from '../src/os/fd.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../src/spec/features.js';
 import {
   VHOST_USER_F_PROTOCOL_FEATURES,
   VHOST_USER_NEED_REPLY,
@@ -22,6 +28,7 @@ import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend.js'
 import {
   decodeU64,
   encodeMemTable,
+  encodeSingleRegion,
   encodeU64,
   encodeVringAddr,
   encodeVringFile,
@@ -68,6 +75,13 @@ class Daemon {
     return new Promise((resolve) => this.#waiters.push({ re, from, resolve }));
   }
 
+  /** Waits until the session that connected after log line `from` has ended (its own "gone" line, not another's). */
+  async sessionEnded(from: number): Promise<void> {
+    const connected = await this.waitFor(/front-end connected \(session \d+\)/, from);
+    const n = /session (\d+)/.exec(connected)![1];
+    await this.waitFor(new RegExp(`front-end gone \\(session ${n}\\)`), from);
+  }
+
   get pid(): number {
     return this.proc.pid!;
   }
@@ -106,6 +120,14 @@ const kernelObjects = (): Set<string> =>
 
 const run = (path: string, o: Partial<RunOptions>) =>
   runOverVhostUser(path, { ...DEFAULT_RUN, buffers: 5000, batch: 'random', ...o });
+
+/** A run against `daemon`, returning once the daemon has finished cleaning up after it. */
+async function runAndSettle(daemon: Daemon, o: Partial<RunOptions>) {
+  const from = daemon.lines.length;
+  const r = await run(daemon.socket, o);
+  await daemon.sessionEnded(from);
+  return r;
+}
 
 describe('vhost-user: vqkit front-end and vqkit back-end in two processes', () => {
   let daemon: Daemon;
@@ -177,7 +199,7 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     };
     await call(R.GET_FEATURES);
     await call(R.GET_PROTOCOL_FEATURES);
-    conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(featureMask(P.REPLY_ACK)));
+    conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(featureMask(P.REPLY_ACK, P.CONFIGURE_MEM_SLOTS)));
     const features =
       featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER, VIRTIO_F_EVENT_IDX) | bit(VHOST_USER_F_PROTOCOL_FEATURES);
     conn.send(R.SET_FEATURES, encodeU64(features));
@@ -187,6 +209,7 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
   }
 
   it('answers each malformed request with an error (REPLY_ACK), keeps no fd it brought, and keeps serving', async () => {
+    const from = daemon.lines.length;
     const { conn, ask } = await rawFrontend();
     const fdsBefore = daemon.openFds();
     const e1 = EventFd.create();
@@ -229,10 +252,40 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
       m1.close();
       m2.close();
     }
-    await daemon.waitFor(/front-end gone \(session 1\)/);
+    await daemon.sessionEnded(from);
     expect(daemon.openFds()).toBe(fdsBefore - 1); // the raw front-end's own socket is gone too
     expect(daemon.guestMappings()).toBe(0);
-    expect((await run(daemon.socket, { ring: 'split' })).failure).toBeNull();
+    expect((await runAndSettle(daemon, { ring: 'split' })).failure).toBeNull();
+  });
+
+  it('memory slots: ADD_MEM_REG and REM_MEM_REG are checked against the table, and release their fds', async () => {
+    const from = daemon.lines.length;
+    const { conn, ask } = await rawFrontend();
+    const fdsBefore = daemon.openFds();
+    const a = MemFd.create('vqkit-guest', 0x10000);
+    const b = MemFd.create('vqkit-guest', 0x10000);
+    const regionA = { guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 };
+    const regionB = { guestAddr: 0x10000, size: 0x10000, userAddr: 0x20_0000, mmapOffset: 0 };
+    try {
+      conn.send(R.GET_MAX_MEM_SLOTS);
+      const max = await conn.receive();
+      expect(decodeU64({ ...max!, fds: [] })).toBe(32n);
+      expect(await ask(R.ADD_MEM_REG, encodeSingleRegion(regionA), [a.fd])).toBe(0n);
+      expect(await ask(R.ADD_MEM_REG, encodeSingleRegion({ ...regionB, guestAddr: 0x8000 }), [b.fd])).not.toBe(0n);
+      expect(await ask(R.ADD_MEM_REG, encodeSingleRegion(regionB), [b.fd])).toBe(0n);
+      expect(daemon.openFds()).toBe(fdsBefore + 2);
+      expect(await ask(R.REM_MEM_REG, encodeSingleRegion({ ...regionB, size: 0x1000 }))).not.toBe(0n);
+      // QEMU sends the region's fd with REM_MEM_REG: it must not stay open either.
+      expect(await ask(R.REM_MEM_REG, encodeSingleRegion(regionB), [b.fd])).toBe(0n);
+      expect(daemon.openFds()).toBe(fdsBefore + 1);
+      await daemon.waitFor(/memory region removed: 0x10000\+65536/);
+    } finally {
+      conn.close();
+      a.close();
+      b.close();
+    }
+    await daemon.sessionEnded(from);
+    expect(daemon.openFds()).toBe(fdsBefore - 1);
   });
 
   it('drops a front-end that sends a malformed request without asking for a reply', async () => {
@@ -240,11 +293,10 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     conn.send(R.SET_VRING_NUM, new Uint8Array(3));
     expect(await conn.receive()).toBeNull();
     conn.close();
-    expect((await run(daemon.socket, { ring: 'split', inOrder: false })).failure).toBeNull();
+    expect((await runAndSettle(daemon, { ring: 'split', inOrder: false })).failure).toBeNull();
   });
 
   it('a front-end killed mid-traffic: the daemon frees its fds and mappings and serves the next one', async () => {
-    const session = daemon.lines.filter((l) => /front-end connected/.test(l)).length + 1;
     const fdsIdle = daemon.openFds();
     const from = daemon.lines.length;
     const frontend = spawn(
@@ -257,11 +309,35 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     await daemon.waitFor(/queue 0 started/, from);
     expect(daemon.openFds()).toBeGreaterThan(fdsIdle); // the connection, the memory table's fd, kick and call
     frontend.kill('SIGKILL');
-    await daemon.waitFor(new RegExp(`front-end gone \\(session ${session}\\)`), from);
+    await daemon.sessionEnded(from);
     expect(daemon.openFds()).toBe(fdsIdle);
     expect(daemon.guestMappings()).toBe(0);
     const r = await run(daemon.socket, { ring: 'split', buffers: 20000 });
     expect(r.failure).toBeNull();
+  });
+});
+
+describe('vhost-user: the back-end as a client (front-end in server mode, as DPDK virtio-user server=1)', () => {
+  it('connects to the listening front-end and answers it', async () => {
+    const socket = join(dir, 'server-mode.sock');
+    const listenFd = listenUnix(socket);
+    const daemon = new Daemon(socket, ['--client', '--no-packed']);
+    try {
+      const fd = await acceptUnix(listenFd);
+      const conn = new VhostUserConnection(fd!, false);
+      conn.send(R.GET_FEATURES);
+      const reply = await conn.receive();
+      const offered = decodeU64({ ...reply!, fds: [] });
+      expect(offered & featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER)).toBe(
+        featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER),
+      );
+      expect(offered & featureMask(VIRTIO_F_RING_PACKED)).toBe(0n);
+      conn.close();
+      await daemon.waitFor(/front-end gone/);
+    } finally {
+      await daemon.stop();
+      closeFd(listenFd);
+    }
   });
 });
 

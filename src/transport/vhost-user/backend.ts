@@ -20,7 +20,9 @@ import { VhostUserConnection } from './connection.js';
 import { userToGuest, type SharedRegion } from './memory-table.js';
 import {
   VhostUserProtocolError,
+  checkNoOverlap,
   decodeEmpty,
+  decodeSingleRegion,
   decodeMemTable,
   decodeRingSize,
   decodeU64,
@@ -49,7 +51,9 @@ export interface BackendOptions {
 }
 
 /** Protocol features vqkit's back-end speaks. */
-export const BACKEND_PROTOCOL_FEATURES = featureMask(P.MQ, P.REPLY_ACK, P.STATUS);
+export const BACKEND_PROTOCOL_FEATURES = featureMask(P.MQ, P.REPLY_ACK, P.STATUS, P.CONFIGURE_MEM_SLOTS);
+/** Memory slots offered with CONFIGURE_MEM_SLOTS (GET_MAX_MEM_SLOTS). */
+export const MAX_MEM_SLOTS = 32;
 
 interface Vring {
   size: number;
@@ -174,6 +178,8 @@ class BackendSession {
         const needReply = (m.flags & VHOST_USER_NEED_REPLY) !== 0 && hasFeature(this.#protocol, P.REPLY_ACK);
         try {
           const replied = await this.#handle(m);
+          // fds a handled message brought and no handler kept (REM_MEM_REG's, say) are not ours to hold.
+          m.fds.filter((fd) => fd >= 0).forEach(closeFd);
           if (needReply && !replied) this.conn.reply(m.request, encodeU64(0n));
         } catch (e) {
           // Whatever fds the refused message brought and no handler took are closed.
@@ -246,11 +252,40 @@ class BackendSession {
         return true;
       case R.SET_MEM_TABLE: {
         const regions = decodeMemTable(m);
-        for (let i = 0; i < this.#vrings.length; i++) await this.#stopVring(i);
-        this.#regions.forEach((r) => closeFd(r.fd));
-        this.#regions = regions.map((r, i) => ({ ...r, fd: take(m, i) }));
+        await this.#changeRegions(() => {
+          this.#regions.forEach((r) => closeFd(r.fd));
+          this.#regions = regions.map((r, i) => ({ ...r, fd: take(m, i) }));
+        });
         this.log(`memory table: ${regions.map((r) => `0x${r.guestAddr.toString(16)}+${r.size}`).join(', ')}`);
-        for (let i = 0; i < this.#vrings.length; i++) this.#maybeStart(i);
+        return false;
+      }
+      case R.GET_MAX_MEM_SLOTS:
+        decodeEmpty(m);
+        this.conn.reply(m.request, encodeU64(BigInt(MAX_MEM_SLOTS)));
+        return true;
+      case R.ADD_MEM_REG: {
+        const r = decodeSingleRegion(m);
+        if (this.#regions.length >= MAX_MEM_SLOTS) {
+          throw new VhostUserProtocolError('TOO_MANY_REGIONS', m.request, `all ${MAX_MEM_SLOTS} slots are in use`);
+        }
+        checkNoOverlap(m.request, [...this.#regions, r]);
+        await this.#changeRegions(() => this.#regions.push({ ...r, fd: take(m, 0) }));
+        this.log(`memory region added: 0x${r.guestAddr.toString(16)}+${r.size}`);
+        return false;
+      }
+      case R.REM_MEM_REG: {
+        const r = decodeSingleRegion(m);
+        const i = this.#regions.findIndex(
+          (x) => x.guestAddr === r.guestAddr && x.size === r.size && x.userAddr === r.userAddr,
+        );
+        if (i < 0)
+          throw new VhostUserProtocolError(
+            'BAD_REGION',
+            m.request,
+            `no region 0x${r.guestAddr.toString(16)}+${r.size}`,
+          );
+        await this.#changeRegions(() => closeFd(this.#regions.splice(i, 1)[0].fd));
+        this.log(`memory region removed: 0x${r.guestAddr.toString(16)}+${r.size}`);
         return false;
       }
       case R.SET_VRING_NUM: {
@@ -322,6 +357,17 @@ class BackendSession {
       default:
         throw new VhostUserProtocolError('UNKNOWN_REQUEST', m.request, 'not supported by this back-end');
     }
+  }
+
+  /** Running queues see the memory table they started with: stop them, change it, start them again. */
+  async #changeRegions(change: () => void): Promise<void> {
+    const running = this.#vrings.map((v, i) => (v.worker !== null ? i : -1)).filter((i) => i >= 0);
+    for (const i of running) {
+      const result = await this.#stopVring(i);
+      if (result?.lastAvailIdx !== undefined) this.#vrings[i].base = result.lastAvailIdx;
+    }
+    change();
+    for (const i of running) this.#maybeStart(i);
   }
 
   /**

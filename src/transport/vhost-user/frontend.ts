@@ -19,6 +19,7 @@ import {
   decodeU64,
   decodeVringState,
   encodeMemTable,
+  encodeSingleRegion,
   encodeU64,
   encodeVringAddr,
   encodeVringFile,
@@ -70,9 +71,12 @@ export async function runFrontend(
     };
     const offered = decodeU64({ request: R.GET_FEATURES, flags: 0, payload: await ask(R.GET_FEATURES), fds: [] });
     const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
+    let memSlots = false;
     if (protocolOffered) {
       const pf = decodeU64({ request: 0, flags: 0, payload: await ask(R.GET_PROTOCOL_FEATURES), fds: [] });
-      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(pf & featureMask(P.MQ)));
+      const wanted = pf & featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS);
+      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(wanted));
+      memSlots = hasFeature(wanted, P.CONFIGURE_MEM_SLOTS);
     }
     conn.send(R.SET_OWNER);
     const negotiated = negotiate(offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES), driverWants(o));
@@ -88,11 +92,10 @@ export async function runFrontend(
     owned.push(mapping);
     const userBase = Number(mapping.address);
     const user = (gpa: number): number => gpa - plan.guestBase + userBase;
-    conn.send(
-      R.SET_MEM_TABLE,
-      encodeMemTable([{ guestAddr: plan.guestBase, size: plan.memoryBytes, userAddr: userBase, mmapOffset: 0 }]),
-      [memfd.fd],
-    );
+    const region = { guestAddr: plan.guestBase, size: plan.memoryBytes, userAddr: userBase, mmapOffset: 0 };
+    // With memory slots the table is built region by region, as QEMU does; otherwise in one message.
+    if (memSlots) conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
+    else conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
     const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
     conn.send(R.SET_VRING_NUM, encodeVringState({ index: 0, num: o.queueSize }));
     // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
