@@ -358,6 +358,14 @@ describe('vhost-user: the back-end goes away', () => {
         .split('\n')
         .filter((l) => l.includes('memfd:vqkit-guest')).length,
     ).toBe(0);
+    // Restarted on the same socket path, the back-end serves a new front-end.
+    const restarted = new Daemon(daemon.socket);
+    try {
+      await restarted.waitFor(/listening on/);
+      expect((await run(restarted.socket, { ring: 'packed' })).failure).toBeNull();
+    } finally {
+      await restarted.stop();
+    }
   });
 
   it('with nothing listening, the front-end says so', async () => {
