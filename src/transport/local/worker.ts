@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pinCurrentThread } from '../../os/affinity.js';
 import type { TestDevice } from '../../devices/test-device.js';
 import type { TestDriver } from '../../drivers/test-driver.js';
+import { driveDriver, serveDevice, type Notifier } from '../service-loops.js';
 import { Control, busyPoll, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';
 import { copyStats, deviceFailure, driverFailure } from './report.js';
@@ -61,51 +62,30 @@ await new Promise((resolve) => setTimeout(resolve, 20));
 gcObserver.disconnect();
 post({ ...result, gcCount } as WorkerMessage);
 
-function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'driver' }>, 'gcCount'> {
+/** Threads signal through counters in the control array: one for kicks, one for interrupts. */
+function notifier(signalSlot: number, waitSlot: number): Notifier {
   const o = input.plan.options;
+  return {
+    signal: () => signal(ctl, signalSlot),
+    arm: () => Atomics.load(ctl, waitSlot),
+    sleep: (armed, pending) => sleepOn(ctl, waitSlot, armed, pending),
+    stopped: () => Atomics.load(ctl, Control.STOP) !== 0,
+    poll: o.poll,
+    busyPoll: (pending) => busyPoll(ctl, o.busyPollUs, pending),
+  };
+}
+
+function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'driver' }>, 'gcCount'> {
   const vq = driver.queue;
-  const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
-  const started = performance.now();
-  let kicks = 0;
-  let failure: string | null = null;
-  let rounds = 0;
-  const usedPending = (): boolean => vq.hasUsed();
-  // A polling driver asks not to be interrupted; a sleeping one turns interrupts off while it is busy.
-  vq.disableInterrupts();
-  while (!driver.done) {
-    if (Atomics.load(ctl, Control.STOP) !== 0) break;
-    let progress = 0;
-    if (driver.wantsToAdd) {
-      const added = driver.fill(driver.nextBatch());
-      progress += added;
-      if (added > 0 && vq.kickPrepare()) {
-        kicks++;
-        signal(ctl, Control.KICKS);
-      }
-    }
-    const reaped = driver.reap();
-    progress += reaped;
-    if (driver.failure !== null || vq.error !== null) break;
-    if ((++rounds & 0xff) === 0) {
-      Atomics.store(ctl, Control.PROGRESS, driver.completed);
-      if (performance.now() > deadline) driver.stopAdding = true;
-    }
-    if (progress > 0 || o.poll) continue;
-    if (busyPoll(ctl, o.busyPollUs, usedPending)) continue;
-    const seen = Atomics.load(ctl, Control.IRQS);
-    if (!vq.enableInterrupts()) {
-      vq.disableInterrupts();
-      continue;
-    }
-    if (!sleepOn(ctl, Control.IRQS, seen, usedPending)) {
-      failure = `lost notification: used buffers pending but no interrupt came (${driver.completed} done)`;
-      break;
-    }
-    vq.disableInterrupts();
-  }
-  const elapsedMs = performance.now() - started;
-  Atomics.store(ctl, Control.PROGRESS, driver.completed);
-  failure ??= driverFailure(driver);
+  const r = driveDriver(
+    driver,
+    notifier(Control.KICKS, Control.IRQS),
+    (completed) => Atomics.store(ctl, Control.PROGRESS, completed),
+    input.plan.options.durationMs,
+  );
+  const failure = r.lostNotification
+    ? `lost notification: used buffers pending but no interrupt came (${driver.completed} done)`
+    : driverFailure(driver);
   // Done (or failed): the device leaves its loop when it sees STOP.
   Atomics.store(ctl, Control.STOP, 1);
   signal(ctl, Control.KICKS);
@@ -113,53 +93,23 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
     type: 'done',
     role: 'driver',
     failure,
-    stats: { completed: driver.completed, kicks, elapsedMs, queue: copyStats(vq.stats), test: copyStats(driver.stats) },
+    stats: {
+      completed: driver.completed,
+      kicks: r.kicks,
+      elapsedMs: r.elapsedMs,
+      queue: copyStats(vq.stats),
+      test: copyStats(driver.stats),
+    },
   };
 }
 
 function runDevice(device: TestDevice): Omit<Extract<WorkerMessage, { role: 'device' }>, 'gcCount'> {
-  const o = input.plan.options;
-  const dq = device.queue;
-  let interrupts = 0;
-  let failure: string | null = null;
-  const interrupt = (): void => {
-    interrupts++;
-    signal(ctl, Control.IRQS);
-  };
-  const availablePending = (): boolean => dq.hasAvailable();
-  // Likewise the device: no kicks while it is busy (or always, when polling).
-  dq.disableNotifications();
-  for (;;) {
-    const served = device.serve(o.flushEvery);
-    if (device.failure !== null || dq.error !== null) break;
-    if (served > 0) {
-      if (device.flush()) interrupt();
-      continue;
-    }
-    device.releaseHeld();
-    if (device.flush()) interrupt();
-    if (Atomics.load(ctl, Control.STOP) !== 0) break;
-    if (o.poll) continue;
-    if (busyPoll(ctl, o.busyPollUs, availablePending)) continue;
-    const seen = Atomics.load(ctl, Control.KICKS);
-    if (!dq.enableNotifications()) {
-      dq.disableNotifications();
-      continue;
-    }
-    if (!sleepOn(ctl, Control.KICKS, seen, availablePending)) {
-      failure = 'lost notification: buffers available but no kick came';
-      break;
-    }
-    dq.disableNotifications();
-  }
-  // Whatever was completed is published, even when the run ends on an error.
-  device.releaseHeld();
-  if (device.flush()) interrupt();
-  failure ??= deviceFailure(device);
+  const r = serveDevice(device, input.plan.options.flushEvery, notifier(Control.IRQS, Control.KICKS));
+  const failure = r.lostNotification ? 'lost notification: buffers available but no kick came' : deviceFailure(device);
   return {
     type: 'done',
     role: 'device',
     failure,
-    stats: { interrupts, queue: copyStats(dq.stats), test: copyStats(device.stats) },
+    stats: { interrupts: r.interrupts, queue: copyStats(device.queue.stats), test: copyStats(device.stats) },
   };
 }

@@ -1,11 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TestDevice } from '../../devices/test-device.js';
-import type { TestDriver } from '../../drivers/test-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitReadableSync } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
 import { buildDriverSide } from '../local/plan.js';
 import { copyStats, deviceFailure, driverFailure } from '../local/report.js';
+import { driveDriver, serveDevice, type Notifier } from '../service-loops.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import { mapMemoryTable } from './memory-table.js';
 import { QueueControl, type DeviceQueueInput, type DriverQueueInput, type QueueResult } from './queue-control.js';
@@ -15,16 +15,24 @@ const WAIT_SLICE_MS = 100;
 
 const input = workerData as DeviceQueueInput | DriverQueueInput;
 const ctl = new Int32Array(input.control);
-const stopped = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
-const notify = (slot: number): void => {
-  const fd = Atomics.load(ctl, slot);
-  if (fd >= 0) signalEventFd(fd);
-};
-/** Sleeps on the eventfd in `slot` until signalled or a slice passes; clears it. */
-const sleepOn = (slot: number): void => {
-  const fd = Atomics.load(ctl, slot);
-  if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
-};
+
+/** Across processes: signal by writing the other side's eventfd, sleep on our own (its counter keeps any signal). */
+function notifier(signalSlot: number, waitSlot: number): Notifier {
+  return {
+    signal: () => {
+      const fd = Atomics.load(ctl, signalSlot);
+      if (fd >= 0) signalEventFd(fd);
+    },
+    arm: () => 0,
+    sleep: () => {
+      const fd = Atomics.load(ctl, waitSlot);
+      if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
+      return true;
+    },
+    stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0,
+    poll: false,
+  };
+}
 
 parentPort!.postMessage(input.role === 'device' ? runDevice(input) : runDriver(input));
 
@@ -42,35 +50,12 @@ function runDevice(o: DeviceQueueInput): QueueResult {
       availBase: o.availBase,
     });
     const device = new TestDevice(queue, o.device);
-    let interrupts = 0;
-    const interrupt = (): void => {
-      interrupts++;
-      notify(QueueControl.CALL_FD);
-    };
-    queue.disableNotifications();
-    while (!stopped()) {
-      const served = device.serve(o.flushEvery);
-      if (device.failure !== null || queue.error !== null) break;
-      if (served > 0) {
-        if (device.flush()) interrupt();
-        continue;
-      }
-      device.releaseHeld();
-      if (device.flush()) interrupt();
-      if (!queue.enableNotifications()) {
-        queue.disableNotifications();
-        continue;
-      }
-      sleepOn(QueueControl.KICK_FD);
-      queue.disableNotifications();
-    }
-    device.releaseHeld();
-    if (device.flush()) interrupt();
+    const r = serveDevice(device, o.flushEvery, notifier(QueueControl.CALL_FD, QueueControl.KICK_FD));
     return {
       failure: deviceFailure(device),
       lastAvailIdx: queue.lastAvailIdx,
       stats: { queue: copyStats(queue.stats), test: copyStats(device.stats) },
-      interrupts,
+      interrupts: r.interrupts,
     };
   } finally {
     mappings.forEach((m) => m.close());
@@ -83,44 +68,19 @@ function runDriver(o: DriverQueueInput): QueueResult {
   const mapping = Mapping.map(o.memoryFd, plan.memoryBytes);
   try {
     const memory = new GuestMemory([{ guestAddr: plan.guestBase, size: plan.memoryBytes, buffer: mapping.buffer }]);
-    const driver: TestDriver = buildDriverSide(plan, memory);
-    const vq = driver.queue;
-    const deadline = plan.options.durationMs === undefined ? Infinity : performance.now() + plan.options.durationMs;
-    const started = performance.now();
-    let kicks = 0;
-    let rounds = 0;
-    vq.disableInterrupts();
-    while (!driver.done && !stopped()) {
-      let progress = 0;
-      if (driver.wantsToAdd) {
-        const added = driver.fill(driver.nextBatch());
-        progress += added;
-        if (added > 0 && vq.kickPrepare()) {
-          kicks++;
-          notify(QueueControl.KICK_FD);
-        }
-      }
-      progress += driver.reap();
-      if (driver.failure !== null || vq.error !== null) break;
-      if ((++rounds & 0xff) === 0) {
-        Atomics.store(ctl, QueueControl.PROGRESS, driver.completed);
-        if (performance.now() > deadline) driver.stopAdding = true;
-      }
-      if (progress > 0) continue;
-      if (!vq.enableInterrupts()) {
-        vq.disableInterrupts();
-        continue;
-      }
-      sleepOn(QueueControl.CALL_FD);
-      vq.disableInterrupts();
-    }
-    Atomics.store(ctl, QueueControl.PROGRESS, driver.completed);
+    const driver = buildDriverSide(plan, memory);
+    const r = driveDriver(
+      driver,
+      notifier(QueueControl.KICK_FD, QueueControl.CALL_FD),
+      (completed) => Atomics.store(ctl, QueueControl.PROGRESS, completed),
+      plan.options.durationMs,
+    );
     return {
       failure: driverFailure(driver) ?? (driver.done ? null : 'stopped before all buffers completed'),
-      stats: { queue: copyStats(vq.stats), test: copyStats(driver.stats) },
+      stats: { queue: copyStats(driver.queue.stats), test: copyStats(driver.stats) },
       completed: driver.completed,
-      elapsedMs: performance.now() - started,
-      kicks,
+      elapsedMs: r.elapsedMs,
+      kicks: r.kicks,
     };
   } finally {
     mapping.close();

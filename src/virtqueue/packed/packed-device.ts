@@ -18,6 +18,7 @@ import type { Chain } from '../chain.js';
 import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
+import { newDeviceStats } from '../stats.js';
 import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
 import { armEvent, disarmEvent, eventWanted } from './event.js';
 import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
@@ -43,14 +44,7 @@ export class PackedDevice implements VirtqueueDevice {
   readonly name: string;
   readonly size: number;
   readonly features: Features;
-  readonly stats: DeviceStats = {
-    chainsPopped: 0,
-    buffersUsed: 0,
-    usedEntriesWritten: 0,
-    flushes: 0,
-    interruptsWanted: 0,
-    interruptsSuppressed: 0,
-  };
+  readonly stats: DeviceStats = newDeviceStats();
   error: VirtqueueError | null = null;
 
   readonly #inOrder: boolean;

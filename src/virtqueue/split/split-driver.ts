@@ -18,6 +18,7 @@ import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '..
 import { InFlightBuffers } from '../in-flight.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
+import { newDriverStats } from '../stats.js';
 import type { ScatterList } from '../scatter-list.js';
 import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
 
@@ -35,14 +36,7 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   readonly name: string;
   readonly size: number;
   readonly features: Features;
-  readonly stats: DriverStats = {
-    buffersAdded: 0,
-    buffersUsed: 0,
-    indirectAdded: 0,
-    usedEntriesRead: 0,
-    kicksWanted: 0,
-    kicksSuppressed: 0,
-  };
+  readonly stats: DriverStats = newDriverStats();
   error: VirtqueueError | null = null;
   usedLen = 0;
 
