@@ -77,6 +77,16 @@ describe('vq command line', () => {
     expect(result.buffers).toBeLessThan(1_000_000_000);
   });
 
+  it('reports a socket it cannot serve on, or a back-end it cannot reach, in one line', () => {
+    const a = vq('serve', 'test', '--socket', '/nonexistent-dir/t.sock');
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/^vq: bind \/nonexistent-dir\/t.sock: ENOENT \(2\)$/m);
+    expect(a.err).not.toMatch(/ at /);
+    const b = vq('run', '--vhost-user', '/nonexistent-dir/t.sock', '--buffers', '10');
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/cannot connect to a vhost-user back-end/);
+  });
+
   it('--help explains the flags', () => {
     const r = vq('run', '--help');
     expect(r.code).toBe(0);

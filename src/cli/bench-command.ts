@@ -11,9 +11,9 @@ export function benchCommand(): Command {
   bench.addCommand(
     new Command('ring')
       .description(
-        'Two-thread ring throughput, driver and device pinned to different CPUs: for split and packed rings, IN_ORDER\n' +
-          'with batched used entries, IN_ORDER with per-buffer entries, and no IN_ORDER, all interleaved (A B C ...),\n' +
-          'median and min-max of --runs rounds, CPU time per buffer, and ratios (IN_ORDER gain per ring, packed vs\n' +
+        'Two-thread ring throughput, driver and device pinned to different CPUs: for split and packed rings, IN_ORDER ' +
+          'with batched used entries, IN_ORDER with per-buffer entries, and no IN_ORDER, all interleaved (A B C ...), ' +
+          'median and min-max of --runs rounds, CPU time per buffer, and ratios (IN_ORDER gain per ring, packed vs ' +
           'split) measured in the same run.',
       )
       .option('--runs <n>', 'interleaved rounds per variant (at least 5 for published figures)', positiveInt('runs'), 5)
@@ -63,7 +63,7 @@ export function benchCommand(): Command {
   bench.addCommand(
     new Command('vhost-user')
       .description(
-        'The test device over vhost-user between two processes (this starts a `vq serve test` daemon) against the\n' +
+        'The test device over vhost-user between two processes (this starts a `vq serve test` daemon) against the ' +
           'same combination in one process on two threads, interleaved; medians, min-max and the ratio.',
       )
       .option('--runs <n>', 'interleaved rounds', positiveInt('runs'), 5)

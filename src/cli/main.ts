@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { RunOptionsError } from '../harness/run.js';
+import { OsError } from '../os/libc.js';
 import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
@@ -9,9 +10,8 @@ import { serveCommand } from './serve-command.js';
 export function buildProgram(): Command {
   const program = new Command('vq')
     .description(
-      'vqkit: virtio virtqueues with VIRTIO_F_IN_ORDER, in TypeScript.\n' +
-        'Split and packed rings (driver and device) with IN_ORDER, INDIRECT_DESC and EVENT_IDX, a test harness,\n' +
-        'and the test device served over vhost-user.',
+      'vqkit: virtio virtqueues with VIRTIO_F_IN_ORDER, in TypeScript. Split and packed rings (driver and device) ' +
+        'with IN_ORDER, INDIRECT_DESC and EVENT_IDX, a test harness, and the test device served over vhost-user.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .exitOverride()
@@ -32,6 +32,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof RunOptionsError || e instanceof VhostUserFrontendError || e instanceof FeatureNegotiationError) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof OsError) {
+      // A system call failed (a socket path that cannot be bound, say): say which, without a stack trace.
+      process.stderr.write(`vq: ${e.message}\n`);
+      return 1;
     }
     throw e;
   }

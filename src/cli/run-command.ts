@@ -25,8 +25,8 @@ const COMBINATION_FLAGS = ['ring', 'inOrder', 'indirect', 'eventIdx', 'threads',
 export function runCommand(): Command {
   return new Command('run')
     .description(
-      'Run the test driver against the test device and verify every completion (token, order, length, data).\n' +
-        'With no combination flag, runs the default matrix: every ring x IN_ORDER x INDIRECT_DESC x EVENT_IDX x\n' +
+      'Run the test driver against the test device and verify every completion (token, order, length, data). ' +
+        'With no combination flag, runs the default matrix: every ring x IN_ORDER x INDIRECT_DESC x EVENT_IDX x ' +
         'completion policy, in one thread and in two. Exits non-zero if any run fails verification.',
     )
     .addOption(new Option('--ring <layout>', 'ring layout').choices(['split', 'packed']))

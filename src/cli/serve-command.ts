@@ -16,7 +16,7 @@ export function serveCommand(): Command {
   serve.addCommand(
     new Command('test')
       .description(
-        'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time.\n' +
+        'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time. ' +
           'Offers VERSION_1 and the ring features below; logs what each front-end negotiated. Stop with Ctrl-C.',
       )
       .requiredOption('--socket <path>', 'the vhost-user unix socket')
