@@ -305,9 +305,8 @@ class BackendSession {
       }
       case R.GET_VRING_BASE: {
         const s = decodeVringState(m, q);
-        const result = await this.#stopVring(s.index);
+        await this.#stopVring(s.index);
         const v = this.#vrings[s.index];
-        if (result?.lastAvailIdx !== undefined) v.base = result.lastAvailIdx;
         // The ring is stopped; its kick fd goes (the front-end sends a new one to restart it).
         closeFd(v.kick);
         v.kick = -1;
@@ -362,10 +361,7 @@ class BackendSession {
   /** Running queues see the memory table they started with: stop them, change it, start them again. */
   async #changeRegions(change: () => void): Promise<void> {
     const running = this.#vrings.map((v, i) => (v.worker !== null ? i : -1)).filter((i) => i >= 0);
-    for (const i of running) {
-      const result = await this.#stopVring(i);
-      if (result?.lastAvailIdx !== undefined) this.#vrings[i].base = result.lastAvailIdx;
-    }
+    for (const i of running) await this.#stopVring(i);
     change();
     for (const i of running) this.#maybeStart(i);
   }
@@ -449,6 +445,8 @@ class BackendSession {
     await v.worker.terminate();
     v.worker = null;
     v.done = null;
+    // A queue started again (re-enabled, new memory table) resumes where this one stopped.
+    if (result.lastAvailIdx !== undefined) v.base = result.lastAvailIdx;
     return result;
   }
 }
