@@ -6,21 +6,43 @@ describe('busy-poll before sleeping', () => {
 
   it('returns as soon as work is there', () => {
     let polls = 0;
-    expect(busyPoll(ctl(), 1_000_000, () => ++polls === 3)).toBe(true);
+    expect(
+      busyPoll(
+        1_000_000,
+        () => ++polls === 3,
+        () => false,
+      ),
+    ).toBe(true);
     expect(polls).toBe(3);
   });
 
   it('gives up when there is no work (budget spent) or the run stops, and never polls with a zero budget', () => {
-    expect(busyPoll(ctl(), 1, () => false)).toBe(false);
+    expect(
+      busyPoll(
+        1,
+        () => false,
+        () => false,
+      ),
+    ).toBe(false);
     const stopped = ctl();
     Atomics.store(stopped, Control.STOP, 1);
-    expect(busyPoll(stopped, 60_000_000, () => false)).toBe(false);
+    expect(
+      busyPoll(
+        60_000_000,
+        () => false,
+        () => Atomics.load(stopped, Control.STOP) !== 0,
+      ),
+    ).toBe(false);
     let polled = false;
     expect(
-      busyPoll(ctl(), 0, () => {
-        polled = true;
-        return true;
-      }),
+      busyPoll(
+        0,
+        () => {
+          polled = true;
+          return true;
+        },
+        () => false,
+      ),
     ).toBe(false);
     expect(polled).toBe(false);
   });

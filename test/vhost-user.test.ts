@@ -170,6 +170,22 @@ describe('vhost-user: vqkit front-end and vqkit back-end in two processes', () =
   });
 });
 
+describe('vhost-user: busy-polling before sleeping, on both sides', () => {
+  it('verifies every buffer, split and packed', async () => {
+    const daemon = new Daemon(join(dir, 'busy.sock'), ['--busy-poll', '50']);
+    try {
+      await daemon.waitFor(/listening on/);
+      for (const ring of ['split', 'packed'] as const) {
+        const r = await run(daemon.socket, { ring, busyPollUs: 50, buffers: 20000 });
+        expect(r.failure).toBeNull();
+        expect(r.buffers).toBe(20000);
+      }
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
+
 describe('vhost-user: a daemon survives bad front-ends', () => {
   let daemon: Daemon;
   beforeAll(async () => {

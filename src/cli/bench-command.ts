@@ -68,6 +68,11 @@ export function benchCommand(): Command {
       )
       .option('--runs <n>', 'interleaved rounds', positiveInt('runs'), 5)
       .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 2_000_000)
+      .addOption(
+        new Option('--mode <mode>', 'wait: sleep on notifications at once; hybrid: busy-poll 50 us first')
+          .choices(['wait', 'hybrid', 'both'])
+          .default('both'),
+      )
       .option('--json', 'print the report as JSON')
       .option('--out <file>', 'also write the JSON report to this file')
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
@@ -75,6 +80,7 @@ export function benchCommand(): Command {
         const report = await benchVhostUser({
           runs: flags.runs as number,
           buffers: flags.buffers as number,
+          modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as 'wait' | 'hybrid'],
           command: `vq bench vhost-user ${process.argv.slice(4).join(' ')}`.trim(),
           onProgress: (done, total, what) => bar.update(what, done, total),
         });
@@ -95,8 +101,18 @@ export function renderVhostUserBench(r: VhostUserBenchReport): string {
     `vhost-user benchmark: ${r.runs} interleaved rounds x ${r.buffers} buffers, ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}`,
     '',
     formatTable(
-      ['ring', 'IN_ORDER', 'in-process Mbuf/s', 'min-max', 'vhost-user Mbuf/s', 'min-max', 'vhost-user / in-process'],
+      [
+        'mode',
+        'ring',
+        'IN_ORDER',
+        'in-process Mbuf/s',
+        'min-max',
+        'vhost-user Mbuf/s',
+        'min-max',
+        'vhost-user / in-process',
+      ],
       r.rows.map((x) => [
+        x.mode,
         x.ring,
         x.inOrder ? 'batched' : 'off',
         m(median(x.inProcess)),

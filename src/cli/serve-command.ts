@@ -37,6 +37,7 @@ export function serveCommand(): Command {
           .default('batched'),
       )
       .option('--flush-every <n>', 'publish used buffers after at most n chains', positiveInt('flush every'), 64)
+      .option('--busy-poll <us>', 'busy-poll this many microseconds for work before sleeping on a kick', Number, 0)
       .option('--no-verify-data', 'do not check or write data bytes (for drivers run with --no-verify-data)')
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
         const bits = [VIRTIO_F_VERSION_1];
@@ -53,6 +54,7 @@ export function serveCommand(): Command {
           maxQueueSize: flags.queueSize as number,
           usedEntries: flags.usedEntries as UsedEntryPolicy,
           flushEvery: flags.flushEvery as number,
+          busyPollUs: flags.busyPoll as number,
           device: { verifyData: flags.verifyData !== false },
           log,
         });

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planLocal } from '../transport/local/plan.js';
 import { runTwoThreads } from '../transport/local/threads.js';
-import { median } from './bench.js';
+import { HYBRID_BUSY_POLL_US, median } from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
 
 export interface VhostUserBenchRow {
+  /** wait: both sides sleep on notifications at once; hybrid: they busy-poll up to 50 us first. */
+  mode: 'wait' | 'hybrid';
   ring: RingLayout;
   inOrder: boolean;
   inProcess: number[];
@@ -30,71 +32,81 @@ export interface VhostUserBenchReport {
 
 /**
  * The test device over vhost-user between two processes (a `vq serve test` daemon this starts, and the front-end
- * here) against the same combination in one process on two threads, interleaved (A B A B ...). Both sides sleep on
- * notifications: eventfds across processes, Atomics.wait in process. Fixed-shape buffers, data bytes untouched.
+ * here) against the same combination in one process on two threads, interleaved (A B A B ...). Notifications are
+ * eventfds across processes, Atomics.wait/notify in process. Fixed-shape buffers, data bytes untouched.
  */
 export async function benchVhostUser(o: {
   runs: number;
   buffers: number;
+  modes: ('wait' | 'hybrid')[];
   command: string;
   onProgress?: (done: number, total: number, what: string) => void;
 }): Promise<VhostUserBenchReport> {
+  const rows: VhostUserBenchRow[] = [];
+  const combos: { ring: RingLayout; inOrder: boolean }[] = [];
+  for (const ring of ['split', 'packed'] as const) for (const inOrder of [true, false]) combos.push({ ring, inOrder });
+  const total = o.modes.length * combos.length * o.runs * 2;
+  let done = 0;
+  for (const mode of o.modes) {
+    const busyPollUs = mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0;
+    await withDaemon(busyPollUs, async (socket) => {
+      for (const c of combos) {
+        const base: RunOptions = {
+          ...DEFAULT_RUN,
+          ...c,
+          eventIdx: true,
+          indirect: false,
+          batch: 32,
+          queueSize: 256,
+          maxChain: 1,
+          maxSegment: 64,
+          shape: 'fixed',
+          verifyData: false,
+          buffers: o.buffers,
+          threads: true,
+          busyPollUs,
+        };
+        const row: VhostUserBenchRow = { mode, ...c, inProcess: [], vhostUser: [], ratio: 0 };
+        const label = `${mode} ${c.ring} ${c.inOrder ? 'in-order' : 'no in-order'}`;
+        for (let i = 0; i < o.runs; i++) {
+          o.onProgress?.(done++, total, `${label}: in-process`);
+          const local = await runTwoThreads(planLocal(base));
+          if (local.failure !== null) throw new Error(`in-process run failed: ${local.failure}`);
+          row.inProcess.push((local.completed * 1000) / local.elapsedMs);
+          o.onProgress?.(done++, total, `${label}: vhost-user`);
+          const remote = await runOverVhostUser(socket, base);
+          if (!remote.passed) throw new Error(`vhost-user run failed: ${remote.failure}`);
+          row.vhostUser.push(remote.buffersPerSec);
+        }
+        row.ratio = median(row.vhostUser) / median(row.inProcess);
+        rows.push(row);
+      }
+    });
+  }
+  return {
+    suite: 'vhost-user',
+    date: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    command: o.command,
+    runs: o.runs,
+    buffers: o.buffers,
+    rows,
+  };
+}
+
+/** Runs `body` against a `vq serve test` daemon (data checks off, busy-polling as given), then stops it. */
+async function withDaemon(busyPollUs: number, body: (socket: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vq-bench-'));
   const socket = join(dir, 'test.sock');
   const vq = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
-  const daemon = spawn(process.execPath, [vq, 'serve', 'test', '--socket', socket, '--no-verify-data'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const args = [vq, 'serve', 'test', '--socket', socket, '--no-verify-data', '--busy-poll', String(busyPollUs)];
+  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {
       daemon.stdout!.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
       daemon.once('exit', (code) => reject(new Error(`vq serve test exited (${code})`)));
     });
-    const rows: VhostUserBenchRow[] = [];
-    const combos: { ring: RingLayout; inOrder: boolean }[] = [];
-    for (const ring of ['split', 'packed'] as const)
-      for (const inOrder of [true, false]) combos.push({ ring, inOrder });
-    const total = combos.length * o.runs * 2;
-    let done = 0;
-    for (const c of combos) {
-      const base: RunOptions = {
-        ...DEFAULT_RUN,
-        ...c,
-        eventIdx: true,
-        indirect: false,
-        batch: 32,
-        queueSize: 256,
-        maxChain: 1,
-        maxSegment: 64,
-        shape: 'fixed',
-        verifyData: false,
-        buffers: o.buffers,
-        threads: true,
-      };
-      const row: VhostUserBenchRow = { ...c, inProcess: [], vhostUser: [], ratio: 0 };
-      for (let i = 0; i < o.runs; i++) {
-        const label = `${c.ring} ${c.inOrder ? 'in-order' : 'no in-order'}`;
-        o.onProgress?.(done++, total, `${label}: in-process`);
-        const local = await runTwoThreads(planLocal(base));
-        if (local.failure !== null) throw new Error(`in-process run failed: ${local.failure}`);
-        row.inProcess.push((local.completed * 1000) / local.elapsedMs);
-        o.onProgress?.(done++, total, `${label}: vhost-user`);
-        const remote = await runOverVhostUser(socket, base);
-        if (!remote.passed) throw new Error(`vhost-user run failed: ${remote.failure}`);
-        row.vhostUser.push(remote.buffersPerSec);
-      }
-      row.ratio = median(row.vhostUser) / median(row.inProcess);
-      rows.push(row);
-    }
-    return {
-      suite: 'vhost-user',
-      date: new Date().toISOString(),
-      machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
-      command: o.command,
-      runs: o.runs,
-      buffers: o.buffers,
-      rows,
-    };
+    await body(socket);
   } finally {
     daemon.kill('SIGINT');
     rmSync(dir, { recursive: true, force: true });

@@ -42,13 +42,13 @@ export function signal(ctl: Int32Array, slot: number): void {
 /**
  * Busy-polls for up to `budgetUs` microseconds for work to appear (as vhost-net's busyloop_timeout does) before the
  * caller arms notifications and sleeps: under load the work usually comes sooner than a thread wake-up would. True
- * if work appeared; false if the budget ran out or STOP was set. The clock is read every 32 polls.
+ * if work appeared; false if the budget ran out or the run stopped. The clock is read every 32 polls.
  */
-export function busyPoll(ctl: Int32Array, budgetUs: number, workPending: () => boolean): boolean {
+export function busyPoll(budgetUs: number, workPending: () => boolean, stopped: () => boolean): boolean {
   if (budgetUs <= 0) return false;
   const deadline = performance.now() + budgetUs / 1000;
   for (let i = 1; ; i++) {
     if (workPending()) return true;
-    if ((i & 31) === 0 && (performance.now() > deadline || Atomics.load(ctl, Control.STOP) !== 0)) return false;
+    if ((i & 31) === 0 && (performance.now() > deadline || stopped())) return false;
   }
 }

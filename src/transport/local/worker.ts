@@ -65,13 +65,14 @@ post({ ...result, gcCount } as WorkerMessage);
 /** Threads signal through counters in the control array: one for kicks, one for interrupts. */
 function notifier(signalSlot: number, waitSlot: number): Notifier {
   const o = input.plan.options;
+  const stopped = (): boolean => Atomics.load(ctl, Control.STOP) !== 0;
   return {
     signal: () => signal(ctl, signalSlot),
     arm: () => Atomics.load(ctl, waitSlot),
     sleep: (armed, pending) => sleepOn(ctl, waitSlot, armed, pending),
-    stopped: () => Atomics.load(ctl, Control.STOP) !== 0,
+    stopped,
     poll: o.poll,
-    busyPoll: (pending) => busyPoll(ctl, o.busyPollUs, pending),
+    busyPoll: (pending) => busyPoll(o.busyPollUs, pending, stopped),
   };
 }
 

@@ -46,6 +46,8 @@ export interface BackendOptions {
   maxQueueSize: number;
   usedEntries: UsedEntryPolicy;
   flushEvery: number;
+  /** Each queue busy-polls this many microseconds before sleeping on its kick eventfd (0: sleep at once). */
+  busyPollUs?: number;
   device: TestDeviceOptions;
   log?: (line: string) => void;
 }
@@ -421,6 +423,7 @@ class BackendSession {
       availBase: v.base & 0xffff,
       usedEntries: this.o.usedEntries,
       flushEvery: this.o.flushEvery,
+      busyPollUs: this.o.busyPollUs ?? 0,
       device: this.o.device,
       control: v.control,
     };

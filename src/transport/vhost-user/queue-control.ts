@@ -17,6 +17,8 @@ export interface DeviceQueueInput {
   availBase: number;
   usedEntries: UsedEntryPolicy;
   flushEvery: number;
+  /** Busy-poll this many microseconds for work before sleeping on the kick eventfd. */
+  busyPollUs: number;
   device: TestDeviceOptions;
   control: SharedArrayBuffer;
 }

@@ -6,6 +6,7 @@ import { Mapping } from '../../os/mapping.js';
 import { buildDriverSide } from '../local/plan.js';
 import { copyStats, deviceFailure, driverFailure } from '../local/report.js';
 import { driveDriver, serveDevice, type Notifier } from '../service-loops.js';
+import { busyPoll } from '../local/control.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import { mapMemoryTable } from './memory-table.js';
 import { QueueControl, type DeviceQueueInput, type DriverQueueInput, type QueueResult } from './queue-control.js';
@@ -17,7 +18,8 @@ const input = workerData as DeviceQueueInput | DriverQueueInput;
 const ctl = new Int32Array(input.control);
 
 /** Across processes: signal by writing the other side's eventfd, sleep on our own (its counter keeps any signal). */
-function notifier(signalSlot: number, waitSlot: number): Notifier {
+function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Notifier {
+  const stopped = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
   return {
     signal: () => {
       const fd = Atomics.load(ctl, signalSlot);
@@ -29,8 +31,9 @@ function notifier(signalSlot: number, waitSlot: number): Notifier {
       if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
       return true;
     },
-    stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0,
+    stopped,
     poll: false,
+    busyPoll: (pending) => busyPoll(busyPollUs, pending, stopped),
   };
 }
 
@@ -50,7 +53,7 @@ function runDevice(o: DeviceQueueInput): QueueResult {
       availBase: o.availBase,
     });
     const device = new TestDevice(queue, o.device);
-    const r = serveDevice(device, o.flushEvery, notifier(QueueControl.CALL_FD, QueueControl.KICK_FD));
+    const r = serveDevice(device, o.flushEvery, notifier(QueueControl.CALL_FD, QueueControl.KICK_FD, o.busyPollUs));
     return {
       failure: deviceFailure(device),
       lastAvailIdx: queue.lastAvailIdx,
@@ -71,7 +74,7 @@ function runDriver(o: DriverQueueInput): QueueResult {
     const driver = buildDriverSide(plan, memory);
     const r = driveDriver(
       driver,
-      notifier(QueueControl.KICK_FD, QueueControl.CALL_FD),
+      notifier(QueueControl.KICK_FD, QueueControl.CALL_FD, plan.options.busyPollUs),
       (completed) => Atomics.store(ctl, QueueControl.PROGRESS, completed),
       plan.options.durationMs,
     );
