@@ -93,12 +93,25 @@ export class VhostUserBackend {
       log(`listening on ${o.socketPath}`);
     }
     while (!this.#stopped) {
-      const fd = o.client ? await this.#connectRetry() : await acceptUnix(this.#listenFd, () => this.#stopped);
+      let fd: number | null;
+      try {
+        fd = o.client ? await this.#connectRetry() : await acceptUnix(this.#listenFd, () => this.#stopped);
+      } catch (e) {
+        // Out of descriptors, say: wait a little and accept again rather than stop serving.
+        log(`accept failed: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       if (fd === null) break;
       this.sessions++;
       log(`front-end connected (session ${this.sessions})`);
       this.#session = new BackendSession(new VhostUserConnection(fd, true), o, log);
-      await this.#session.run();
+      try {
+        await this.#session.run();
+      } catch (e) {
+        // A bug of ours must not take the daemon down with the session.
+        log(`session ${this.sessions} ended on an internal error: ${(e as Error).stack ?? String(e)}`);
+      }
       this.#session = null;
       log(`front-end gone (session ${this.sessions}): all queues stopped, fds and mappings released`);
       if (o.client) await new Promise((r) => setTimeout(r, 200));
@@ -186,14 +199,14 @@ class BackendSession {
         } catch (e) {
           // Whatever fds the refused message brought and no handler took are closed.
           m.fds.filter((fd) => fd >= 0).forEach(closeFd);
-          if (!(e instanceof OsError)) this.log(`refused ${requestName(m.request)}: ${(e as Error).message}`);
-          if (needReply && !(e instanceof OsError)) {
-            this.conn.reply(m.request, encodeU64(1n));
-            continue;
-          }
           if (e instanceof OsError) {
             this.log(`connection lost: ${e.message}`);
             break;
+          }
+          this.log(`refused ${requestName(m.request)}: ${(e as Error).message}`);
+          if (needReply) {
+            if (!this.#tryReply(m.request, 1n)) break;
+            continue;
           }
           // Something we do not implement and that wants no answer is ignored; anything malformed ends the session.
           if (e instanceof VhostUserProtocolError && e.code === 'UNKNOWN_REQUEST') continue;
@@ -203,6 +216,17 @@ class BackendSession {
       }
     } finally {
       await this.end();
+    }
+  }
+
+  /** An error reply; false if the front-end is gone (the session then ends, the daemon goes on). */
+  #tryReply(request: number, value: bigint): boolean {
+    try {
+      this.conn.reply(request, encodeU64(value));
+      return true;
+    } catch (e) {
+      this.log(`connection lost: ${(e as Error).message}`);
+      return false;
     }
   }
 
