@@ -290,3 +290,28 @@ describe('indirect choice', () => {
     expect(drv.numFree).toBe(5);
   });
 });
+
+describe('resuming a ring (vhost-user SET_VRING_BASE)', () => {
+  it('IN_ORDER: a resumed device takes the first head it finds, then holds the driver to the sequence', () => {
+    const ring = new TestRing(8, { inOrder: true });
+    // The ring has already moved on: 5 buffers were used; the next one starts at descriptor 5.
+    ring.setUsedIdx(5);
+    ring.setAvailIdx(5);
+    ring.writeDesc(5, ring.dataBase, 4, 0);
+    ring.writeDesc(6, ring.dataBase, 4, 0);
+    ring.writeDesc(0, ring.dataBase, 4, 0);
+    const dev = new SplitDevice({
+      name: 'mock.0',
+      size: 8,
+      features: ring.features,
+      memory: ring.memory,
+      addresses: ring.addresses,
+      availBase: 5,
+    });
+    ring.publish(5, 6, 0);
+    expect(dev.pop()?.id).toBe(5);
+    expect(dev.pop()?.id).toBe(6);
+    expect(dev.pop()).toBeNull();
+    expect(dev.error).toMatchObject({ code: 'IN_ORDER_HEAD_UNEXPECTED', value: 0 });
+  });
+});

@@ -24,7 +24,7 @@ import {
   VhostUserRequest as R,
 } from '../src/spec/vhost-user.js';
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
-import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend.js';
+import { VhostUserFrontendError, runFrontend } from '../src/transport/vhost-user/frontend.js';
 import {
   decodeU64,
   encodeMemTable,
@@ -165,6 +165,31 @@ describe('vhost-user: vqkit front-end and vqkit back-end in two processes', () =
     }
   }
 
+  it('a ring disabled and re-enabled mid-run resumes where it stopped: every buffer still verifies', async () => {
+    for (const ring of ['split', 'packed'] as const) {
+      // Small batches: the driver's progress hook (every 256 rounds) then gets to ask for several restarts.
+      const o: RunOptions = {
+        ...DEFAULT_RUN,
+        ring,
+        buffers: 12000,
+        batch: 4,
+        queueSize: ring === 'packed' ? 250 : 256,
+      };
+      const r = await runFrontend(daemon.socket, o, undefined, 2000);
+      expect(r.result.failure).toBeNull();
+      expect(r.result.completed).toBe(12000);
+      expect(r.restarts).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('a queue the back-end finds broken is reported through its error eventfd, not waited on forever', async () => {
+    // The daemon checks data; this driver writes none, so the device refuses the first buffer it reads.
+    await expect(run(daemon.socket, { ring: 'split', verifyData: false, buffers: 100_000 })).rejects.toThrow(
+      /reported an error on queue 0/,
+    );
+    await daemon.waitFor(/queue 0: TestDataError/);
+  });
+
   it('logs what each front-end negotiated', async () => {
     expect(await daemon.waitFor(/negotiated .*IN_ORDER/)).toMatch(/VERSION_1/);
   });
@@ -302,6 +327,21 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     }
     await daemon.sessionEnded(from);
     expect(daemon.openFds()).toBe(fdsBefore - 1);
+  });
+
+  it('survives a front-end that asks for a reply to a bad request and vanishes before it comes', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { conn } = await rawFrontend();
+      conn.send(
+        R.SET_VRING_NUM,
+        encodeVringState({ index: 9, num: 64 }),
+        [],
+        VHOST_USER_VERSION | VHOST_USER_NEED_REPLY,
+      );
+      conn.close();
+    }
+    expect((await runAndSettle(daemon, { ring: 'split' })).failure).toBeNull();
+    expect(daemon.proc.exitCode).toBeNull();
   });
 
   it('drops a front-end that sends a malformed request without asking for a reply', async () => {

@@ -13,6 +13,11 @@ export interface TestDeviceOptions {
   window?: number;
   /** Write a predictable prefix of some buffers instead of all their writable bytes (see expectedWritten). */
   partialWrites?: boolean;
+  /**
+   * The number of the first buffer this device will see (default 0): a device restarted on a ring that an earlier one
+   * served continues the numbering, so the data patterns still line up.
+   */
+  firstSeq?: number;
   /** Check and write the data bytes (default). Off, only lengths flow: for benchmarks of the ring alone. */
   verifyData?: boolean;
   seed?: number;
@@ -42,6 +47,7 @@ export class TestDevice {
   readonly #outOfOrder: boolean;
   readonly #partial: boolean;
   readonly #verifyData: boolean;
+  readonly #firstSeq: number;
   readonly #prng: Prng;
 
   constructor(
@@ -55,6 +61,7 @@ export class TestDevice {
     this.#window = Math.max(1, Math.min(options.window ?? 8, queue.size));
     this.#partial = options.partialWrites ?? false;
     this.#verifyData = options.verifyData ?? true;
+    this.#firstSeq = options.firstSeq ?? 0;
     this.#prng = new Prng((options.seed ?? 1) ^ 0xdecafbad);
   }
 
@@ -69,7 +76,7 @@ export class TestDevice {
       if (this.#verifyData && !this.#check(chain)) break;
       const written = this.#verifyData
         ? this.#fill(chain)
-        : expectedWritten(chain.seq, chain.writableLength, this.#partial);
+        : expectedWritten(this.#firstSeq + chain.seq, chain.writableLength, this.#partial);
       this.stats.buffers++;
       if (!this.#outOfOrder) {
         queue.complete(chain, written);
@@ -110,7 +117,7 @@ export class TestDevice {
   }
 
   #check(chain: Chain): boolean {
-    const n = chain.seq;
+    const n = this.#firstSeq + chain.seq;
     let j = 0;
     for (let i = 0; i < chain.readableCount; i++) {
       const bytes = chain.bytes[i];
@@ -129,7 +136,7 @@ export class TestDevice {
   }
 
   #fill(chain: Chain): number {
-    const n = chain.seq;
+    const n = this.#firstSeq + chain.seq;
     const written = expectedWritten(n, chain.writableLength, this.#partial);
     let j = 0;
     for (let i = chain.readableCount; i < chain.segCount && j < written; i++) {

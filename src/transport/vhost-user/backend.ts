@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { TestDeviceOptions } from '../../devices/test-device.js';
+import { signalEventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { OsError } from '../../os/libc.js';
 import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
@@ -65,6 +66,8 @@ interface Vring {
   call: number;
   err: number;
   enabled: boolean;
+  /** Buffers served by this ring's earlier workers in this session: the next one continues their numbering. */
+  served: number;
   worker: Worker | null;
   control: SharedArrayBuffer;
   done: Promise<QueueResult> | null;
@@ -169,6 +172,7 @@ class BackendSession {
       call: -1,
       err: -1,
       enabled: false,
+      served: 0,
       worker: null,
       control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
       done: null,
@@ -448,14 +452,18 @@ class BackendSession {
       usedEntries: this.o.usedEntries,
       flushEvery: this.o.flushEvery,
       busyPollUs: this.o.busyPollUs ?? 0,
-      device: this.o.device,
+      device: { ...this.o.device, firstSeq: v.served },
       control: v.control,
     };
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
     v.worker = worker;
     v.done = new Promise<QueueResult>((resolve) => {
       worker.once('message', (r: QueueResult) => {
-        if (r.failure !== null) this.log(`queue ${index}: ${r.failure}`);
+        if (r.failure !== null) {
+          this.log(`queue ${index}: ${r.failure}`);
+          // The ring is broken (DEVICE_NEEDS_RESET): tell the front-end through the queue's error eventfd.
+          if (v.err >= 0) signalEventFd(v.err);
+        }
         resolve(r);
       });
       worker.once('error', (e) => resolve({ failure: String(e), stats: {} }));
@@ -474,6 +482,7 @@ class BackendSession {
     v.done = null;
     // A queue started again (re-enabled, new memory table) resumes where this one stopped.
     if (result.lastAvailIdx !== undefined) v.base = result.lastAvailIdx;
+    v.served += (result.stats.test as { buffers?: number } | undefined)?.buffers ?? 0;
     return result;
   }
 }

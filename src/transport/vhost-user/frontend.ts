@@ -38,6 +38,8 @@ export interface FrontendRun {
   result: QueueResult;
   /** What the back-end's GET_VRING_BASE reply said: where it stopped reading the ring. */
   stoppedAt: number;
+  /** Times the ring was disabled and re-enabled mid-run (the restartRingEvery test hook). */
+  restarts: number;
 }
 
 /**
@@ -49,6 +51,8 @@ export async function runFrontend(
   path: string,
   o: RunOptions,
   onProgress?: (completed: number) => void,
+  /** Test hook: after every this many completed buffers, disable and re-enable the ring (the back-end resumes it). */
+  restartRingEvery?: number,
 ): Promise<FrontendRun> {
   let fd: number;
   try {
@@ -109,7 +113,10 @@ export async function runFrontend(
     owned.push(call);
     const kick = EventFd.create();
     owned.push(kick);
+    const err = EventFd.create();
+    owned.push(err);
     conn.send(R.SET_VRING_CALL, encodeVringFile(0, true), [call.fd]);
+    conn.send(R.SET_VRING_ERR, encodeVringFile(0, true), [err.fd]);
     conn.send(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd]);
     if (protocolOffered) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }));
 
@@ -117,7 +124,7 @@ export async function runFrontend(
     const ctl = new Int32Array(control);
     Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
     Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
-    const input: DriverQueueInput = { role: 'driver', plan, memoryFd: memfd.fd, control };
+    const input: DriverQueueInput = { role: 'driver', plan, memoryFd: memfd.fd, control, pauseEvery: restartRingEvery };
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
     const finished = new Promise<QueueResult>((resolve, reject) => {
       worker.once('message', resolve);
@@ -140,11 +147,42 @@ export async function runFrontend(
         throw e;
       },
     );
+    // The back-end signals the error eventfd when the ring breaks: stop waiting for buffers that will not come.
+    let ringBroken = false;
+    const watchErr = async (): Promise<void> => {
+      while (!conn.closed && Atomics.load(ctl, QueueControl.STOP) === 0) {
+        if (await err.whenReadable(200)) {
+          ringBroken = true;
+          Atomics.store(ctl, QueueControl.STOP, 1);
+          return;
+        }
+      }
+    };
+    void watchErr();
     const timer = onProgress ? setInterval(() => onProgress(Atomics.load(ctl, QueueControl.PROGRESS)), 250) : null;
+    let restarts = 0;
+    const restarter =
+      restartRingEvery === undefined
+        ? null
+        : setInterval(() => {
+            if (Atomics.load(ctl, QueueControl.PAUSE) === 0 || conn.closed) return;
+            conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 0 }));
+            conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }));
+            restarts++;
+            Atomics.store(ctl, QueueControl.PAUSE, 0);
+            Atomics.notify(ctl, QueueControl.PAUSE);
+          }, 5);
     const result = await finished.finally(() => {
       if (timer !== null) clearInterval(timer);
+      if (restarter !== null) clearInterval(restarter);
     });
     await worker.terminate();
+    Atomics.store(ctl, QueueControl.STOP, 1);
+    if (ringBroken) {
+      throw new VhostUserFrontendError(
+        `the back-end at ${path} reported an error on queue 0 (${result.completed ?? 0} of ${o.buffers} buffers done); its log says which`,
+      );
+    }
     if (backendGone) {
       throw new VhostUserFrontendError(
         `the back-end at ${path} went away during the run (${result.completed ?? 0} of ${o.buffers} buffers done)`,
@@ -157,7 +195,7 @@ export async function runFrontend(
       throw new VhostUserFrontendError(`no reply to GET_VRING_BASE from the back-end at ${path}`);
     }
     const stoppedAt = decodeVringState(reply, 1).num;
-    return { plan, negotiated, result, stoppedAt };
+    return { plan, negotiated, result, stoppedAt, restarts };
   } finally {
     conn.close();
     owned.reverse().forEach((x) => x.close());

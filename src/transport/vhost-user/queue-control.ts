@@ -5,7 +5,15 @@ import type { LocalPlan } from '../local/plan.js';
 import type { SharedRegion } from './memory-table.js';
 
 /** Slots of a queue worker's shared control array. */
-export const QueueControl = { STOP: 0, CALL_FD: 1, KICK_FD: 2, PROGRESS: 3, LENGTH: 4 } as const;
+export const QueueControl = {
+  STOP: 0,
+  CALL_FD: 1,
+  KICK_FD: 2,
+  PROGRESS: 3,
+  /** Test hook: the driver asks its front-end to stop and restart the ring, and waits until this is 0 again. */
+  PAUSE: 4,
+  LENGTH: 8,
+} as const;
 
 export interface DeviceQueueInput {
   role: 'device';
@@ -25,6 +33,8 @@ export interface DeviceQueueInput {
 
 export interface DriverQueueInput {
   role: 'driver';
+  /** Test hook: pause (see QueueControl.PAUSE) after every this many completed buffers. */
+  pauseEvery?: number;
   plan: LocalPlan;
   memoryFd: number;
   control: SharedArrayBuffer;

@@ -16,10 +16,11 @@ const WAIT_SLICE_MS = 100;
 
 const input = workerData as DeviceQueueInput | DriverQueueInput;
 const ctl = new Int32Array(input.control);
+const stoppedQueue = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
 
 /** Across processes: signal by writing the other side's eventfd, sleep on our own (its counter keeps any signal). */
 function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Notifier {
-  const stopped = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
+  const stopped = stoppedQueue;
   return {
     signal: () => {
       const fd = Atomics.load(ctl, signalSlot);
@@ -72,10 +73,19 @@ function runDriver(o: DriverQueueInput): QueueResult {
   try {
     const memory = new GuestMemory([{ guestAddr: plan.guestBase, size: plan.memoryBytes, buffer: mapping.buffer }]);
     const driver = buildDriverSide(plan, memory);
+    let nextPause = o.pauseEvery ?? Infinity;
     const r = driveDriver(
       driver,
       notifier(QueueControl.KICK_FD, QueueControl.CALL_FD, plan.options.busyPollUs),
-      (completed) => Atomics.store(ctl, QueueControl.PROGRESS, completed),
+      (completed) => {
+        Atomics.store(ctl, QueueControl.PROGRESS, completed);
+        if (completed < nextPause) return;
+        nextPause = completed + o.pauseEvery!;
+        // The front-end stops and restarts the ring meanwhile; buffers in flight stay in it.
+        Atomics.store(ctl, QueueControl.PAUSE, 1);
+        while (Atomics.load(ctl, QueueControl.PAUSE) !== 0 && !stoppedQueue())
+          Atomics.wait(ctl, QueueControl.PAUSE, 1, 100);
+      },
       plan.options.durationMs,
     );
     return {

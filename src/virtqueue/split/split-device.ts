@@ -67,6 +67,7 @@ export class SplitDevice implements VirtqueueDevice {
   /** The driver's avail idx as last loaded. */
   #availIdx: number;
   #usedIdx: number;
+  /** IN_ORDER: the head the next chain must start at; -1 when resuming a ring (not known until the first chain). */
   #nextHead: number;
 
   constructor(config: SplitDeviceConfig) {
@@ -134,7 +135,8 @@ export class SplitDevice implements VirtqueueDevice {
     this.#usedIdx = Atomics.load(this.#used16, 1);
     this.#lastAvail = (config.availBase ?? this.#usedIdx) & 0xffff;
     this.#availIdx = this.#lastAvail;
-    this.#nextHead = 0;
+    // A fresh ring starts at descriptor 0; one resumed mid-stream continues wherever its next chain starts.
+    this.#nextHead = this.#lastAvail === 0 && this.#usedIdx === 0 ? 0 : -1;
     Atomics.store(this.#used16, 0, 0);
   }
 
@@ -177,7 +179,7 @@ export class SplitDevice implements VirtqueueDevice {
     }
     const head = this.#avail[2 + (lastAvail & this.#mask)];
     if (head >= this.size) return this.#fail(E.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
-    if (this.#inOrder && head !== this.#nextHead) {
+    if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
       return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
     }
     const chain = this.#pool.take();
