@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planLocal } from '../transport/local/plan.js';
 import { runTwoThreads } from '../transport/local/threads.js';
-import { HYBRID_BUSY_POLL_US, median } from './bench.js';
+import { HYBRID_BUSY_POLL_US, RING_ONLY_TRAFFIC, median } from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
 
@@ -53,17 +53,12 @@ export async function benchVhostUser(o: {
       for (const c of combos) {
         const base: RunOptions = {
           ...DEFAULT_RUN,
+          ...RING_ONLY_TRAFFIC,
           ...c,
-          eventIdx: true,
           indirect: false,
           batch: 32,
           queueSize: 256,
-          maxChain: 1,
-          maxSegment: 64,
-          shape: 'fixed',
-          verifyData: false,
           buffers: o.buffers,
-          threads: true,
           busyPollUs,
         };
         const row: VhostUserBenchRow = { mode, ...c, inProcess: [], vhostUser: [], ratio: 0 };

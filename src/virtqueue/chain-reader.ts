@@ -37,6 +37,13 @@ export class SegmentReader {
     return true;
   }
 
+  /** Adds entry `index` of an indirect table at byte `o` of `view` (addr at +0 and len at +8, in both layouts). */
+  addTableEntry(chain: Chain, index: number, view: DataView, o: number, writable: boolean): boolean {
+    const lo = view.getUint32(o, true);
+    const hi = view.getUint32(o + 4, true);
+    return this.addSegment(chain, index, lo, hi, view.getUint32(o + 8, true), writable);
+  }
+
   fail(code: E, index: number, value: number, detail: string): false {
     this.error = new VirtqueueError(code, this.queue, index, value, detail);
     return false;

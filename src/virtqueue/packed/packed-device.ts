@@ -266,18 +266,7 @@ export class PackedDevice implements VirtqueueDevice {
       if (flags & VIRTQ_DESC_F_INDIRECT)
         return this.#failed(E.INDIRECT_NESTED, at, i, 'an indirect table entry has INDIRECT set');
       const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
-      if (
-        !reader.addSegment(
-          chain,
-          i,
-          view.getUint32(o, true),
-          view.getUint32(o + 4, true),
-          view.getUint32(o + 8, true),
-          writable,
-        )
-      ) {
-        return this.#failedWith(reader.error!);
-      }
+      if (!reader.addTableEntry(chain, i, view, o, writable)) return this.#failedWith(reader.error!);
     }
     return true;
   }

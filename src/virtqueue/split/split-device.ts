@@ -259,18 +259,7 @@ export class SplitDevice implements VirtqueueDevice {
         return this.#failed(E.INDIRECT_NESTED, d, i, 'an indirect table entry has INDIRECT set');
       }
       const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
-      if (
-        !reader.addSegment(
-          chain,
-          i,
-          view.getUint32(o, true),
-          view.getUint32(o + 4, true),
-          view.getUint32(o + 8, true),
-          writable,
-        )
-      ) {
-        return this.#failedWith(reader.error!);
-      }
+      if (!reader.addTableEntry(chain, i, view, o, writable)) return this.#failedWith(reader.error!);
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) return true;
       const next = view.getUint16(o + 14, true);
       if (next >= n) return this.#failed(E.NEXT_OUT_OF_RANGE, i, next, `indirect table of descriptor ${d} has ${n}`);
