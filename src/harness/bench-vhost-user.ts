@@ -4,6 +4,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planLocal } from '../transport/local/plan.js';
+import { perSecond } from '../transport/local/report.js';
 import { runTwoThreads } from '../transport/local/threads.js';
 import { HYBRID_BUSY_POLL_US, RING_ONLY_TRAFFIC, median } from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
@@ -67,7 +68,7 @@ export async function benchVhostUser(o: {
           o.onProgress?.(done++, total, `${label}: in-process`);
           const local = await runTwoThreads(planLocal(base));
           if (local.failure !== null) throw new Error(`in-process run failed: ${local.failure}`);
-          row.inProcess.push((local.completed * 1000) / local.elapsedMs);
+          row.inProcess.push(perSecond(local.completed, local.elapsedMs));
           o.onProgress?.(done++, total, `${label}: vhost-user`);
           const remote = await runOverVhostUser(socket, base);
           if (!remote.passed) throw new Error(`vhost-user run failed: ${remote.failure}`);

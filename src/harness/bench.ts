@@ -1,5 +1,6 @@
 import { cpus, availableParallelism } from 'node:os';
 import { planLocal } from '../transport/local/plan.js';
+import { nsPer, perSecond } from '../transport/local/report.js';
 import { runTwoThreads } from '../transport/local/threads.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 
@@ -149,8 +150,8 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
           throw new Error(`benchmark run failed verification (${g.name}, ${v.name}): ${r.failure}`);
         pinned &&= r.pinned;
         samples.get(v.name)!.push({
-          buffersPerSec: (r.completed * 1000) / r.elapsedMs,
-          cpuNsPerBuffer: (r.cpuMs * 1e6) / r.completed,
+          buffersPerSec: perSecond(r.completed, r.elapsedMs),
+          cpuNsPerBuffer: nsPer(r.cpuMs, r.completed),
           usedEntriesPerBuffer: r.deviceQueue.usedEntriesWritten / r.completed,
           kicksPerBuffer: r.kicks / r.completed,
           interruptsPerBuffer: r.interrupts / r.completed,

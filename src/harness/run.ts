@@ -1,5 +1,5 @@
 import { planLocal } from '../transport/local/plan.js';
-import type { PairReport } from '../transport/local/report.js';
+import { nsPer, perSecond, type PairReport } from '../transport/local/report.js';
 import { runSingleThread } from '../transport/local/single-thread.js';
 import { runTwoThreads } from '../transport/local/threads.js';
 import { runFrontend } from '../transport/vhost-user/frontend.js';
@@ -101,9 +101,9 @@ export async function runOverVhostUser(
     interrupts: null,
     interruptsSuppressed: null,
     usedEntries: stats.queue.usedEntriesRead,
-    buffersPerSec: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
+    buffersPerSec: perSecond(completed, elapsedMs),
     elapsedMs,
-    cpuNsPerBuffer: completed > 0 ? ((cpu.user + cpu.system) * 1000) / completed : 0,
+    cpuNsPerBuffer: nsPer((cpu.user + cpu.system) / 1000, completed),
     gcCount: null,
     pinned: null,
   };
@@ -136,9 +136,9 @@ export function toResult(o: RunOptions, negotiated: string, r: PairReport & { pi
     interrupts: r.interrupts,
     interruptsSuppressed: r.deviceQueue.interruptsSuppressed,
     usedEntries: r.deviceQueue.usedEntriesWritten,
-    buffersPerSec: r.elapsedMs > 0 ? (r.completed * 1000) / r.elapsedMs : 0,
+    buffersPerSec: perSecond(r.completed, r.elapsedMs),
     elapsedMs: r.elapsedMs,
-    cpuNsPerBuffer: r.completed > 0 ? (r.cpuMs * 1e6) / r.completed : 0,
+    cpuNsPerBuffer: nsPer(r.cpuMs, r.completed),
     gcCount: r.gcCount ?? null,
     pinned: r.pinned ?? null,
   };

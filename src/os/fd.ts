@@ -1,4 +1,4 @@
-import { check, loadLibc, OsError } from './libc.js';
+import { loadLibc, OsError } from './libc.js';
 
 /** Closes a file descriptor (EINTR on close on Linux means it is closed anyway). */
 export function closeFd(fd: number): void {
@@ -38,5 +38,3 @@ export class OwnedFd {
     closeFd(fd);
   }
 }
-
-export { check };

@@ -12,7 +12,7 @@ import {
 import { VIRTQ_DESC_SIZE } from '../../spec/split.js';
 import { packedRingLayout } from '../../virtqueue/packed/layout.js';
 import { splitRingLayout } from '../../virtqueue/split/layout.js';
-import { featureMask, negotiate, type Features } from '../../virtqueue/features.js';
+import { RING_FEATURES, featureMask, negotiate, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../../virtqueue/index.js';
 import type { RingAddresses } from '../../virtqueue/types.js';
 
@@ -37,14 +37,8 @@ export interface LocalPlan {
   dataBytes: number;
 }
 
-/** What the device offers: VERSION_1 and every ring feature vqkit implements for this layout. */
-export const TEST_DEVICE_OFFER = featureMask(
-  VIRTIO_F_VERSION_1,
-  VIRTIO_F_INDIRECT_DESC,
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-);
+/** What the test device offers: VERSION_1 and every ring feature vqkit implements. */
+export const TEST_DEVICE_OFFER = RING_FEATURES;
 
 export function driverWants(o: RunOptions): Features {
   const bits = [VIRTIO_F_VERSION_1];

@@ -36,4 +36,10 @@ export const deviceFailure = (device: TestDevice): string | null => failureText(
 export const firstFailure = (driver: TestDriver, device: TestDevice): string | null =>
   driverFailure(driver) ?? deviceFailure(device);
 
+/** Buffers per second over `elapsedMs` (0 for an empty run). */
+export const perSecond = (count: number, elapsedMs: number): number => (elapsedMs > 0 ? (count * 1000) / elapsedMs : 0);
+
+/** CPU nanoseconds per buffer from CPU milliseconds (0 for an empty run). */
+export const nsPer = (cpuMs: number, count: number): number => (count > 0 ? (cpuMs * 1e6) / count : 0);
+
 export const copyStats = <T extends object>(s: T): T => ({ ...s });

@@ -70,6 +70,8 @@ interface Vring {
   served: number;
   worker: Worker | null;
   control: SharedArrayBuffer;
+  /** The same, as the Int32Array the worker shares. */
+  ctl: Int32Array;
   done: Promise<QueueResult> | null;
 }
 
@@ -143,6 +145,12 @@ export class VhostUserBackend {
   }
 }
 
+/** A queue's control array, shared with its worker, and the view both sides use. */
+function queueControl(): { control: SharedArrayBuffer; ctl: Int32Array } {
+  const control = new SharedArrayBuffer(QueueControl.LENGTH * 4);
+  return { control, ctl: new Int32Array(control) };
+}
+
 /** Takes fd i out of a message: the session owns it now, and a refusal will not close it. */
 function take(m: VhostUserMessage, i: number): number {
   const fd = m.fds[i];
@@ -174,7 +182,7 @@ class BackendSession {
       enabled: false,
       served: 0,
       worker: null,
-      control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
+      ...queueControl(),
       done: null,
     }));
   }
@@ -354,7 +362,7 @@ class BackendSession {
         if (m.request === R.SET_VRING_KICK) {
           closeFd(v.kick);
           v.kick = fd;
-          Atomics.store(new Int32Array(v.control), QueueControl.KICK_FD, fd);
+          Atomics.store(v.ctl, QueueControl.KICK_FD, fd);
           // Without protocol features a ring is enabled by its kick fd; with them, by SET_VRING_ENABLE.
           if (!this.#protocolAcked) v.enabled = true;
           this.#maybeStart(f.index);
@@ -362,7 +370,7 @@ class BackendSession {
           closeFd(v.call);
           v.call = fd;
           // A running queue picks up the new call fd at its next interrupt.
-          Atomics.store(new Int32Array(v.control), QueueControl.CALL_FD, fd);
+          Atomics.store(v.ctl, QueueControl.CALL_FD, fd);
         } else {
           closeFd(v.err);
           v.err = fd;
@@ -436,7 +444,7 @@ class BackendSession {
           driver: area('avail ring', v.addr.avail, availRingSize(size)),
           device: area('used ring', v.addr.used, usedRingSize(size)),
         };
-    const ctl = new Int32Array(v.control);
+    const ctl = v.ctl;
     Atomics.store(ctl, QueueControl.STOP, 0);
     Atomics.store(ctl, QueueControl.CALL_FD, v.call);
     Atomics.store(ctl, QueueControl.KICK_FD, v.kick);
@@ -475,7 +483,7 @@ class BackendSession {
   async #stopVring(index: number): Promise<QueueResult | null> {
     const v = this.#vrings[index];
     if (v.worker === null) return null;
-    Atomics.store(new Int32Array(v.control), QueueControl.STOP, 1);
+    Atomics.store(v.ctl, QueueControl.STOP, 1);
     const result = await v.done!;
     await v.worker.terminate();
     v.worker = null;

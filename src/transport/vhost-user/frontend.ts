@@ -24,6 +24,7 @@ import {
   encodeVringAddr,
   encodeVringFile,
   encodeVringState,
+  type VhostUserMessage,
 } from './messages.js';
 import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
 
@@ -63,7 +64,7 @@ export async function runFrontend(
   const conn = new VhostUserConnection(fd, false);
   const owned: { close(): void }[] = [];
   try {
-    const ask = async (request: number, payload?: Uint8Array): Promise<Uint8Array> => {
+    const ask = async (request: number, payload?: Uint8Array): Promise<VhostUserMessage> => {
       conn.send(request, payload);
       const reply = await conn.receive();
       if (reply === null)
@@ -71,13 +72,13 @@ export async function runFrontend(
       if (reply.request !== request) {
         throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
       }
-      return reply.payload;
+      return reply;
     };
-    const offered = decodeU64({ request: R.GET_FEATURES, flags: 0, payload: await ask(R.GET_FEATURES), fds: [] });
+    const offered = decodeU64(await ask(R.GET_FEATURES));
     const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
     let memSlots = false;
     if (protocolOffered) {
-      const pf = decodeU64({ request: 0, flags: 0, payload: await ask(R.GET_PROTOCOL_FEATURES), fds: [] });
+      const pf = decodeU64(await ask(R.GET_PROTOCOL_FEATURES));
       const wanted = pf & featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS);
       conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(wanted));
       memSlots = hasFeature(wanted, P.CONFIGURE_MEM_SLOTS);
