@@ -1,4 +1,3 @@
-import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
 import { VIRTQ_DESC_F_AVAIL, VIRTQ_DESC_F_USED } from '../../src/spec/packed.js';
 import { bit, type Features } from '../../src/virtqueue/features.js';
@@ -6,35 +5,22 @@ import { PackedDevice } from '../../src/virtqueue/packed/packed-device.js';
 import { PackedDriver } from '../../src/virtqueue/packed/packed-driver.js';
 import { packedRingLayout } from '../../src/virtqueue/packed/layout.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../src/virtqueue/types.js';
-import { GUEST, MEMORY_BYTES, features, type FeatureFlags } from './split-ring.js';
-
-const GUARD = 0x4000;
-const GUARD_BYTE = 0xa5;
+import { GUEST, GuardedGuestMemory, MEMORY_BYTES } from './guarded-memory.js';
+import { features, type FeatureFlags } from './split-ring.js';
 
 /** A packed ring in guest memory between guard areas, with raw writers for playing a buggy or hostile peer. */
-export class PackedTestRing {
-  readonly buffer: ArrayBuffer;
-  readonly memory: GuestMemory;
+export class PackedTestRing extends GuardedGuestMemory {
   readonly addresses: RingAddresses;
   readonly features: Features;
-  readonly tableBase = GUEST + 0x8000;
-  readonly dataBase = GUEST + 0x20000;
-  readonly #view: DataView;
-  readonly #all: Uint8Array;
 
   constructor(
     readonly size: number,
     flags: FeatureFlags = {},
-    readonly memoryBytes = MEMORY_BYTES,
+    memoryBytes = MEMORY_BYTES,
   ) {
-    this.buffer = new ArrayBuffer(GUARD + memoryBytes + GUARD);
-    this.memory = new GuestMemory([{ guestAddr: GUEST, size: memoryBytes, buffer: this.buffer, offset: GUARD }]);
+    super(memoryBytes);
     this.features = features(flags) | bit(VIRTIO_F_RING_PACKED);
     this.addresses = packedRingLayout(GUEST, size).addresses;
-    this.#all = new Uint8Array(this.buffer);
-    this.#all.fill(GUARD_BYTE, 0, GUARD);
-    this.#all.fill(GUARD_BYTE, GUARD + memoryBytes);
-    this.#view = new DataView(this.buffer, GUARD, memoryBytes);
   }
 
   device(usedEntries: UsedEntryPolicy = 'batched'): PackedDevice {
@@ -55,23 +41,12 @@ export class PackedTestRing {
     });
   }
 
-  guardsIntact(): boolean {
-    for (let i = 0; i < GUARD; i++) {
-      if (this.#all[i] !== GUARD_BYTE || this.#all[GUARD + this.memoryBytes + i] !== GUARD_BYTE) return false;
-    }
-    return true;
-  }
-
-  #off(addr: number): number {
-    return addr - GUEST;
-  }
-
   writeDescAt(at: number, addr: bigint | number, len: number, id: number, flags: number): void {
-    const o = this.#off(at);
-    this.#view.setBigUint64(o, BigInt(addr), true);
-    this.#view.setUint32(o + 8, len, true);
-    this.#view.setUint16(o + 12, id, true);
-    this.#view.setUint16(o + 14, flags, true);
+    const o = this.off(at);
+    this.view.setBigUint64(o, BigInt(addr), true);
+    this.view.setUint32(o + 8, len, true);
+    this.view.setUint16(o + 12, id, true);
+    this.view.setUint16(o + 14, flags, true);
   }
 
   /** A raw descriptor in the ring; `flags` as given (use avail() for the AVAIL/USED bits of a lap). */
@@ -89,27 +64,23 @@ export class PackedTestRing {
     return wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0;
   }
 
-  tableAddr(k: number): number {
-    return this.tableBase + k * 0x1000;
-  }
-
   writeTableDesc(k: number, i: number, addr: bigint | number, len: number, flags: number): void {
     this.writeDescAt(this.tableAddr(k) + 16 * i, addr, len, 0, flags);
   }
 
   readDesc(pos: number): { addr: number; len: number; id: number; flags: number } {
-    const o = this.#off(this.addresses.desc + 16 * pos);
+    const o = this.off(this.addresses.desc + 16 * pos);
     return {
-      addr: Number(this.#view.getBigUint64(o, true)),
-      len: this.#view.getUint32(o + 8, true),
-      id: this.#view.getUint16(o + 12, true),
-      flags: this.#view.getUint16(o + 14, true),
+      addr: Number(this.view.getBigUint64(o, true)),
+      len: this.view.getUint32(o + 8, true),
+      id: this.view.getUint16(o + 12, true),
+      flags: this.view.getUint16(o + 14, true),
     };
   }
 
   /** [off_wrap, flags] of the driver (used notifications) or device (available notifications) structure. */
   event(which: 'driver' | 'device'): { offWrap: number; flags: number } {
-    const o = this.#off(which === 'driver' ? this.addresses.driver : this.addresses.device);
-    return { offWrap: this.#view.getUint16(o, true), flags: this.#view.getUint16(o + 2, true) };
+    const o = this.off(which === 'driver' ? this.addresses.driver : this.addresses.device);
+    return { offWrap: this.view.getUint16(o, true), flags: this.view.getUint16(o + 2, true) };
   }
 }

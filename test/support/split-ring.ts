@@ -1,4 +1,4 @@
-import { GuestMemory } from '../../src/memory/guest-memory.js';
+import { GUEST, GuardedGuestMemory, MEMORY_BYTES } from './guarded-memory.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -11,15 +11,7 @@ import { SplitDriver } from '../../src/virtqueue/split/split-driver.js';
 import { splitRingLayout } from '../../src/virtqueue/split/layout.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../src/virtqueue/types.js';
 
-/**
- * A split ring in guest memory for unit tests, with raw writers for every field so a test can play a buggy or
- * hostile peer (after rust-vmm virtio-queue's mock module). Guest memory sits between two guard areas of the same
- * ArrayBuffer; guardsIntact() tells whether anything outside guest memory was written.
- */
-export const GUEST = 0x10000;
-export const MEMORY_BYTES = 0x40000;
-const GUARD = 0x4000;
-const GUARD_BYTE = 0xa5;
+export { GUEST, MEMORY_BYTES };
 
 export interface FeatureFlags {
   inOrder?: boolean;
@@ -35,31 +27,22 @@ export function features(f: FeatureFlags = {}): Features {
   return featureMask(...bits);
 }
 
-export class TestRing {
-  readonly buffer: ArrayBuffer;
-  readonly memory: GuestMemory;
+/**
+ * A split ring in guarded guest memory for unit tests, with raw writers for every field so a test can play a buggy
+ * or hostile peer (after rust-vmm virtio-queue's mock module).
+ */
+export class TestRing extends GuardedGuestMemory {
   readonly addresses: RingAddresses;
   readonly features: Features;
-  /** Indirect tables go here (driver area), 0x1000 bytes each. */
-  readonly tableBase = GUEST + 0x8000;
-  /** Data buffers go here. */
-  readonly dataBase = GUEST + 0x20000;
-  readonly #view: DataView;
-  readonly #all: Uint8Array;
 
   constructor(
     readonly size: number,
     flags: FeatureFlags = {},
-    readonly memoryBytes = MEMORY_BYTES,
+    memoryBytes = MEMORY_BYTES,
   ) {
-    this.buffer = new ArrayBuffer(GUARD + memoryBytes + GUARD);
-    this.memory = new GuestMemory([{ guestAddr: GUEST, size: memoryBytes, buffer: this.buffer, offset: GUARD }]);
+    super(memoryBytes);
     this.features = features(flags);
     this.addresses = splitRingLayout(GUEST, size).addresses;
-    this.#all = new Uint8Array(this.buffer);
-    this.#all.fill(GUARD_BYTE, 0, GUARD);
-    this.#all.fill(GUARD_BYTE, GUARD + memoryBytes);
-    this.#view = new DataView(this.buffer, GUARD, memoryBytes);
   }
 
   device(usedEntries: UsedEntryPolicy = 'batched'): SplitDevice {
@@ -80,33 +63,17 @@ export class TestRing {
     });
   }
 
-  guardsIntact(): boolean {
-    for (let i = 0; i < GUARD; i++) {
-      if (this.#all[i] !== GUARD_BYTE || this.#all[GUARD + this.memoryBytes + i] !== GUARD_BYTE) return false;
-    }
-    return true;
-  }
-
-  #off(addr: number): number {
-    return addr - GUEST;
-  }
-
   /** A raw descriptor at `addr` (a table slot or an indirect table entry). addr64 may be any 64-bit value. */
   writeDescAt(at: number, addr: bigint | number, len: number, flags: number, next: number): void {
-    const o = this.#off(at);
-    this.#view.setBigUint64(o, BigInt(addr), true);
-    this.#view.setUint32(o + 8, len, true);
-    this.#view.setUint16(o + 12, flags, true);
-    this.#view.setUint16(o + 14, next, true);
+    const o = this.off(at);
+    this.view.setBigUint64(o, BigInt(addr), true);
+    this.view.setUint32(o + 8, len, true);
+    this.view.setUint16(o + 12, flags, true);
+    this.view.setUint16(o + 14, next, true);
   }
 
   writeDesc(i: number, addr: bigint | number, len: number, flags: number, next = 0): void {
     this.writeDescAt(this.addresses.desc + 16 * i, addr, len, flags, next);
-  }
-
-  /** Entry i of indirect table k. */
-  tableAddr(k: number): number {
-    return this.tableBase + k * 0x1000;
   }
 
   writeTableDesc(k: number, i: number, addr: bigint | number, len: number, flags: number, next = 0): void {
@@ -114,40 +81,40 @@ export class TestRing {
   }
 
   availIdx(): number {
-    return this.#view.getUint16(this.#off(this.addresses.driver) + 2, true);
+    return this.view.getUint16(this.off(this.addresses.driver) + 2, true);
   }
 
   setAvailIdx(idx: number): void {
-    this.#view.setUint16(this.#off(this.addresses.driver) + 2, idx & 0xffff, true);
+    this.view.setUint16(this.off(this.addresses.driver) + 2, idx & 0xffff, true);
   }
 
   /** Appends heads to the avail ring and publishes them. */
   publish(...heads: number[]): void {
     let idx = this.availIdx();
     for (const h of heads) {
-      this.#view.setUint16(this.#off(this.addresses.driver) + 4 + 2 * (idx % this.size), h, true);
+      this.view.setUint16(this.off(this.addresses.driver) + 4 + 2 * (idx % this.size), h, true);
       idx++;
     }
     this.setAvailIdx(idx);
   }
 
   usedIdx(): number {
-    return this.#view.getUint16(this.#off(this.addresses.device) + 2, true);
+    return this.view.getUint16(this.off(this.addresses.device) + 2, true);
   }
 
   setUsedIdx(idx: number): void {
-    this.#view.setUint16(this.#off(this.addresses.device) + 2, idx & 0xffff, true);
+    this.view.setUint16(this.off(this.addresses.device) + 2, idx & 0xffff, true);
   }
 
   usedEntry(slot: number): { id: number; len: number } {
-    const o = this.#off(this.addresses.device) + 4 + 8 * (slot % this.size);
-    return { id: this.#view.getUint32(o, true), len: this.#view.getUint32(o + 4, true) };
+    const o = this.off(this.addresses.device) + 4 + 8 * (slot % this.size);
+    return { id: this.view.getUint32(o, true), len: this.view.getUint32(o + 4, true) };
   }
 
   writeUsedEntry(slot: number, id: number, len: number): void {
-    const o = this.#off(this.addresses.device) + 4 + 8 * (slot % this.size);
-    this.#view.setUint32(o, id, true);
-    this.#view.setUint32(o + 4, len, true);
+    const o = this.off(this.addresses.device) + 4 + 8 * (slot % this.size);
+    this.view.setUint32(o, id, true);
+    this.view.setUint32(o + 4, len, true);
   }
 
   /** Raw desc fields as the driver wrote them. */
@@ -156,24 +123,24 @@ export class TestRing {
   }
 
   readDescAt(at: number): { addr: number; len: number; flags: number; next: number } {
-    const o = this.#off(at);
+    const o = this.off(at);
     return {
-      addr: Number(this.#view.getBigUint64(o, true)),
-      len: this.#view.getUint32(o + 8, true),
-      flags: this.#view.getUint16(o + 12, true),
-      next: this.#view.getUint16(o + 14, true),
+      addr: Number(this.view.getBigUint64(o, true)),
+      len: this.view.getUint32(o + 8, true),
+      flags: this.view.getUint16(o + 12, true),
+      next: this.view.getUint16(o + 14, true),
     };
   }
 
   availEntry(i: number): number {
-    return this.#view.getUint16(this.#off(this.addresses.driver) + 4 + 2 * (i % this.size), true);
+    return this.view.getUint16(this.off(this.addresses.driver) + 4 + 2 * (i % this.size), true);
   }
 
   u16(addr: number): number {
-    return this.#view.getUint16(this.#off(addr), true);
+    return this.view.getUint16(this.off(addr), true);
   }
 
   setU16(addr: number, v: number): void {
-    this.#view.setUint16(this.#off(addr), v, true);
+    this.view.setUint16(this.off(addr), v, true);
   }
 }
