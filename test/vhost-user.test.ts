@@ -329,6 +329,46 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     expect(daemon.openFds()).toBe(fdsBefore - 1);
   });
 
+  it('refuses features it did not offer, or without VERSION_1 (BAD_FEATURES)', async () => {
+    const from = daemon.lines.length;
+    const { conn, ask } = await rawFrontend();
+    try {
+      // This daemon runs with --no-packed.
+      const packed = featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_RING_PACKED);
+      expect(await ask(R.SET_FEATURES, encodeU64(packed))).not.toBe(0n);
+      await daemon.waitFor(/refused SET_FEATURES: SET_FEATURES: BAD_FEATURES/, from);
+      expect(await ask(R.SET_FEATURES, encodeU64(featureMask(VIRTIO_F_IN_ORDER)))).not.toBe(0n);
+      expect(await ask(R.SET_FEATURES, encodeU64(featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER)))).toBe(0n);
+    } finally {
+      conn.close();
+    }
+    await daemon.sessionEnded(from);
+  });
+
+  it('refuses ADD_MEM_REG once every memory slot is in use (TOO_MANY_REGIONS), keeping none of its fds', async () => {
+    const from = daemon.lines.length;
+    const { conn, ask } = await rawFrontend();
+    const mem = MemFd.create('vqkit-guest', 0x1000);
+    try {
+      const region = (i: number) => ({
+        guestAddr: i * 0x1000,
+        size: 0x1000,
+        userAddr: 0x100_0000 + i * 0x1000,
+        mmapOffset: 0,
+      });
+      for (let i = 0; i < 32; i++) expect(await ask(R.ADD_MEM_REG, encodeSingleRegion(region(i)), [mem.fd])).toBe(0n);
+      const fdsFull = daemon.openFds();
+      expect(await ask(R.ADD_MEM_REG, encodeSingleRegion(region(32)), [mem.fd])).not.toBe(0n);
+      await daemon.waitFor(/refused ADD_MEM_REG: .*TOO_MANY_REGIONS/, from);
+      expect(daemon.openFds()).toBe(fdsFull);
+    } finally {
+      conn.close();
+      mem.close();
+    }
+    await daemon.sessionEnded(from);
+    expect(daemon.guestMappings()).toBe(0);
+  });
+
   it('survives a front-end that asks for a reply to a bad request and vanishes before it comes', async () => {
     for (let i = 0; i < 5; i++) {
       const { conn } = await rawFrontend();

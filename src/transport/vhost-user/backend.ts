@@ -266,7 +266,11 @@ class BackendSession {
       case R.SET_FEATURES: {
         const f = decodeU64(m);
         if ((f & ~this.offered) !== 0n || !hasFeature(f, VIRTIO_F_VERSION_1)) {
-          throw new VhostUserProtocolError('BAD_SIZE', m.request, `features 0x${f.toString(16)} not a valid subset`);
+          throw new VhostUserProtocolError(
+            'BAD_FEATURES',
+            m.request,
+            `features 0x${f.toString(16)} not a valid subset`,
+          );
         }
         this.#protocolAcked = hasFeature(f, VHOST_USER_F_PROTOCOL_FEATURES);
         this.#acked = f & ~bit(VHOST_USER_F_PROTOCOL_FEATURES);

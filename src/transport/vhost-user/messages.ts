@@ -32,6 +32,7 @@ export type ProtocolErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'BAD_SIZE'
   | 'BAD_FD_COUNT'
+  | 'BAD_FEATURES'
   | 'UNKNOWN_REQUEST'
   | 'BAD_QUEUE_INDEX'
   | 'BAD_RING_SIZE'
