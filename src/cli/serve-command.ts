@@ -7,6 +7,7 @@ import {
   VIRTIO_F_VERSION_1,
 } from '../spec/features.js';
 import { VhostUserBackend } from '../transport/vhost-user/backend.js';
+import { TestService } from '../transport/vhost-user/test-service.js';
 import { featureMask } from '../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../virtqueue/types.js';
 import { positiveInt } from './run-command.js';
@@ -46,9 +47,7 @@ export function serveCommand(): Command {
         if (flags.indirect !== false) bits.push(VIRTIO_F_INDIRECT_DESC);
         if (flags.eventIdx !== false) bits.push(VIRTIO_F_EVENT_IDX);
         const log = (line: string): void => void process.stdout.write(`vq serve test: ${line}\n`);
-        const backend = new VhostUserBackend({
-          socketPath: flags.socket as string,
-          client: flags.client === true,
+        const device = new TestService({
           features: featureMask(...bits),
           queues: flags.queues as number,
           maxQueueSize: flags.queueSize as number,
@@ -56,6 +55,11 @@ export function serveCommand(): Command {
           flushEvery: flags.flushEvery as number,
           busyPollUs: flags.busyPoll as number,
           device: { verifyData: flags.verifyData !== false },
+        });
+        const backend = new VhostUserBackend({
+          socketPath: flags.socket as string,
+          client: flags.client === true,
+          device,
           log,
         });
         const stop = (): void => void backend.close();

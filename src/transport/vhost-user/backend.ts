@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import type { TestDeviceOptions } from '../../devices/test-device.js';
 import { signalEventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { OsError } from '../../os/libc.js';
@@ -14,14 +13,14 @@ import {
 } from '../../spec/vhost-user.js';
 import { availRingSize, descTableSize, usedRingSize } from '../../spec/split.js';
 import { packedDescRingSize } from '../../spec/packed.js';
-import { bit, describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
-import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { bit, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import type { RingAddresses } from '../../virtqueue/types.js';
 import { VhostUserConnection } from './connection.js';
 import { userToGuest, type SharedRegion } from './memory-table.js';
 import {
   VhostUserProtocolError,
   checkNoOverlap,
+  decodeConfig,
   decodeEmpty,
   decodeSingleRegion,
   decodeMemTable,
@@ -30,30 +29,25 @@ import {
   decodeVringAddr,
   decodeVringFile,
   decodeVringState,
+  encodeConfig,
   encodeU64,
   encodeVringState,
   type VhostUserMessage,
   type VringAddr,
 } from './messages.js';
-import { QueueControl, type DeviceQueueInput, type QueueResult } from './queue-control.js';
+import { QueueControl } from './queue-control.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
 export interface BackendOptions {
   socketPath: string;
   /** Connect to a front-end that listens (DPDK virtio-user server=1) instead of listening. */
   client?: boolean;
-  /** Virtio features offered (ring features and VERSION_1; PROTOCOL_FEATURES is added). */
-  features: Features;
-  queues: number;
-  maxQueueSize: number;
-  usedEntries: UsedEntryPolicy;
-  flushEvery: number;
-  /** Each queue busy-polls this many microseconds before sleeping on its kick eventfd (0: sleep at once). */
-  busyPollUs?: number;
-  device: TestDeviceOptions;
+  /** The device model served, with what it offers and how its queues map to workers. */
+  device: ServedDevice;
   log?: (line: string) => void;
 }
 
-/** Protocol features vqkit's back-end speaks. */
+/** Protocol features vqkit's back-end speaks (a device with a config space adds CONFIG). */
 export const BACKEND_PROTOCOL_FEATURES = featureMask(P.MQ, P.REPLY_ACK, P.STATUS, P.CONFIGURE_MEM_SLOTS);
 /** Memory slots offered with CONFIGURE_MEM_SLOTS (GET_MAX_MEM_SLOTS). */
 export const MAX_MEM_SLOTS = 32;
@@ -66,13 +60,18 @@ interface Vring {
   call: number;
   err: number;
   enabled: boolean;
-  /** Buffers served by this ring's earlier workers in this session: the next one continues their numbering. */
-  served: number;
-  worker: Worker | null;
+  /** The running worker serving this ring (and the rest of its unit), if any. */
+  unit: RunningUnit | null;
   control: SharedArrayBuffer;
   /** The same, as the Int32Array the worker shares. */
   ctl: Int32Array;
-  done: Promise<QueueResult> | null;
+}
+
+/** A worker serving a unit of queues (one test queue; a net queue pair). */
+interface RunningUnit {
+  start: UnitStart;
+  worker: Worker;
+  done: Promise<UnitResult>;
 }
 
 /**
@@ -110,7 +109,7 @@ export class VhostUserBackend {
       if (fd === null) break;
       this.sessions++;
       log(`front-end connected (session ${this.sessions})`);
-      this.#session = new BackendSession(new VhostUserConnection(fd, true), o, log);
+      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, log);
       try {
         await this.#session.run();
       } catch (e) {
@@ -160,6 +159,7 @@ function take(m: VhostUserMessage, i: number): number {
 
 class BackendSession {
   readonly #vrings: Vring[];
+  readonly #device: DeviceSession;
   #acked: Features = 0n;
   /** Whether VHOST_USER_F_PROTOCOL_FEATURES was acked: rings then start disabled until SET_VRING_ENABLE. */
   #protocolAcked = false;
@@ -169,10 +169,11 @@ class BackendSession {
 
   constructor(
     readonly conn: VhostUserConnection,
-    readonly o: BackendOptions,
+    readonly served: ServedDevice,
     readonly log: (line: string) => void,
   ) {
-    this.#vrings = Array.from({ length: o.queues }, () => ({
+    this.#device = served.openSession(log);
+    this.#vrings = Array.from({ length: served.queues }, () => ({
       size: 0,
       addr: null,
       base: 0,
@@ -180,15 +181,17 @@ class BackendSession {
       call: -1,
       err: -1,
       enabled: false,
-      served: 0,
-      worker: null,
+      unit: null,
       ...queueControl(),
-      done: null,
     }));
   }
 
   get offered(): Features {
-    return this.o.features | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+    return this.served.features | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+  }
+
+  get protocolOffered(): Features {
+    return BACKEND_PROTOCOL_FEATURES | this.served.protocolFeatures;
   }
 
   async run(): Promise<void> {
@@ -251,12 +254,15 @@ class BackendSession {
     }
     this.#regions.forEach((r) => closeFd(r.fd));
     this.#regions = [];
-    if (!this.conn.closed) this.conn.close();
+    if (!this.conn.closed) {
+      this.conn.close();
+      this.#device.close?.();
+    }
   }
 
   /** Handles one request; returns true if it already sent its reply. */
   async #handle(m: VhostUserMessage): Promise<boolean> {
-    const q = this.o.queues;
+    const q = this.served.queues;
     const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
     switch (m.request) {
       case R.GET_FEATURES:
@@ -274,15 +280,15 @@ class BackendSession {
         }
         this.#protocolAcked = hasFeature(f, VHOST_USER_F_PROTOCOL_FEATURES);
         this.#acked = f & ~bit(VHOST_USER_F_PROTOCOL_FEATURES);
-        this.log(`negotiated ${describeFeatures(this.#acked)}`);
+        this.log(`negotiated ${this.served.describe(this.#acked)}`);
         return false;
       }
       case R.GET_PROTOCOL_FEATURES:
         decodeEmpty(m);
-        this.conn.reply(m.request, encodeU64(BACKEND_PROTOCOL_FEATURES));
+        this.conn.reply(m.request, encodeU64(this.protocolOffered));
         return true;
       case R.SET_PROTOCOL_FEATURES:
-        this.#protocol = decodeU64(m) & BACKEND_PROTOCOL_FEATURES;
+        this.#protocol = decodeU64(m) & this.protocolOffered;
         return false;
       case R.SET_OWNER:
       case R.RESET_OWNER:
@@ -290,8 +296,26 @@ class BackendSession {
         return false;
       case R.GET_QUEUE_NUM:
         decodeEmpty(m);
-        this.conn.reply(m.request, encodeU64(BigInt(q)));
+        this.conn.reply(m.request, encodeU64(BigInt(this.served.queueNum)));
         return true;
+      case R.GET_CONFIG: {
+        const c = decodeConfig(m);
+        const space = this.served.config();
+        if (space === null || c.offset + c.size > space.length) {
+          // An empty reply is how a back-end says it cannot (QEMU and DPDK treat it as a failed read).
+          this.log(
+            `refused GET_CONFIG: bytes ${c.offset}..${c.offset + c.size} outside a ${space?.length ?? 0}-byte space`,
+          );
+          this.conn.reply(m.request, new Uint8Array(0));
+          return true;
+        }
+        this.conn.reply(m.request, encodeConfig({ ...c, bytes: space.slice(c.offset, c.offset + c.size) }));
+        return true;
+      }
+      case R.SET_CONFIG:
+        // The config space is read-only (the MAC is set through the control queue).
+        decodeConfig(m);
+        throw new VhostUserProtocolError('BAD_CONFIG', m.request, 'the config space is read-only');
       case R.SET_MEM_TABLE: {
         const regions = decodeMemTable(m);
         await this.#changeRegions(() => {
@@ -331,7 +355,7 @@ class BackendSession {
         return false;
       }
       case R.SET_VRING_NUM: {
-        const s = decodeRingSize(m, q, this.o.maxQueueSize, packed);
+        const s = decodeRingSize(m, q, this.served.maxQueueSize, packed);
         this.#vrings[s.index].size = s.num;
         return false;
       }
@@ -402,29 +426,71 @@ class BackendSession {
 
   /** Running queues see the memory table they started with: stop them, change it, start them again. */
   async #changeRegions(change: () => void): Promise<void> {
-    const running = this.#vrings.map((v, i) => (v.worker !== null ? i : -1)).filter((i) => i >= 0);
+    const running = this.#vrings.map((v, i) => (v.unit !== null ? i : -1)).filter((i) => i >= 0);
     for (const i of running) await this.#stopVring(i);
     change();
     for (const i of running) this.#maybeStart(i);
   }
 
+  /** Whether a ring has memory, a size, addresses, a kick fd and is enabled. */
+  #ready(index: number): boolean {
+    const v = this.#vrings[index];
+    return v.addr !== null && v.size !== 0 && v.kick >= 0 && v.enabled && this.#regions.length > 0;
+  }
+
   /**
-   * Starts a queue's worker once it has memory, a size, addresses, a kick fd and is enabled. A ring address outside
-   * every region throws, so the request that completed the setup is refused.
+   * Starts the worker of a queue's unit once every queue of the unit is ready. A ring address outside every region
+   * throws, so the request that completed the setup is refused.
    */
   #maybeStart(index: number): void {
-    const v = this.#vrings[index];
-    if (
-      v.worker !== null ||
-      v.addr === null ||
-      v.size === 0 ||
-      v.kick < 0 ||
-      !v.enabled ||
-      this.#regions.length === 0
-    ) {
-      return;
-    }
+    const indices = this.#device.unitOf(index);
+    if (indices.some((i) => this.#vrings[i].unit !== null || !this.#ready(i))) return;
     const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
+    const start: UnitStart = {
+      features: this.#acked,
+      regions: this.#regions,
+      queues: indices.map((i) => {
+        const v = this.#vrings[i];
+        Atomics.store(v.ctl, QueueControl.STOP, 0);
+        Atomics.store(v.ctl, QueueControl.CALL_FD, v.call);
+        Atomics.store(v.ctl, QueueControl.KICK_FD, v.kick);
+        return {
+          index: i,
+          size: v.size,
+          addresses: this.#ringAddresses(v, packed),
+          // Split: the avail idx. Packed: the next descriptor with its wrap counter in bit 15.
+          availBase: v.base & 0xffff,
+          control: v.control,
+        };
+      }),
+    };
+    const { url, data } = this.#device.worker(start);
+    const worker = new Worker(url, { workerData: data });
+    const done = new Promise<UnitResult>((resolve) => {
+      const failed = (failure: string): UnitResult => ({
+        failure,
+        lastAvailIdx: indices.map((i) => this.#vrings[i].base),
+        stats: {},
+      });
+      worker.once('message', (r: UnitResult) => {
+        if (r.failure !== null) {
+          this.log(`queue ${indices.join(',')}: ${r.failure}`);
+          // A ring is broken (DEVICE_NEEDS_RESET): tell the front-end through the error eventfds.
+          for (const i of indices) if (this.#vrings[i].err >= 0) signalEventFd(this.#vrings[i].err);
+        }
+        resolve(r);
+      });
+      worker.once('error', (e) => resolve(failed(String(e))));
+      worker.once('exit', () => resolve(failed('queue worker exited')));
+    });
+    const unit: RunningUnit = { start, worker, done };
+    for (const i of indices) this.#vrings[i].unit = unit;
+    const layout = packed ? 'packed' : 'split';
+    for (const q of start.queues) this.log(`queue ${q.index} started: ${layout} ring of ${q.size}`);
+  }
+
+  #ringAddresses(v: Vring, packed: boolean): RingAddresses {
+    const addr = v.addr!;
     const size = v.size;
     const area = (what: string, user: number, len: number): number => {
       const gpa = userToGuest(this.#regions, user, len);
@@ -437,64 +503,32 @@ class BackendSession {
       }
       return gpa;
     };
-    const addresses: RingAddresses = packed
+    return packed
       ? {
-          desc: area('descriptor ring', v.addr.desc, packedDescRingSize(size)),
-          driver: area('driver area', v.addr.avail, 4),
-          device: area('device area', v.addr.used, 4),
+          desc: area('descriptor ring', addr.desc, packedDescRingSize(size)),
+          driver: area('driver area', addr.avail, 4),
+          device: area('device area', addr.used, 4),
         }
       : {
-          desc: area('descriptor table', v.addr.desc, descTableSize(size)),
-          driver: area('avail ring', v.addr.avail, availRingSize(size)),
-          device: area('used ring', v.addr.used, usedRingSize(size)),
+          desc: area('descriptor table', addr.desc, descTableSize(size)),
+          driver: area('avail ring', addr.avail, availRingSize(size)),
+          device: area('used ring', addr.used, usedRingSize(size)),
         };
-    const ctl = v.ctl;
-    Atomics.store(ctl, QueueControl.STOP, 0);
-    Atomics.store(ctl, QueueControl.CALL_FD, v.call);
-    Atomics.store(ctl, QueueControl.KICK_FD, v.kick);
-    const input: DeviceQueueInput = {
-      role: 'device',
-      name: `test.${index}`,
-      size,
-      features: this.#acked,
-      regions: this.#regions,
-      addresses,
-      // Split: the avail idx. Packed: the next descriptor with its wrap counter in bit 15.
-      availBase: v.base & 0xffff,
-      usedEntries: this.o.usedEntries,
-      flushEvery: this.o.flushEvery,
-      busyPollUs: this.o.busyPollUs ?? 0,
-      device: { ...this.o.device, firstSeq: v.served },
-      control: v.control,
-    };
-    const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
-    v.worker = worker;
-    v.done = new Promise<QueueResult>((resolve) => {
-      worker.once('message', (r: QueueResult) => {
-        if (r.failure !== null) {
-          this.log(`queue ${index}: ${r.failure}`);
-          // The ring is broken (DEVICE_NEEDS_RESET): tell the front-end through the queue's error eventfd.
-          if (v.err >= 0) signalEventFd(v.err);
-        }
-        resolve(r);
-      });
-      worker.once('error', (e) => resolve({ failure: String(e), stats: {} }));
-      worker.once('exit', () => resolve({ failure: 'queue worker exited', stats: {} }));
-    });
-    this.log(`queue ${index} started: ${packed ? 'packed' : 'split'} ring of ${size}`);
   }
 
-  async #stopVring(index: number): Promise<QueueResult | null> {
-    const v = this.#vrings[index];
-    if (v.worker === null) return null;
-    Atomics.store(v.ctl, QueueControl.STOP, 1);
-    const result = await v.done!;
-    await v.worker.terminate();
-    v.worker = null;
-    v.done = null;
-    // A queue started again (re-enabled, new memory table) resumes where this one stopped.
-    if (result.lastAvailIdx !== undefined) v.base = result.lastAvailIdx;
-    v.served += (result.stats.test as { buffers?: number } | undefined)?.buffers ?? 0;
-    return result;
+  /** Stops the worker serving queue `index` and with it the rest of its unit; each ring remembers where it stopped. */
+  async #stopVring(index: number): Promise<void> {
+    const unit = this.#vrings[index].unit;
+    if (unit === null) return;
+    for (const q of unit.start.queues) Atomics.store(this.#vrings[q.index].ctl, QueueControl.STOP, 1);
+    const result = await unit.done;
+    await unit.worker.terminate();
+    unit.start.queues.forEach((q, k) => {
+      const v = this.#vrings[q.index];
+      v.unit = null;
+      // A queue started again (re-enabled, new memory table) resumes where this one stopped.
+      if (result.lastAvailIdx[k] !== undefined) v.base = result.lastAvailIdx[k];
+    });
+    this.#device.stopped?.(unit.start, result);
   }
 }

@@ -42,11 +42,8 @@ export interface DriverQueueInput {
 
 export interface QueueResult {
   failure: string | null;
-  /** Device: where to resume (GET_VRING_BASE). */
-  lastAvailIdx?: number;
   stats: Record<string, unknown>;
   completed?: number;
   elapsedMs?: number;
   kicks?: number;
-  interrupts?: number;
 }

@@ -10,6 +10,7 @@ import { busyPoll } from '../local/control.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import { mapMemoryTable } from './memory-table.js';
 import { QueueControl, type DeviceQueueInput, type DriverQueueInput, type QueueResult } from './queue-control.js';
+import type { UnitResult } from './served-device.js';
 
 /** How long a sleeping queue waits on its eventfd before looking at STOP again. */
 const WAIT_SLICE_MS = 100;
@@ -41,7 +42,7 @@ function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Not
 parentPort!.postMessage(input.role === 'device' ? runDevice(input) : runDriver(input));
 
 /** A vhost-user back-end queue: the test device, woken by the kick eventfd, signalling the call eventfd. */
-function runDevice(o: DeviceQueueInput): QueueResult {
+function runDevice(o: DeviceQueueInput): UnitResult {
   const { memory, mappings } = mapMemoryTable(o.regions);
   try {
     const queue = createDeviceQueue({
@@ -57,9 +58,8 @@ function runDevice(o: DeviceQueueInput): QueueResult {
     const r = serveDevice(device, o.flushEvery, notifier(QueueControl.CALL_FD, QueueControl.KICK_FD, o.busyPollUs));
     return {
       failure: deviceFailure(device),
-      lastAvailIdx: queue.lastAvailIdx,
-      stats: { queue: copyStats(queue.stats), test: copyStats(device.stats) },
-      interrupts: r.interrupts,
+      lastAvailIdx: [queue.lastAvailIdx],
+      stats: { queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts: r.interrupts },
     };
   } finally {
     mappings.forEach((m) => m.close());

@@ -1,0 +1,77 @@
+import type { TestDeviceOptions } from '../../devices/test-device.js';
+import { describeFeatures, type Features } from '../../virtqueue/features.js';
+import type { UsedEntryPolicy } from '../../virtqueue/types.js';
+import { compiledWorkerUrl } from '../worker-url.js';
+import type { DeviceQueueInput } from './queue-control.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
+
+export interface TestServiceOptions {
+  /** Virtio features offered (VERSION_1 and ring features). */
+  features: Features;
+  queues: number;
+  maxQueueSize: number;
+  usedEntries: UsedEntryPolicy;
+  flushEvery: number;
+  /** Each queue busy-polls this many microseconds before sleeping on its kick eventfd (0: sleep at once). */
+  busyPollUs?: number;
+  device: TestDeviceOptions;
+}
+
+/** The test device over vhost-user: every queue is independent and runs in its own worker. */
+export class TestService implements ServedDevice {
+  readonly kind = 'test';
+  readonly protocolFeatures = 0n;
+
+  constructor(readonly o: TestServiceOptions) {}
+
+  get features(): Features {
+    return this.o.features;
+  }
+  get queues(): number {
+    return this.o.queues;
+  }
+  get queueNum(): number {
+    return this.o.queues;
+  }
+  get maxQueueSize(): number {
+    return this.o.maxQueueSize;
+  }
+
+  describe(features: Features): string {
+    return describeFeatures(features);
+  }
+
+  config(): null {
+    return null;
+  }
+
+  openSession(): DeviceSession {
+    const o = this.o;
+    // Buffers served by each ring's earlier workers in this session: a restarted one continues their numbering.
+    const served = new Array<number>(o.queues).fill(0);
+    return {
+      unitOf: (index) => [index],
+      worker: (start: UnitStart) => {
+        const q = start.queues[0];
+        const data: DeviceQueueInput = {
+          role: 'device',
+          name: `test.${q.index}`,
+          size: q.size,
+          features: start.features,
+          regions: start.regions,
+          addresses: q.addresses,
+          availBase: q.availBase,
+          usedEntries: o.usedEntries,
+          flushEvery: o.flushEvery,
+          busyPollUs: o.busyPollUs ?? 0,
+          device: { ...o.device, firstSeq: served[q.index] },
+          control: q.control,
+        };
+        return { url: compiledWorkerUrl(import.meta.url, './queue-worker.js'), data };
+      },
+      stopped: (start: UnitStart, r: UnitResult) => {
+        served[start.queues[0].index] += (r.stats.test as { buffers?: number } | undefined)?.buffers ?? 0;
+      },
+    };
+  }
+}
