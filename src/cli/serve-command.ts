@@ -1,4 +1,14 @@
-import { Command, Option } from 'commander';
+import { closeSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseMac } from '../devices/net/frame.js';
+import { openPcap } from '../devices/net/pcap.js';
+import {
+  NetService,
+  NetSwitch,
+  switchSlotBytes,
+  type NetBackend,
+  type RxUsedEntries,
+} from '../transport/vhost-user/net-service.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -70,5 +80,125 @@ export function serveCommand(): Command {
         cmd.setOptionValue('exitCode', 0);
       }),
   );
+  serve.addCommand(netCommand());
   return serve;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function backendArg(v: string): string {
+  if (v === 'loop' || v === 'switch' || v === 'sink' || /^tap:[A-Za-z0-9_.-]{1,15}$/.test(v)) return v;
+  throw new InvalidArgumentError('backend must be loop, switch, sink or tap:NAME (NAME up to 15 characters)');
+}
+
+function macArg(v: string): Uint8Array {
+  try {
+    return parseMac(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** The pcap file of port i when several ports share one --pcap name: capture.pcap -> capture-port1.pcap. */
+const pcapPathFor = (path: string, port: number, ports: number): string =>
+  ports === 1 ? path : path.replace(/(\.pcap)?$/, (ext) => `-port${port}${ext}`);
+
+function netCommand(): Command {
+  return new Command('net')
+    .description(
+      'Serve the virtio-net device (id 1) on one or more vhost-user sockets (one port each), for QEMU, DPDK ' +
+        "virtio-user or vqkit's own driver. Offers MAC, MTU, STATUS, MRG_RXBUF, CTRL_VQ (RX mode, MAC filter, " +
+        'MAC address, MQ) and MQ when --queues > 1; checksum and GSO offloads are not offered yet. Each queue pair ' +
+        'runs in its own worker thread. Logs what each front-end negotiated. Stop with Ctrl-C.',
+    )
+    .requiredOption('--socket <path>', 'a vhost-user unix socket; repeat for several ports', collect, [])
+    .option(
+      '--backend <kind>',
+      'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
+        'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
+      backendArg,
+      'loop',
+    )
+    .option('--mac <mac>', "the first port's MAC (later ports count up from it)", macArg)
+    .option('--queues <n>', 'queue pairs per port (MQ when more than 1)', positiveInt('queues'), 1)
+    .option('--mtu <n>', 'the MTU in config space (VIRTIO_NET_F_MTU)', positiveInt('mtu'), 1500)
+    .option('--in-order', 'offer VIRTIO_F_IN_ORDER (default)')
+    .option('--no-in-order', 'do not offer IN_ORDER')
+    .option('--packed', 'offer VIRTIO_F_RING_PACKED (default)')
+    .option('--no-packed', 'do not offer RING_PACKED')
+    .option('--indirect', 'offer INDIRECT_DESC (default)')
+    .option('--no-indirect', 'do not offer INDIRECT_DESC')
+    .option('--event-idx', 'offer EVENT_IDX (default)')
+    .option('--no-event-idx', 'do not offer EVENT_IDX')
+    .option('--mrg-rxbuf', 'offer VIRTIO_NET_F_MRG_RXBUF (default)')
+    .option('--no-mrg-rxbuf', 'do not offer mergeable receive buffers')
+    .addOption(
+      new Option(
+        '--rx-used-entries <policy>',
+        'with IN_ORDER, receive completions: auto (per buffer on split rings, which DPDK needs; batched on packed), batched, per-buffer',
+      )
+        .choices(['auto', 'batched', 'per-buffer'])
+        .default('auto'),
+    )
+    .option('--pcap <file>', 'write every frame of the port to this pcap file (several ports: FILE-portN.pcap)')
+    .option('--client', 'connect to a front-end listening on the socket (DPDK virtio-user server=1)')
+    .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
+    .option('--busy-poll <us>', 'busy-poll this many microseconds for work before sleeping', Number, 0)
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      const sockets = flags.socket as string[];
+      const backendFlag = flags.backend as string;
+      if (backendFlag.startsWith('tap:') && sockets.length > 1) {
+        throw new InvalidArgumentError('a tap backend serves one socket (run one daemon per TAP interface)');
+      }
+      const bits = [VIRTIO_F_VERSION_1];
+      if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
+      if (flags.packed !== false) bits.push(VIRTIO_F_RING_PACKED);
+      if (flags.indirect !== false) bits.push(VIRTIO_F_INDIRECT_DESC);
+      if (flags.eventIdx !== false) bits.push(VIRTIO_F_EVENT_IDX);
+      const mtu = flags.mtu as number;
+      const sw = backendFlag === 'switch' ? new NetSwitch(switchSlotBytes(mtu)) : null;
+      const baseMac = (flags.mac as Uint8Array | undefined) ?? parseMac('52:54:00:12:34:56');
+      const backends: VhostUserBackend[] = [];
+      const services: NetService[] = [];
+      const pcapFds: number[] = [];
+      sockets.forEach((socketPath, port) => {
+        const name = `net${port}`;
+        const log = (line: string): void => void process.stdout.write(`vq serve net: ${name}: ${line}\n`);
+        const mac = Uint8Array.from(baseMac);
+        mac[5] = (mac[5] + port) & 0xff;
+        const pcap = flags.pcap as string | undefined;
+        const pcapFd = pcap === undefined ? -1 : openPcap(pcapPathFor(pcap, port, sockets.length));
+        if (pcapFd >= 0) pcapFds.push(pcapFd);
+        const backend: NetBackend =
+          sw !== null
+            ? { kind: 'switch', switch: sw }
+            : backendFlag.startsWith('tap:')
+              ? { kind: 'tap', name: backendFlag.slice(4) }
+              : { kind: backendFlag as 'loop' | 'sink' };
+        const device = new NetService({
+          name,
+          ringFeatures: featureMask(...bits),
+          mac,
+          mtu,
+          pairs: flags.queues as number,
+          mergeable: flags.mrgRxbuf !== false,
+          backend,
+          pcapFd,
+          maxQueueSize: flags.queueSize as number,
+          rxUsedEntries: flags.rxUsedEntries as RxUsedEntries,
+          busyPollUs: flags.busyPoll as number,
+        });
+        services.push(device);
+        backends.push(new VhostUserBackend({ socketPath, client: flags.client === true, device, log }));
+      });
+      const stop = (): void => void Promise.all(backends.map((b) => b.close()));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await Promise.all(backends.map((b) => b.serve()));
+      services.forEach((s) => s.close());
+      sw?.close();
+      pcapFds.forEach((fd) => closeSync(fd));
+      process.stdout.write('vq serve net: stopped\n');
+      cmd.setOptionValue('exitCode', 0);
+    });
 }

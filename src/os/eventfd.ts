@@ -73,3 +73,9 @@ export function waitReadableSync(fd: number, timeoutMs: number): boolean {
   const r = Number(loadLibc().poll(pfd, 1, timeoutMs));
   return r > 0 && (pfd[0].revents & POLLIN) !== 0;
 }
+
+/** Blocks the calling thread until one of `fds` is readable or `timeoutMs` passes; returns how many are readable. */
+export function waitAnyReadableSync(fds: readonly number[], timeoutMs: number): number {
+  const pfd = fds.map((fd) => ({ fd, events: POLLIN, revents: 0 }));
+  return Math.max(0, Number(loadLibc().poll(pfd, pfd.length, timeoutMs)));
+}

@@ -48,6 +48,8 @@ export interface Libc {
   accept4: Fn;
   connect: Fn;
   unlink: Fn;
+  open: Fn;
+  ioctl: Fn;
 }
 
 let libc: Libc | null = null;
@@ -98,6 +100,8 @@ export function loadLibc(): Libc {
     accept4: f('int accept4(int fd, void *addr, void *len, int flags)'),
     connect: f('int connect(int fd, const uint8_t *addr, uint32_t len)'),
     unlink: f('int unlink(const char *path)'),
+    open: f('int open(const char *path, int flags, int mode)'),
+    ioctl: f('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   };
   return libc;
 }
@@ -127,4 +131,7 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const MSG_CTRUNC = 0x8;
 export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 0x1;
+export const O_RDWR = 0o2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
 export const F_GETFD = 1;

@@ -60,10 +60,10 @@ export function ringFeatures(negotiated: Features): RingFeatures {
 }
 
 /** "VERSION_1 IN_ORDER EVENT_IDX (0x...)" for logs. */
-export function describeFeatures(features: Features): string {
+export function describeFeatures(features: Features, deviceNames?: ReadonlyMap<number, string>): string {
   const names: string[] = [];
   for (let n = 0; n < 64; n++) {
-    if (hasFeature(features, n)) names.push(FEATURE_NAMES.get(n) ?? `bit${n}`);
+    if (hasFeature(features, n)) names.push(FEATURE_NAMES.get(n) ?? deviceNames?.get(n) ?? `bit${n}`);
   }
   return `${names.join(' ') || '(none)'} (0x${features.toString(16)})`;
 }

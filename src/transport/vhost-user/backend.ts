@@ -467,20 +467,27 @@ class BackendSession {
     const { url, data } = this.#device.worker(start);
     const worker = new Worker(url, { workerData: data });
     const done = new Promise<UnitResult>((resolve) => {
-      const failed = (failure: string): UnitResult => ({
-        failure,
-        lastAvailIdx: indices.map((i) => this.#vrings[i].base),
-        stats: {},
-      });
-      worker.once('message', (r: UnitResult) => {
+      let settled = false;
+      const failed = (failure: string): UnitResult => {
+        if (!settled) this.log(`queue ${indices.join(',')}: worker failed: ${failure}`);
+        return { failure, lastAvailIdx: indices.map((i) => this.#vrings[i].base), stats: {} };
+      };
+      const onMessage = (r: UnitResult | { log: string }): void => {
+        if ('log' in r) return this.log(r.log);
+        worker.off('message', onMessage);
+        settled = true;
         if (r.failure !== null) {
           this.log(`queue ${indices.join(',')}: ${r.failure}`);
           // A ring is broken (DEVICE_NEEDS_RESET): tell the front-end through the error eventfds.
           for (const i of indices) if (this.#vrings[i].err >= 0) signalEventFd(this.#vrings[i].err);
         }
         resolve(r);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', (e) => {
+        resolve(failed(String(e)));
+        settled = true;
       });
-      worker.once('error', (e) => resolve(failed(String(e))));
       worker.once('exit', () => resolve(failed('queue worker exited')));
     });
     const unit: RunningUnit = { start, worker, done };

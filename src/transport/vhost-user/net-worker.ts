@@ -1,0 +1,330 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { FrameRing } from '../../devices/net/frame-ring.js';
+import { swapMacs } from '../../devices/net/frame.js';
+import { NetControl } from '../../devices/net/net-control.js';
+import { Delivery, NetDevicePair, type FrameSink } from '../../devices/net/net-pair.js';
+import { NetState } from '../../devices/net/net-state.js';
+import { writePcapRecord } from '../../devices/net/pcap.js';
+import { SwitchTable } from '../../devices/net/switch-table.js';
+import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
+import { readFrame, writeFrame } from '../../os/tap.js';
+import { VIRTIO_NET_F_MRG_RXBUF, maxFrameSize } from '../../spec/net.js';
+import { hasFeature, type Features } from '../../virtqueue/features.js';
+import { createDeviceQueue } from '../../virtqueue/index.js';
+import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js';
+import { busyPoll } from '../local/control.js';
+import { copyStats, failureText } from '../local/report.js';
+import type { SharedRegion } from './memory-table.js';
+import { mapMemoryTable } from './memory-table.js';
+import { QueueControl } from './queue-control.js';
+import type { QueueStart, UnitResult } from './served-device.js';
+
+/** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
+export type NetWorkerBackend =
+  | { kind: 'loop' }
+  | { kind: 'sink' }
+  | { kind: 'tap'; fd: number }
+  | {
+      kind: 'switch';
+      port: number;
+      inboxes: SharedArrayBuffer[];
+      inboxFds: number[];
+      table: SharedArrayBuffer;
+      inboxSlots: number;
+      slotBytes: number;
+    };
+
+export interface NetWorkerInput {
+  role: 'pair' | 'ctrl';
+  /** "net0.pair0", for errors and logs. */
+  name: string;
+  pair: number;
+  maxPairs: number;
+  features: Features;
+  regions: SharedRegion[];
+  /** Pair: [receiveq, transmitq]. Control: [controlq]. */
+  queues: QueueStart[];
+  mtu: number;
+  rxUsedEntries: UsedEntryPolicy;
+  state: SharedArrayBuffer;
+  backend: NetWorkerBackend;
+  /** A pcap file to append every frame to, or -1. */
+  pcapFd: number;
+  busyPollUs: number;
+}
+
+/** How long a sleeping worker waits before looking at STOP again. */
+const WAIT_SLICE_MS = 100;
+/** Frames moved per queue per round: bounds the latency one direction adds to the other. */
+const BATCH = 64;
+/** Frames the loop backend holds between transmit and receive. */
+const LOOP_SLOTS = 256;
+/** Frame errors logged one by one before only every 1000th is. */
+const LOGGED_ERRORS = 10;
+
+const input = workerData as NetWorkerInput;
+const log = (line: string): void => parentPort!.postMessage({ log: `${input.name}: ${line}` });
+
+function control(q: QueueStart): Int32Array {
+  return new Int32Array(q.control);
+}
+
+function openQueue(
+  o: NetWorkerInput,
+  q: QueueStart,
+  name: string,
+  memory: ReturnType<typeof mapMemoryTable>['memory'],
+  usedEntries: UsedEntryPolicy,
+): VirtqueueDevice {
+  return createDeviceQueue({
+    name,
+    size: q.size,
+    features: o.features,
+    memory,
+    addresses: q.addresses,
+    usedEntries,
+    availBase: q.availBase,
+  });
+}
+
+/** The control queue: answers commands until stopped. */
+function runControl(o: NetWorkerInput): UnitResult {
+  const { memory, mappings } = mapMemoryTable(o.regions);
+  const q = o.queues[0];
+  const ctl = control(q);
+  try {
+    const queue = openQueue(o, q, `${o.name}.ctrl`, memory, 'per-buffer');
+    const net = new NetControl(queue, new NetState(o.state), o.maxPairs, log);
+    queue.disableNotifications();
+    while (Atomics.load(ctl, QueueControl.STOP) === 0 && queue.error === null) {
+      if (net.serve() > 0) {
+        if (queue.flush()) signal(ctl, QueueControl.CALL_FD);
+        continue;
+      }
+      if (!queue.enableNotifications()) {
+        queue.disableNotifications();
+        continue;
+      }
+      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
+      if (kick >= 0 && waitAnyReadableSync([kick], WAIT_SLICE_MS) > 0) drainEventFd(kick);
+      queue.disableNotifications();
+    }
+    return {
+      failure: failureText(queue.error),
+      lastAvailIdx: [queue.lastAvailIdx],
+      stats: { control: copyStats(net.stats), queue: copyStats(queue.stats) },
+    };
+  } finally {
+    mappings.forEach((m) => m.close());
+  }
+}
+
+function signal(ctl: Int32Array, slot: number): void {
+  const fd = Atomics.load(ctl, slot);
+  if (fd >= 0) signalEventFd(fd);
+}
+
+/** Frames arriving for this pair's receive queue: the next one, and taking it once delivered. */
+interface Inbound {
+  /** The next frame is `bytes[offset .. offset + length]`; false if none. */
+  next(): boolean;
+  bytes: Uint8Array;
+  offset: number;
+  length: number;
+  /** The frame was delivered (or dropped): go on to the one after. */
+  done(): void;
+  /** An fd that becomes readable when frames arrive, or -1. */
+  fd: number;
+}
+
+/** A FrameRing as an inbound source. */
+function ringInbound(ring: FrameRing, fd: number): Inbound {
+  const src: Inbound = {
+    bytes: ring.bytes,
+    offset: 0,
+    length: 0,
+    fd,
+    next: () => {
+      const at = ring.peek();
+      if (at < 0) return false;
+      src.offset = at;
+      src.length = ring.peekLength;
+      return true;
+    },
+    done: () => ring.pop(),
+  };
+  return src;
+}
+
+/** A TAP fd as an inbound source: one frame read ahead. */
+function tapInbound(fd: number, maxFrame: number): Inbound {
+  const buf = new Uint8Array(maxFrame);
+  const src: Inbound = {
+    bytes: buf,
+    offset: 0,
+    length: 0,
+    fd,
+    next: () => {
+      if (src.length === 0) src.length = readFrame(fd, buf);
+      return src.length > 0;
+    },
+    done: () => {
+      src.length = 0;
+    },
+  };
+  return src;
+}
+
+const NO_INBOUND: Inbound = {
+  bytes: new Uint8Array(0),
+  offset: 0,
+  length: 0,
+  fd: -1,
+  next: () => false,
+  done: () => {},
+};
+
+/** One queue pair's data path: transmit -> backend, backend -> receive; sleeps on the kicks and the backend's fd. */
+function runPair(o: NetWorkerInput): UnitResult {
+  const { memory, mappings } = mapMemoryTable(o.regions);
+  const [rxq, txq] = o.queues;
+  const rxCtl = control(rxq);
+  const txCtl = control(txq);
+  const stopped = (): boolean =>
+    Atomics.load(rxCtl, QueueControl.STOP) !== 0 || Atomics.load(txCtl, QueueControl.STOP) !== 0;
+  try {
+    const rx = openQueue(o, rxq, `${o.name}.rx`, memory, o.rxUsedEntries);
+    // Transmit buffers are consumed whole (written length 0), so batching their used entries is always safe.
+    const tx = openQueue(o, txq, `${o.name}.tx`, memory, 'batched');
+    const pair = new NetDevicePair(rx, tx, { mergeable: hasFeature(o.features, VIRTIO_NET_F_MRG_RXBUF), mtu: o.mtu });
+    const state = new NetState(o.state);
+    const maxFrame = maxFrameSize(o.mtu);
+    const pcap = o.pcapFd;
+    let dropped = 0;
+
+    // The backend: where transmitted frames go (sink) and where received ones come from (inbound).
+    let inbound = NO_INBOUND;
+    let room = (): number => BATCH;
+    let forward: FrameSink;
+    const b = o.backend;
+    if (b.kind === 'loop') {
+      const ring = FrameRing.create(LOOP_SLOTS, maxFrame, false);
+      inbound = ringInbound(ring, -1);
+      room = () => ring.free;
+      forward = (bytes, offset, length) => {
+        const at = ring.push(bytes, offset, length);
+        swapMacs(ring.bytes.subarray(at, at + 12));
+      };
+    } else if (b.kind === 'tap') {
+      if (o.pair === 0) inbound = tapInbound(b.fd, maxFrame);
+      forward = (bytes, offset, length) => {
+        if (!writeFrame(b.fd, bytes, offset, length)) dropped++;
+      };
+    } else if (b.kind === 'switch') {
+      const table = new SwitchTable(b.table);
+      const inboxes = b.inboxes.map((buf) => new FrameRing(buf, b.inboxSlots, b.slotBytes));
+      if (o.pair === 0) inbound = ringInbound(inboxes[b.port], b.inboxFds[b.port]);
+      const sendTo = (port: number, bytes: Uint8Array, offset: number, length: number): void => {
+        if (inboxes[port].push(bytes, offset, length) < 0) dropped++;
+        else signalEventFd(b.inboxFds[port]);
+      };
+      forward = (bytes, offset, length) => {
+        table.learn(bytes, offset, b.port);
+        const to = table.lookup(bytes, offset);
+        if (to === b.port) return;
+        if (to >= 0) return sendTo(to, bytes, offset, length);
+        for (let p = 0; p < inboxes.length; p++) if (p !== b.port) sendTo(p, bytes, offset, length);
+      };
+    } else {
+      forward = () => {};
+    }
+    const sink: FrameSink =
+      pcap >= 0
+        ? (bytes, offset, length) => {
+            writePcapRecord(pcap, bytes, offset, length);
+            forward(bytes, offset, length);
+          }
+        : forward;
+
+    let errorsSeen = 0;
+    const noteErrors = (): void => {
+      const n = pair.stats.txErrors + pair.stats.rxErrors;
+      if (n === errorsSeen || pair.lastError === null) return;
+      if (errorsSeen < LOGGED_ERRORS || Math.floor(n / 1000) !== Math.floor(errorsSeen / 1000)) {
+        log(`frame dropped: ${pair.lastError.message} (${n} so far)`);
+      }
+      errorsSeen = n;
+    };
+
+    rx.disableNotifications();
+    tx.disableNotifications();
+    const fds: number[] = [];
+    while (!stopped()) {
+      let progressed = 0;
+      // Inbound frames into receive buffers, while the driver has given some.
+      let waitingForRx = false;
+      for (let n = 0; n < BATCH && inbound.next(); n++) {
+        if (o.pair >= state.pairs || !state.accepts(inbound.bytes, inbound.offset)) {
+          dropped++;
+        } else {
+          if (pair.receive(inbound.bytes, inbound.offset, inbound.length) === Delivery.Wait) {
+            waitingForRx = true;
+            break;
+          }
+          if (pcap >= 0) writePcapRecord(pcap, inbound.bytes, inbound.offset, inbound.length);
+        }
+        inbound.done();
+        progressed++;
+      }
+      // Transmitted frames to the backend, as far as it has room.
+      const budget = Math.min(BATCH, room());
+      if (budget > 0) progressed += pair.transmit(budget, sink);
+      if (rx.flush()) signal(rxCtl, QueueControl.CALL_FD);
+      if (tx.flush()) signal(txCtl, QueueControl.CALL_FD);
+      if (rx.error !== null || tx.error !== null) break;
+      noteErrors();
+      if (progressed > 0) continue;
+      if (
+        o.busyPollUs > 0 &&
+        busyPoll(o.busyPollUs, () => tx.hasAvailable() || (waitingForRx && rx.hasAvailable()), stopped)
+      )
+        continue;
+      // Nothing to do: ask for kicks (with the re-check) and sleep on whatever can bring work.
+      fds.length = 0;
+      if (budget > 0) {
+        if (!tx.enableNotifications()) {
+          tx.disableNotifications();
+          continue;
+        }
+        fds.push(Atomics.load(txCtl, QueueControl.KICK_FD));
+      }
+      if (waitingForRx) {
+        if (!rx.enableNotifications()) {
+          rx.disableNotifications();
+          continue;
+        }
+        fds.push(Atomics.load(rxCtl, QueueControl.KICK_FD));
+      } else if (inbound.fd >= 0) {
+        fds.push(inbound.fd);
+      }
+      const waitOn = fds.filter((fd) => fd >= 0);
+      if (waitAnyReadableSync(waitOn, WAIT_SLICE_MS) > 0) {
+        for (const fd of waitOn) if (fd !== inbound.fd || b.kind === 'switch') drainEventFd(fd);
+      }
+      tx.disableNotifications();
+      rx.disableNotifications();
+    }
+    rx.flush();
+    tx.flush();
+    noteErrors();
+    return {
+      failure: failureText(rx.error ?? tx.error),
+      lastAvailIdx: [rx.lastAvailIdx, tx.lastAvailIdx],
+      stats: { net: { ...copyStats(pair.stats), dropped }, rx: copyStats(rx.stats), tx: copyStats(tx.stats) },
+    };
+  } finally {
+    mappings.forEach((m) => m.close());
+  }
+}
+
+parentPort!.postMessage(input.role === 'ctrl' ? runControl(input) : runPair(input));
