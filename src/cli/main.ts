@@ -4,6 +4,7 @@ import { OsError } from '../os/libc.js';
 import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
+import { netTrafficCommand } from './net-traffic-command.js';
 import { runCommand } from './run-command.js';
 import { serveCommand } from './serve-command.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(runCommand().exitOverride());
   program.addCommand(benchCommand().exitOverride());
   program.addCommand(serveCommand().exitOverride());
+  program.addCommand(netTrafficCommand().exitOverride());
   return program;
 }
 

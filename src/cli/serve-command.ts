@@ -135,7 +135,7 @@ function netCommand(): Command {
     .addOption(
       new Option(
         '--rx-used-entries <policy>',
-        'with IN_ORDER, receive completions: auto (per buffer on split rings, which DPDK needs; batched on packed), batched, per-buffer',
+        'with IN_ORDER, receive completions: auto (one used entry per buffer, which DPDK needs: docs/net.md), batched (one per run of full buffers), per-buffer',
       )
         .choices(['auto', 'batched', 'per-buffer'])
         .default('auto'),

@@ -443,7 +443,7 @@ class BackendSession {
    * throws, so the request that completed the setup is refused.
    */
   #maybeStart(index: number): void {
-    const indices = this.#device.unitOf(index);
+    const indices = this.#device.unitOf(index, this.#acked);
     if (indices.some((i) => this.#vrings[i].unit !== null || !this.#ready(i))) return;
     const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
     const start: UnitStart = {

@@ -4,7 +4,6 @@ import { NetState } from '../../devices/net/net-state.js';
 import { SwitchTable } from '../../devices/net/switch-table.js';
 import { EventFd } from '../../os/eventfd.js';
 import { Tap } from '../../os/tap.js';
-import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import {
   NET_CONFIG_MAC,
   NET_CONFIG_MAX_VIRTQUEUE_PAIRS,
@@ -32,8 +31,9 @@ import type { NetWorkerBackend, NetWorkerInput } from './net-worker.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
 /**
- * How receive-queue completions are reported under IN_ORDER. 'auto': one used entry per buffer on split rings (DPDK's
- * split in-order receive path reads every used slot's length: docs/net.md) and batched on packed rings.
+ * How receive-queue completions are reported under IN_ORDER. 'auto' is one used entry per buffer: DPDK's in-order
+ * receive paths (split and packed) read every used entry, so skipped ones lose frames (docs/net.md has the evidence).
+ * Transmit queues always batch: their buffers are consumed whole, and every driver tested takes that.
  */
 export type RxUsedEntries = UsedEntryPolicy | 'auto';
 
@@ -155,17 +155,17 @@ export class NetService implements ServedDevice {
 
   openSession(log: (line: string) => void): DeviceSession {
     const o = this.o;
-    const ctrl = ctrlQueueIndex(o.pairs);
+    // Without MQ the driver uses one pair, and the control queue follows it.
+    const ctrlOf = (features: Features): number => ctrlQueueIndex(hasFeature(features, VIRTIO_NET_F_MQ) ? o.pairs : 1);
     // A new driver starts from the device's defaults.
     const fresh = NetState.create(o.mac, o.pairs);
     this.state.words.set(fresh.words);
     log(`${o.name}: mac ${formatMac(o.mac)}, mtu ${o.mtu}, ${o.pairs} queue pair(s), backend ${o.backend.kind}`);
     return {
-      unitOf: (index) => (index === ctrl ? [ctrl] : [index & ~1, index | 1]),
+      unitOf: (index, features) => (index === ctrlOf(features) ? [index] : [index & ~1, index | 1]),
       worker: (start: UnitStart) => {
-        const isCtrl = start.queues[0].index === ctrl;
+        const isCtrl = start.queues[0].index === ctrlOf(start.features);
         const pair = start.queues[0].index >> 1;
-        const packed = hasFeature(start.features, VIRTIO_F_RING_PACKED);
         const data: NetWorkerInput = {
           role: isCtrl ? 'ctrl' : 'pair',
           name: isCtrl ? o.name : `${o.name}.pair${pair}`,
@@ -175,7 +175,7 @@ export class NetService implements ServedDevice {
           regions: start.regions,
           queues: start.queues,
           mtu: o.mtu,
-          rxUsedEntries: o.rxUsedEntries === 'auto' ? (packed ? 'batched' : 'per-buffer') : o.rxUsedEntries,
+          rxUsedEntries: o.rxUsedEntries === 'auto' ? 'per-buffer' : o.rxUsedEntries,
           state: this.state.buffer,
           backend: this.#workerBackend(),
           pcapFd: o.pcapFd,

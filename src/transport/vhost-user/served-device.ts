@@ -30,8 +30,11 @@ export interface UnitResult {
 
 /** The per-connection half of a served device: which queues run together, and the worker that runs them. */
 export interface DeviceSession {
-  /** The queues served by one worker together with queue `index` (it among them), in the order the worker wants. */
-  unitOf(index: number): number[];
+  /**
+   * The queues served by one worker together with queue `index` (it among them), in the order the worker wants, under
+   * the negotiated features (virtio-net's control queue moves with MQ).
+   */
+  unitOf(index: number, features: Features): number[];
   /** The worker script and its data for a unit whose queues are all ready. */
   worker(start: UnitStart): { url: URL; data: unknown };
   /** A unit's worker stopped with this result. */

@@ -1,0 +1,152 @@
+import { NetFrameError, readNumBuffers } from '../devices/net/frame.js';
+import { VIRTIO_NET_HDR_SIZE } from '../spec/net.js';
+import { ScatterList } from '../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../virtqueue/types.js';
+
+export interface NetDriverPairOptions {
+  /** MRG_RXBUF negotiated: a frame may arrive in several receive buffers (num_buffers in the first header). */
+  mergeable: boolean;
+  /** Bytes per receive buffer (with a header); without MRG_RXBUF it must hold the largest frame. */
+  rxBufferBytes: number;
+  /** Bytes per transmit slot (header and frame). */
+  txSlotBytes: number;
+  /** Guest address and view of the receive buffers (queue size of them) and of the transmit slots. */
+  rxAddr: number;
+  rxArea: Uint8Array;
+  txAddr: number;
+  txArea: Uint8Array;
+}
+
+export interface NetDriverStats {
+  txFrames: number;
+  rxFrames: number;
+  rxBuffers: number;
+  /** Received frames refused: bad num_buffers, shorter than a header. */
+  rxErrors: number;
+}
+
+/**
+ * The driver side of one virtio-net queue pair: keeps the receive queue full of buffers, sends frames behind a zeroed
+ * virtio_net_hdr, and reassembles received frames (num_buffers of them with MRG_RXBUF). What a device reports is
+ * checked: a bad num_buffers or a short completion is refused with a NetFrameError and the frame dropped.
+ */
+export class NetDriverPair {
+  readonly stats: NetDriverStats = { txFrames: 0, rxFrames: 0, rxBuffers: 0, rxErrors: 0 };
+  lastError: NetFrameError | null = null;
+  readonly #sg = new ScatterList();
+  readonly #freeTx: number[] = [];
+  readonly #freeRx: number[] = [];
+  /** A frame being reassembled from several receive buffers. */
+  readonly #frame: Uint8Array;
+  #frameLength = 0;
+  #buffersLeft = 0;
+
+  constructor(
+    readonly rx: VirtqueueDriver<number>,
+    readonly tx: VirtqueueDriver<number>,
+    readonly o: NetDriverPairOptions,
+  ) {
+    for (let i = tx.size - 1; i >= 0; i--) this.#freeTx.push(i);
+    for (let i = rx.size - 1; i >= 0; i--) this.#freeRx.push(i);
+    this.#frame = new Uint8Array(Math.max(o.rxBufferBytes, 65536));
+  }
+
+  /** Gives the device every free receive buffer; true if it asked to be kicked. */
+  refill(): boolean {
+    const rx = this.rx;
+    let added = 0;
+    while (this.#freeRx.length > 0) {
+      const slot = this.#freeRx[this.#freeRx.length - 1];
+      this.#sg.reset().addWritable(this.o.rxAddr + slot * this.o.rxBufferBytes, this.o.rxBufferBytes);
+      if (!rx.canAdd(this.#sg, false) || !rx.add(this.#sg, slot, false)) break;
+      this.#freeRx.pop();
+      added++;
+    }
+    return added > 0 && rx.kickPrepare();
+  }
+
+  /** Room to send another frame now. */
+  get canSend(): boolean {
+    this.#reclaimTx();
+    return this.#freeTx.length > 0;
+  }
+
+  /** Queues one frame (Ethernet header and payload); false if no transmit slot is free. Kick with kickTx(). */
+  send(frame: Uint8Array, offset = 0, length = frame.length - offset): boolean {
+    this.#reclaimTx();
+    const slot = this.#freeTx.pop();
+    if (slot === undefined) return false;
+    const at = slot * this.o.txSlotBytes;
+    const area = this.o.txArea;
+    area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
+    area.set(frame.subarray(offset, offset + length), at + VIRTIO_NET_HDR_SIZE);
+    this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
+    if (!this.tx.add(this.#sg, slot, false)) return false;
+    this.stats.txFrames++;
+    return true;
+  }
+
+  kickTx(): boolean {
+    return this.tx.kickPrepare();
+  }
+
+  #reclaimTx(): void {
+    for (let slot = this.tx.takeUsed(); slot !== undefined; slot = this.tx.takeUsed()) this.#freeTx.push(slot);
+  }
+
+  /**
+   * The next complete received frame, passed to `onFrame(bytes, offset, length)` (valid during the call); returns
+   * false when none is complete yet.
+   */
+  receive(onFrame: (bytes: Uint8Array, offset: number, length: number) => void): boolean {
+    const rx = this.rx;
+    for (;;) {
+      const slot = rx.takeUsed();
+      if (slot === undefined) return false;
+      const len = rx.usedLen;
+      const base = slot * this.o.rxBufferBytes;
+      const area = this.o.rxArea;
+      this.stats.rxBuffers++;
+      // The slot is free again once this call returns (its bytes are copied or handed out before then).
+      this.#freeRx.push(slot);
+      if (this.#buffersLeft === 0) {
+        if (len < VIRTIO_NET_HDR_SIZE) {
+          this.#refuse('SHORT_HEADER', `receive buffer ${slot} came back with ${len} bytes`);
+          continue;
+        }
+        const n = this.o.mergeable ? readNumBuffers(area, base) : 1;
+        if (n === 0 || n > rx.size) {
+          this.#refuse('BAD_NUM_BUFFERS', `num_buffers ${n} (queue of ${rx.size})`);
+          continue;
+        }
+        const payload = len - VIRTIO_NET_HDR_SIZE;
+        if (n === 1) {
+          this.stats.rxFrames++;
+          onFrame(area, base + VIRTIO_NET_HDR_SIZE, payload);
+          return true;
+        }
+        this.#frame.set(area.subarray(base + VIRTIO_NET_HDR_SIZE, base + len), 0);
+        this.#frameLength = payload;
+        this.#buffersLeft = n - 1;
+        continue;
+      }
+      if (this.#frameLength + len > this.#frame.length) {
+        this.#buffersLeft = 0;
+        this.#refuse('BAD_NUM_BUFFERS', `a merged frame longer than ${this.#frame.length} bytes`);
+        continue;
+      }
+      this.#frame.set(area.subarray(base, base + len), this.#frameLength);
+      this.#frameLength += len;
+      if (--this.#buffersLeft === 0) {
+        this.stats.rxFrames++;
+        onFrame(this.#frame, 0, this.#frameLength);
+        return true;
+      }
+    }
+  }
+
+  #refuse(code: NetFrameError['code'], detail: string): void {
+    this.stats.rxErrors++;
+    this.lastError = new NetFrameError(code, this.rx.name, detail);
+  }
+}

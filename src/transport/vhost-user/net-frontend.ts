@@ -1,0 +1,270 @@
+import { Worker } from 'node:worker_threads';
+import { formatMac } from '../../devices/net/frame.js';
+import { EventFd } from '../../os/eventfd.js';
+import { Mapping } from '../../os/mapping.js';
+import { MemFd } from '../../os/memfd.js';
+import { connectUnix } from '../../os/unix-socket.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../../spec/features.js';
+import {
+  NET_CONFIG_MAX_VIRTQUEUE_PAIRS,
+  NET_CONFIG_MTU,
+  NET_CONFIG_SIZE,
+  NET_FEATURE_NAMES,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_HDR_SIZE,
+  maxFrameSize,
+} from '../../spec/net.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+  requestName,
+} from '../../spec/vhost-user.js';
+import { bit, describeFeatures, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { packedRingLayout } from '../../virtqueue/packed/layout.js';
+import { splitRingLayout } from '../../virtqueue/split/layout.js';
+import { compiledWorkerUrl } from '../worker-url.js';
+import { VhostUserConnection } from './connection.js';
+import { VhostUserFrontendError } from './frontend.js';
+import {
+  decodeConfig,
+  decodeU64,
+  encodeConfig,
+  encodeMemTable,
+  encodeSingleRegion,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringFile,
+  encodeVringState,
+  type VhostUserMessage,
+} from './messages.js';
+import { QueueControl } from './queue-control.js';
+import type { NetQueuePlan, NetTrafficInput, NetTrafficResult } from './net-traffic-worker.js';
+
+export interface NetTrafficOptions {
+  ring: 'split' | 'packed';
+  inOrder: boolean;
+  mergeable: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+  /** Use the control queue (if offered): set the queue pairs, turn promiscuous mode on. DPDK's vhost has none. */
+  control: boolean;
+  queueSize: number;
+  pairs: number;
+  /** Frames sent on each pair. */
+  frames: number;
+  /** Frame length (Ethernet header and payload), or random in 60..MTU + 14 for each frame. */
+  frameSize: number | 'random';
+  /** Frames in flight (sent, not yet back) per pair. */
+  window: number;
+  /** Bytes per receive buffer, header included (default: 1536 with MRG_RXBUF, else a maximal frame). */
+  rxBufferBytes?: number;
+  /** Give up when nothing came back for this long. */
+  idleTimeoutMs: number;
+  seed: number;
+}
+
+export interface NetTrafficRun extends NetTrafficResult {
+  negotiated: Features;
+  /** The negotiated features in words, net bits named. */
+  described: string;
+  mac: string | null;
+  mtu: number;
+}
+
+const GUEST_BASE = 0x10_0000;
+const PAGE = 4096;
+const alignPage = (n: number): number => Math.ceil(n / PAGE) * PAGE;
+
+/** What the net driver asks for. */
+function netWants(o: NetTrafficOptions): Features {
+  const bits = [VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS];
+  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
+  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
+  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
+  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  if (o.mergeable) bits.push(VIRTIO_NET_F_MRG_RXBUF);
+  if (o.control) bits.push(VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_CTRL_RX);
+  if (o.control && o.pairs > 1) bits.push(VIRTIO_NET_F_MQ);
+  return featureMask(...bits);
+}
+
+/**
+ * vqkit's virtio-net driver over vhost-user: connects to a net back-end (vqkit's, or DPDK's vhost PMD), negotiates,
+ * shares memory, sets up `pairs` queue pairs (and the control queue if negotiated), and sends `frames` numbered frames
+ * on each pair, checking that every one comes back intact and in order (a loop or macswap back-end).
+ */
+export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise<NetTrafficRun> {
+  let fd: number;
+  try {
+    fd = connectUnix(path);
+  } catch (e) {
+    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
+  }
+  const conn = new VhostUserConnection(fd, false);
+  const owned: { close(): void }[] = [];
+  try {
+    const ask = async (request: number, payload?: Uint8Array): Promise<VhostUserMessage> => {
+      conn.send(request, payload);
+      const reply = await conn.receive();
+      if (reply === null)
+        throw new VhostUserFrontendError(`the back-end closed the connection after ${requestName(request)}`);
+      if (reply.request !== request) {
+        throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
+      }
+      return reply;
+    };
+    const offered = decodeU64(await ask(R.GET_FEATURES));
+    const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
+    let protocol = 0n;
+    if (protocolOffered) {
+      const pf = decodeU64(await ask(R.GET_PROTOCOL_FEATURES));
+      protocol = pf & featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS, P.CONFIG);
+      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(protocol));
+    }
+    conn.send(R.SET_OWNER);
+    const negotiated = negotiate(offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES), netWants(o));
+    if (o.ring === 'packed' && !hasFeature(negotiated, VIRTIO_F_RING_PACKED)) {
+      throw new VhostUserFrontendError('the back-end does not offer RING_PACKED');
+    }
+    if (o.pairs > 1 && !hasFeature(negotiated, VIRTIO_NET_F_MQ) && hasFeature(offered, VIRTIO_NET_F_CTRL_VQ)) {
+      throw new VhostUserFrontendError(`${o.pairs} queue pairs need VIRTIO_NET_F_MQ, which was not negotiated`);
+    }
+    // The config space (MAC, MTU, pairs), where the back-end has one.
+    let mac: string | null = null;
+    let mtu = 1500;
+    let maxPairs = Infinity;
+    if (hasFeature(protocol, P.CONFIG)) {
+      const c = decodeConfig(
+        await ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(NET_CONFIG_SIZE) })),
+      );
+      if (c.size !== NET_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
+      const v = new DataView(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MAC)) mac = formatMac(c.bytes);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MTU)) mtu = v.getUint16(NET_CONFIG_MTU, true);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MQ)) maxPairs = v.getUint16(NET_CONFIG_MAX_VIRTQUEUE_PAIRS, true);
+    }
+    if (o.pairs > maxPairs)
+      throw new VhostUserFrontendError(`the device has ${maxPairs} queue pairs, ${o.pairs} asked`);
+    conn.send(R.SET_FEATURES, encodeU64(negotiated | (protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n)));
+
+    // Guest memory: every ring, then each pair's receive buffers and transmit slots, then the control buffer.
+    const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
+    const mergeable = hasFeature(negotiated, VIRTIO_NET_F_MRG_RXBUF);
+    const control = hasFeature(negotiated, VIRTIO_NET_F_CTRL_VQ);
+    const size = o.queueSize;
+    const maxFrame = maxFrameSize(mtu);
+    const rxBufferBytes = o.rxBufferBytes ?? (mergeable ? 1536 : VIRTIO_NET_HDR_SIZE + maxFrame);
+    const txSlotBytes = VIRTIO_NET_HDR_SIZE + maxFrame;
+    const queueCount = 2 * o.pairs + (control ? 1 : 0);
+    let at = GUEST_BASE;
+    const queues: NetQueuePlan[] = [];
+    for (let q = 0; q < queueCount; q++) {
+      const layout = (packed ? packedRingLayout : splitRingLayout)(at, size);
+      at = alignPage(at + layout.bytes);
+      const isCtrl = q === 2 * o.pairs;
+      const bytes = isCtrl ? PAGE : q % 2 === 0 ? size * rxBufferBytes : size * txSlotBytes;
+      queues.push({
+        index: q,
+        addresses: layout.addresses,
+        bufferAddr: at,
+        bufferBytes: bytes,
+        control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
+      });
+      at = alignPage(at + bytes);
+    }
+    const memoryBytes = at - GUEST_BASE;
+    const memfd = MemFd.create('vqkit-net', memoryBytes);
+    owned.push(memfd);
+    const mapping = Mapping.map(memfd.fd, memoryBytes);
+    owned.push(mapping);
+    const userBase = Number(mapping.address);
+    const user = (gpa: number): number => gpa - GUEST_BASE + userBase;
+    const region = { guestAddr: GUEST_BASE, size: memoryBytes, userAddr: userBase, mmapOffset: 0 };
+    if (hasFeature(protocol, P.CONFIGURE_MEM_SLOTS)) conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
+    else conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
+    for (const q of queues) {
+      const kick = EventFd.create();
+      const call = EventFd.create();
+      owned.push(kick, call);
+      const ctl = new Int32Array(q.control);
+      Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
+      Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
+      const a = q.addresses;
+      conn.send(R.SET_VRING_NUM, encodeVringState({ index: q.index, num: size }));
+      // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
+      conn.send(R.SET_VRING_BASE, encodeVringState({ index: q.index, num: packed ? 0x80008000 : 0 }));
+      conn.send(
+        R.SET_VRING_ADDR,
+        encodeVringAddr({
+          index: q.index,
+          flags: 0,
+          desc: user(a.desc),
+          used: user(a.device),
+          avail: user(a.driver),
+          log: 0n,
+        }),
+      );
+      conn.send(R.SET_VRING_CALL, encodeVringFile(q.index, true), [call.fd]);
+      conn.send(R.SET_VRING_KICK, encodeVringFile(q.index, true), [kick.fd]);
+    }
+    if (protocolOffered) {
+      for (const q of queues) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: q.index, num: 1 }));
+    }
+    const input: NetTrafficInput = {
+      features: negotiated,
+      guestBase: GUEST_BASE,
+      memoryBytes,
+      memoryFd: memfd.fd,
+      queueSize: size,
+      pairs: o.pairs,
+      queues,
+      mergeable,
+      rxBufferBytes,
+      txSlotBytes,
+      mtu,
+      frames: o.frames,
+      frameSize: o.frameSize,
+      window: Math.min(o.window, size),
+      idleTimeoutMs: o.idleTimeoutMs,
+      seed: o.seed,
+    };
+    const worker = new Worker(compiledWorkerUrl(import.meta.url, './net-traffic-worker.js'), { workerData: input });
+    // The back-end closing the socket mid-run stops the worker: it would wait for frames that cannot come.
+    let backendGone = false;
+    void conn.receive().then(
+      (m) => {
+        if (m === null) {
+          backendGone = true;
+          for (const q of queues) Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1);
+        }
+      },
+      () => {
+        backendGone = true;
+        for (const q of queues) Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1);
+      },
+    );
+    const result = await new Promise<NetTrafficResult>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    if (backendGone && result.failure === null) result.failure = `the back-end at ${path} went away during the run`;
+    return { ...result, negotiated, described: describeFeatures(negotiated, NET_FEATURE_NAMES), mac, mtu };
+  } finally {
+    conn.close();
+    owned.reverse().forEach((x) => x.close());
+  }
+}

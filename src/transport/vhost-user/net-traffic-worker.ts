@@ -1,0 +1,230 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { NetDriverPair } from '../../drivers/net-driver.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
+import { Mapping } from '../../os/mapping.js';
+import {
+  ETH_HEADER_SIZE,
+  VIRTIO_NET_CTRL_MQ,
+  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+  VIRTIO_NET_CTRL_RX,
+  VIRTIO_NET_CTRL_RX_PROMISC,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_OK,
+  maxFrameSize,
+} from '../../spec/net.js';
+import { hasFeature, type Features } from '../../virtqueue/features.js';
+import { createDriverQueue } from '../../virtqueue/index.js';
+import { ScatterList } from '../../virtqueue/scatter-list.js';
+import type { RingAddresses, VirtqueueDriver } from '../../virtqueue/types.js';
+import { QueueControl } from './queue-control.js';
+
+export interface NetQueuePlan {
+  index: number;
+  addresses: RingAddresses;
+  /** This queue's buffers: receive buffers, transmit slots, or the control command area. */
+  bufferAddr: number;
+  bufferBytes: number;
+  control: SharedArrayBuffer;
+}
+
+export interface NetTrafficInput {
+  features: Features;
+  guestBase: number;
+  memoryBytes: number;
+  memoryFd: number;
+  queueSize: number;
+  pairs: number;
+  /** rx0, tx0, rx1, tx1, ..., then the control queue if negotiated. */
+  queues: NetQueuePlan[];
+  mergeable: boolean;
+  rxBufferBytes: number;
+  txSlotBytes: number;
+  mtu: number;
+  frames: number;
+  frameSize: number | 'random';
+  window: number;
+  idleTimeoutMs: number;
+  seed: number;
+}
+
+export interface PairTraffic {
+  sent: number;
+  received: number;
+  /** Frames that came back wrong: out of order, wrong length, or wrong bytes. */
+  bad: number;
+  rxBuffers: number;
+  rxErrors: number;
+}
+
+export interface NetTrafficResult {
+  failure: string | null;
+  pairs: PairTraffic[];
+  /** Control commands sent and acknowledged VIRTIO_NET_OK. */
+  controlOk: number;
+  elapsedMs: number;
+  bytes: number;
+}
+
+/** An EtherType for local experiments (IEEE 802): nobody else's frames look like ours. */
+const ETHERTYPE_LOCAL = 0x88b5;
+/** Frame header after Ethernet: pair u16, seq u32. */
+const TAG_SIZE = 6;
+const MIN_FRAME = 60;
+
+const o = workerData as NetTrafficInput;
+
+/** The length of frame `seq` of `pair`: fixed, or spread over 60..max by a hash (both ends compute it). */
+function frameLength(pair: number, seq: number, max: number): number {
+  if (o.frameSize !== 'random') return o.frameSize;
+  let h = (Math.imul(seq ^ o.seed, 0x9e3779b1) ^ Math.imul(pair + 1, 0x85ebca6b)) >>> 0;
+  h = (h ^ (h >>> 15)) >>> 0;
+  return MIN_FRAME + (h % (max - MIN_FRAME + 1));
+}
+
+const patternByte = (pair: number, seq: number, j: number): number => (seq * 31 + j * 7 + pair) & 0xff;
+
+function buildFrame(buf: Uint8Array, pair: number, seq: number, length: number): void {
+  // Destination: a locally administered unicast address; source: ours. A loop swaps them, io forwarding does not.
+  buf.set([0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]);
+  buf[12] = ETHERTYPE_LOCAL >> 8;
+  buf[13] = ETHERTYPE_LOCAL & 0xff;
+  const v = new DataView(buf.buffer, buf.byteOffset);
+  v.setUint16(ETH_HEADER_SIZE, pair);
+  v.setUint32(ETH_HEADER_SIZE + 2, seq);
+  for (let j = ETH_HEADER_SIZE + TAG_SIZE; j < length; j++) buf[j] = patternByte(pair, seq, j);
+}
+
+/** Whether a received frame is frame `seq` of `pair`, byte for byte past the MACs. */
+function frameMatches(b: Uint8Array, at: number, length: number, pair: number, seq: number, max: number): boolean {
+  if (length !== frameLength(pair, seq, max)) return false;
+  if (((b[at + 12] << 8) | b[at + 13]) !== ETHERTYPE_LOCAL) return false;
+  const v = new DataView(b.buffer, b.byteOffset + at);
+  if (v.getUint16(ETH_HEADER_SIZE) !== pair || v.getUint32(ETH_HEADER_SIZE + 2) !== seq) return false;
+  for (let j = ETH_HEADER_SIZE + TAG_SIZE; j < length; j++) if (b[at + j] !== patternByte(pair, seq, j)) return false;
+  return true;
+}
+
+function run(): NetTrafficResult {
+  const mapping = Mapping.map(o.memoryFd, o.memoryBytes);
+  try {
+    const memory = new GuestMemory([{ guestAddr: o.guestBase, size: o.memoryBytes, buffer: mapping.buffer }]);
+    const ctls = o.queues.map((q) => new Int32Array(q.control));
+    const stopped = (): boolean => ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
+    const kick = (q: number): void => signalEventFd(Atomics.load(ctls[q], QueueControl.KICK_FD));
+    const callFds = ctls.map((c) => Atomics.load(c, QueueControl.CALL_FD));
+    const queue = (q: number): VirtqueueDriver<number> =>
+      createDriverQueue<number>({
+        name: `net.${q}`,
+        size: o.queueSize,
+        features: o.features,
+        memory,
+        addresses: o.queues[q].addresses,
+      });
+    const wait = (): void => {
+      if (waitAnyReadableSync(callFds, 10) > 0) callFds.forEach(drainEventFd);
+    };
+    const started = performance.now();
+
+    // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
+    let controlOk = 0;
+    if (o.queues.length > 2 * o.pairs) {
+      const q = 2 * o.pairs;
+      const cvq = queue(q);
+      const area = memory.translate(o.queues[q].bufferAddr, o.queues[q].bufferBytes);
+      const command = (cls: number, cmd: number, data: number[]): string | null => {
+        const base = o.queues[q].bufferAddr;
+        area.set([cls, cmd, ...data], 0);
+        area[64] = 0xff;
+        const sg = new ScatterList().addReadable(base, 2 + data.length).addWritable(base + 64, 1);
+        cvq.add(sg, 0, false);
+        if (cvq.kickPrepare()) kick(q);
+        const deadline = performance.now() + o.idleTimeoutMs;
+        while (cvq.takeUsed() === undefined) {
+          if (cvq.error !== null) return cvq.error.message;
+          if (stopped() || performance.now() > deadline) return `no answer to control class ${cls} command ${cmd}`;
+          wait();
+        }
+        if (area[64] !== VIRTIO_NET_OK) return `control class ${cls} command ${cmd} refused (ack ${area[64]})`;
+        controlOk++;
+        return null;
+      };
+      const problem =
+        (hasFeature(o.features, VIRTIO_NET_F_MQ)
+          ? command(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, [o.pairs & 0xff, o.pairs >> 8])
+          : null) ??
+        (hasFeature(o.features, VIRTIO_NET_F_CTRL_RX)
+          ? command(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, [1])
+          : null);
+      if (problem !== null) return { failure: problem, pairs: [], controlOk, elapsedMs: 0, bytes: 0 };
+    }
+
+    const maxFrame = maxFrameSize(o.mtu) - 4;
+    const pairs = Array.from({ length: o.pairs }, (_, p) => {
+      const rxPlan = o.queues[2 * p];
+      const txPlan = o.queues[2 * p + 1];
+      return new NetDriverPair(queue(2 * p), queue(2 * p + 1), {
+        mergeable: o.mergeable,
+        rxBufferBytes: o.rxBufferBytes,
+        txSlotBytes: o.txSlotBytes,
+        rxAddr: rxPlan.bufferAddr,
+        rxArea: memory.translate(rxPlan.bufferAddr, rxPlan.bufferBytes),
+        txAddr: txPlan.bufferAddr,
+        txArea: memory.translate(txPlan.bufferAddr, txPlan.bufferBytes),
+      });
+    });
+    const traffic: PairTraffic[] = pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
+    const frame = new Uint8Array(maxFrame);
+    let failure: string | null = null;
+    let bytes = 0;
+    let lastProgress = performance.now();
+    for (let p = 0; p < pairs.length; p++) if (pairs[p].refill()) kick(2 * p);
+    while (failure === null && traffic.some((t) => t.received < o.frames)) {
+      let progressed = 0;
+      for (let p = 0; p < pairs.length; p++) {
+        const pair = pairs[p];
+        const t = traffic[p];
+        let sent = 0;
+        while (t.sent < o.frames && t.sent - t.received < o.window && pair.canSend) {
+          const length = frameLength(p, t.sent, maxFrame);
+          buildFrame(frame, p, t.sent, length);
+          if (!pair.send(frame, 0, length)) break;
+          t.sent++;
+          sent++;
+        }
+        if (sent > 0 && pair.kickTx()) kick(2 * p + 1);
+        while (
+          pair.receive((b, at, length) => {
+            if (!frameMatches(b, at, length, p, t.received, maxFrame)) t.bad++;
+            t.received++;
+            bytes += length;
+          })
+        ) {
+          progressed++;
+        }
+        if (pair.refill()) kick(2 * p);
+        progressed += sent;
+        t.rxBuffers = pair.stats.rxBuffers;
+        t.rxErrors = pair.stats.rxErrors;
+        const broken = pair.rx.error ?? pair.tx.error;
+        if (broken !== null) failure = broken.message;
+        else if (t.bad > 0) failure = `pair ${p}: frame ${t.received - 1} came back wrong (${t.bad} bad so far)`;
+        else if (pair.lastError !== null) failure = pair.lastError.message;
+      }
+      if (progressed > 0) {
+        lastProgress = performance.now();
+        continue;
+      }
+      if (stopped()) failure = 'stopped before every frame came back';
+      else if (performance.now() - lastProgress > o.idleTimeoutMs) {
+        failure = `nothing came back for ${o.idleTimeoutMs} ms: ${traffic.map((t, p) => `pair ${p} sent ${t.sent}, received ${t.received}`).join('; ')}`;
+      } else wait();
+    }
+    return { failure, pairs: traffic, controlOk, elapsedMs: performance.now() - started, bytes };
+  } finally {
+    mapping.close();
+  }
+}
+
+parentPort!.postMessage(run());
