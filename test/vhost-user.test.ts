@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RUN, type RunOptions } from '../src/harness/options.js';
 import { runOverVhostUser } from '../src/harness/run.js';
@@ -35,73 +34,14 @@ import {
   encodeVringState,
 } from '../src/transport/vhost-user/messages.js';
 import { bit, featureMask } from '../src/virtqueue/features.js';
+import { ServeProcess, VQ } from './support/serve-process.js';
 
-const VQ = fileURLToPath(new URL('../bin/vq.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vq-vhost-'));
 
-/** `vq serve test` as a real second process; its log lines are events tests wait for. */
-class Daemon {
-  readonly proc: ChildProcess;
-  readonly lines: string[] = [];
-  #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
-
-  constructor(
-    readonly socket: string,
-    args: string[] = [],
-  ) {
-    this.proc = spawn(process.execPath, [VQ, 'serve', 'test', '--socket', socket, ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let partial = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      partial += chunk.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      for (const line of parts) {
-        this.lines.push(line);
-        this.#waiters = this.#waiters.filter((w) => {
-          const hit = this.lines.slice(w.from).find((l) => w.re.test(l));
-          if (hit !== undefined) w.resolve(hit);
-          return hit === undefined;
-        });
-      }
-    });
-  }
-
-  /** The first log line matching `re` from line `from` on (default: any). */
-  waitFor(re: RegExp, from = 0): Promise<string> {
-    const hit = this.lines.slice(from).find((l) => re.test(l));
-    if (hit !== undefined) return Promise.resolve(hit);
-    return new Promise((resolve) => this.#waiters.push({ re, from, resolve }));
-  }
-
-  /** Waits until the session that connected after log line `from` has ended (its own "gone" line, not another's). */
-  async sessionEnded(from: number): Promise<void> {
-    const connected = await this.waitFor(/front-end connected \(session \d+\)/, from);
-    const n = /session (\d+)/.exec(connected)![1];
-    await this.waitFor(new RegExp(`front-end gone \\(session ${n}\\)`), from);
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  openFds(): number {
-    return readdirSync(`/proc/${this.pid}/fd`).length;
-  }
-
-  guestMappings(): number {
-    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('memfd:vqkit-guest')).length;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.proc.exitCode !== null) return resolve();
-      this.proc.once('exit', () => resolve());
-      this.proc.kill('SIGINT');
-    });
+/** `vq serve test` as a real second process. */
+class Daemon extends ServeProcess {
+  constructor(socket: string, args: string[] = []) {
+    super('test', socket, args);
   }
 }
 

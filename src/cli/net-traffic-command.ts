@@ -25,6 +25,7 @@ export function netTrafficCommand(): Command {
     .option('--no-mrg-rxbuf', 'do not ask for MRG_RXBUF')
     .option('--indirect', 'ask for INDIRECT_DESC')
     .option('--event-idx', 'ask for EVENT_IDX')
+    .option('--listen', 'listen on the socket for a back-end that connects (DPDK vhost with client=1)')
     .option('--no-ctrl-vq', 'do not use the control queue (DPDK vhost has none)')
     .option('--queues <n>', 'queue pairs', positiveInt('queues'), 1)
     .option('--queue-size <n>', 'descriptors per queue', positiveInt('queue size'), 256)
@@ -52,6 +53,7 @@ export function netTrafficCommand(): Command {
         rxBufferBytes: flags.rxBuffer as number | undefined,
         idleTimeoutMs: flags.timeout as number,
         seed: flags.seed as number,
+        listen: flags.listen === true,
       });
       const out = (line: string): void => void process.stdout.write(`${line}\n`);
       out(`negotiated: ${r.described}`);

@@ -3,7 +3,8 @@ import { formatMac } from '../../devices/net/frame.js';
 import { EventFd } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
 import { MemFd } from '../../os/memfd.js';
-import { connectUnix } from '../../os/unix-socket.js';
+import { closeFd } from '../../os/fd.js';
+import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -71,9 +72,33 @@ export interface NetTrafficOptions {
   window: number;
   /** Bytes per receive buffer, header included (default: 1536 with MRG_RXBUF, else a maximal frame). */
   rxBufferBytes?: number;
-  /** Give up when nothing came back for this long. */
+  /** Give up when nothing came back for this long (and, listening, when no back-end connects). */
   idleTimeoutMs: number;
   seed: number;
+  /** Listen on the path for a back-end that connects (DPDK's vhost PMD with client=1) instead of connecting. */
+  listen?: boolean;
+}
+
+function connectOrExplain(path: string): number {
+  try {
+    return connectUnix(path);
+  } catch (e) {
+    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Listens on `path` and takes the first back-end that connects. */
+async function acceptOne(path: string, timeoutMs: number): Promise<number> {
+  const listenFd = listenUnix(path);
+  const deadline = performance.now() + timeoutMs;
+  try {
+    const fd = await acceptUnix(listenFd, () => performance.now() > deadline);
+    if (fd === null) throw new VhostUserFrontendError(`no back-end connected to ${path} within ${timeoutMs} ms`);
+    return fd;
+  } finally {
+    closeFd(listenFd);
+    unlinkPath(path);
+  }
 }
 
 export interface NetTrafficRun extends NetTrafficResult {
@@ -107,12 +132,7 @@ function netWants(o: NetTrafficOptions): Features {
  * on each pair, checking that every one comes back intact and in order (a loop or macswap back-end).
  */
 export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise<NetTrafficRun> {
-  let fd: number;
-  try {
-    fd = connectUnix(path);
-  } catch (e) {
-    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
-  }
+  const fd = o.listen ? await acceptOne(path, o.idleTimeoutMs) : connectOrExplain(path);
   const conn = new VhostUserConnection(fd, false);
   const owned: { close(): void }[] = [];
   try {
@@ -237,7 +257,11 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
       mtu,
       frames: o.frames,
       frameSize: o.frameSize,
-      window: Math.min(o.window, size),
+      // No more frames in flight than the receive queue can hold at once: a device drops what finds no buffer.
+      window: Math.max(
+        1,
+        Math.min(o.window, Math.floor(size / Math.ceil((VIRTIO_NET_HDR_SIZE + maxFrame) / rxBufferBytes))),
+      ),
       idleTimeoutMs: o.idleTimeoutMs,
       seed: o.seed,
     };

@@ -96,14 +96,27 @@ function buildFrame(buf: Uint8Array, pair: number, seq: number, length: number):
   for (let j = ETH_HEADER_SIZE + TAG_SIZE; j < length; j++) buf[j] = patternByte(pair, seq, j);
 }
 
-/** Whether a received frame is frame `seq` of `pair`, byte for byte past the MACs. */
-function frameMatches(b: Uint8Array, at: number, length: number, pair: number, seq: number, max: number): boolean {
-  if (length !== frameLength(pair, seq, max)) return false;
-  if (((b[at + 12] << 8) | b[at + 13]) !== ETHERTYPE_LOCAL) return false;
+/** Null if a received frame is frame `seq` of `pair`, byte for byte past the MACs; else what differs. */
+function frameProblem(
+  b: Uint8Array,
+  at: number,
+  length: number,
+  pair: number,
+  seq: number,
+  max: number,
+): string | null {
+  const want = frameLength(pair, seq, max);
+  if (length !== want) return `${length} bytes, expected ${want}`;
+  if (((b[at + 12] << 8) | b[at + 13]) !== ETHERTYPE_LOCAL) return 'not our EtherType';
   const v = new DataView(b.buffer, b.byteOffset + at);
-  if (v.getUint16(ETH_HEADER_SIZE) !== pair || v.getUint32(ETH_HEADER_SIZE + 2) !== seq) return false;
-  for (let j = ETH_HEADER_SIZE + TAG_SIZE; j < length; j++) if (b[at + j] !== patternByte(pair, seq, j)) return false;
-  return true;
+  if (v.getUint16(ETH_HEADER_SIZE) !== pair || v.getUint32(ETH_HEADER_SIZE + 2) !== seq) {
+    return `frame ${v.getUint32(ETH_HEADER_SIZE + 2)} of pair ${v.getUint16(ETH_HEADER_SIZE)} in its place`;
+  }
+  for (let j = ETH_HEADER_SIZE + TAG_SIZE; j < length; j++) {
+    if (b[at + j] !== patternByte(pair, seq, j))
+      return `byte ${j} is ${b[at + j]}, expected ${patternByte(pair, seq, j)}`;
+  }
+  return null;
 }
 
 function run(): NetTrafficResult {
@@ -177,6 +190,7 @@ function run(): NetTrafficResult {
     const traffic: PairTraffic[] = pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
     const frame = new Uint8Array(maxFrame);
     let failure: string | null = null;
+    let firstBad: string | null = null;
     let bytes = 0;
     let lastProgress = performance.now();
     for (let p = 0; p < pairs.length; p++) if (pairs[p].refill()) kick(2 * p);
@@ -196,7 +210,9 @@ function run(): NetTrafficResult {
         if (sent > 0 && pair.kickTx()) kick(2 * p + 1);
         while (
           pair.receive((b, at, length) => {
-            if (!frameMatches(b, at, length, p, t.received, maxFrame)) t.bad++;
+            const problem = frameProblem(b, at, length, p, t.received, maxFrame);
+            if (problem !== null && t.bad++ === 0)
+              firstBad = `pair ${p}: frame ${t.received} came back wrong: ${problem}`;
             t.received++;
             bytes += length;
           })
@@ -209,7 +225,7 @@ function run(): NetTrafficResult {
         t.rxErrors = pair.stats.rxErrors;
         const broken = pair.rx.error ?? pair.tx.error;
         if (broken !== null) failure = broken.message;
-        else if (t.bad > 0) failure = `pair ${p}: frame ${t.received - 1} came back wrong (${t.bad} bad so far)`;
+        else if (firstBad !== null) failure = `${firstBad} (${t.bad} bad so far)`;
         else if (pair.lastError !== null) failure = pair.lastError.message;
       }
       if (progressed > 0) {

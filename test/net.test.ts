@@ -1,0 +1,299 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NetControl } from '../src/devices/net/net-control.js';
+import { Delivery, NetDevicePair } from '../src/devices/net/net-pair.js';
+import { NetState } from '../src/devices/net/net-state.js';
+import { NetDriverPair } from '../src/drivers/net-driver.js';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
+import {
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_OK,
+  VIRTIO_NET_ERR,
+} from '../src/spec/net.js';
+import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
+import { featureMask, type Features } from '../src/virtqueue/features.js';
+import { createDeviceQueue, createDriverQueue } from '../src/virtqueue/index.js';
+import { ScatterList } from '../src/virtqueue/scatter-list.js';
+import { splitRingLayout } from '../src/virtqueue/split/layout.js';
+import { ServeProcess } from './support/serve-process.js';
+
+const BASE = 0x10_0000;
+const SIZE = 16;
+
+/** A driver and a device queue on one ring in local memory, plus a data area at `data`. */
+function localQueue(features: Features, at: number, memory: GuestMemory, name: string) {
+  const ring = splitRingLayout(at, SIZE);
+  const config = { name, size: SIZE, features, memory, addresses: ring.addresses };
+  return { driver: createDriverQueue<number>(config), device: createDeviceQueue(config) };
+}
+
+function netPair(features: Features) {
+  const bytes = 1 << 20;
+  const memory = new GuestMemory([{ guestAddr: BASE, size: bytes, buffer: new ArrayBuffer(bytes) }]);
+  const rx = localQueue(features, BASE, memory, 'rx');
+  const tx = localQueue(features, BASE + 0x4000, memory, 'tx');
+  const rxAddr = BASE + 0x10000;
+  const txAddr = BASE + 0x40000;
+  const mergeable = (features & featureMask(VIRTIO_NET_F_MRG_RXBUF)) !== 0n;
+  const rxBufferBytes = mergeable ? 256 : 1600;
+  const driver = new NetDriverPair(rx.driver, tx.driver, {
+    mergeable,
+    rxBufferBytes,
+    txSlotBytes: 1600,
+    rxAddr,
+    rxArea: memory.translate(rxAddr, SIZE * rxBufferBytes),
+    txAddr,
+    txArea: memory.translate(txAddr, SIZE * 1600),
+  });
+  const device = new NetDevicePair(rx.device, tx.device, { mergeable, mtu: 1500 });
+  return { memory, driver, device, rx, tx };
+}
+
+const frameOf = (length: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length }, (_, i) => (i * 13 + seed) & 0xff);
+const BASIC = featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER);
+
+/** Frames the device hands out of its transmit queue, copied. */
+function transmitted(device: NetDevicePair): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  device.transmit(SIZE, (b, at, len) => out.push(b.slice(at, at + len)));
+  return out;
+}
+
+describe('virtio-net data path (device and driver on one ring)', () => {
+  it.each([
+    ['one buffer per frame', BASIC],
+    ['mergeable receive buffers', BASIC | featureMask(VIRTIO_NET_F_MRG_RXBUF)],
+  ])('frames go out and come back byte for byte (%s)', (_, features) => {
+    const { driver, device } = netPair(features);
+    driver.refill();
+    const frames = [60, 128, 500, 1514].map((n, i) => frameOf(n, i));
+    for (const f of frames) expect(driver.send(f)).toBe(true);
+    driver.kickTx();
+    const out = transmitted(device);
+    expect(out).toEqual(frames);
+    for (const f of out) expect(device.receive(f, 0, f.length)).toBe(Delivery.Delivered);
+    device.rx.flush();
+    const back: Uint8Array[] = [];
+    while (driver.receive((b, at, len) => back.push(b.slice(at, at + len))));
+    expect(back).toEqual(frames);
+    if (features & featureMask(VIRTIO_NET_F_MRG_RXBUF)) expect(device.stats.rxBuffers).toBeGreaterThan(frames.length);
+  });
+
+  it('a frame waits for receive buffers (MRG_RXBUF) and is delivered whole when they come', () => {
+    const { driver, device } = netPair(BASIC | featureMask(VIRTIO_NET_F_MRG_RXBUF));
+    const big = frameOf(1514, 9);
+    expect(device.receive(big, 0, big.length)).toBe(Delivery.Wait);
+    driver.refill();
+    expect(device.receive(big, 0, big.length)).toBe(Delivery.Delivered);
+    device.rx.flush();
+    let got: Uint8Array | null = null;
+    driver.receive((b, at, len) => (got = b.slice(at, at + len)));
+    expect(got).toEqual(big);
+  });
+
+  /** Adds a raw transmit buffer (header bytes as given), so the device sees exactly what a bad driver wrote. */
+  function rawTx(memory: GuestMemory, q: ReturnType<typeof localQueue>, bytes: Uint8Array, writable = 0): void {
+    const addr = BASE + 0x80000;
+    memory.translate(addr, bytes.length + writable).set(bytes);
+    const sg = new ScatterList().addReadable(addr, bytes.length);
+    if (writable) sg.addWritable(addr + bytes.length, writable);
+    q.driver.add(sg, 0, false);
+    q.driver.kickPrepare();
+  }
+
+  const header = (flags = 0, gso = 0): number[] => [flags, gso, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  it.each([
+    ['SHORT_HEADER', Uint8Array.from([0, 0, 0, 0, 0, 0]), 0],
+    ['BAD_HEADER', Uint8Array.from([...header(0, 1), ...frameOf(60, 1)]), 0],
+    ['BAD_HEADER', Uint8Array.from([...header(1), ...frameOf(60, 1)]), 0],
+    ['RUNT_FRAME', Uint8Array.from([...header(), ...frameOf(10, 1)]), 0],
+    ['FRAME_TOO_LONG', Uint8Array.from([...header(), ...frameOf(1519, 1)]), 0],
+    ['WRITABLE_TX', Uint8Array.from([...header(), ...frameOf(60, 1)]), 16],
+  ] as const)(
+    'a transmitted buffer with %s is dropped and counted; the next frame still goes',
+    (code, bytes, writable) => {
+      const { memory, driver, device, tx } = netPair(BASIC);
+      rawTx(memory, tx, bytes, writable);
+      expect(transmitted(device)).toEqual([]);
+      expect(device.lastError?.code).toBe(code);
+      expect(device.stats.txErrors).toBe(1);
+      expect(device.tx.error).toBeNull();
+      const good = frameOf(100, 3);
+      driver.send(good);
+      driver.kickTx();
+      expect(transmitted(device)).toEqual([good]);
+    },
+  );
+
+  it('a frame longer than a non-mergeable receive buffer is refused; the buffer comes back empty', () => {
+    const bytes = 1 << 20;
+    const memory = new GuestMemory([{ guestAddr: BASE, size: bytes, buffer: new ArrayBuffer(bytes) }]);
+    const rx = localQueue(BASIC, BASE, memory, 'rx');
+    const tx = localQueue(BASIC, BASE + 0x4000, memory, 'tx');
+    const device = new NetDevicePair(rx.device, tx.device, { mergeable: false, mtu: 1500 });
+    rx.driver.add(new ScatterList().addWritable(BASE + 0x10000, 100), 7, false);
+    rx.driver.kickPrepare();
+    const f = frameOf(200, 1);
+    expect(device.receive(f, 0, f.length)).toBe(Delivery.Dropped);
+    expect(device.lastError?.code).toBe('RX_BUFFER_TOO_SMALL');
+    device.rx.flush();
+    expect(rx.driver.takeUsed()).toBe(7);
+    expect(rx.driver.usedLen).toBe(0);
+  });
+
+  it('the driver refuses a received frame whose num_buffers is 0, and takes the next one', () => {
+    const { memory, driver, device, rx } = netPair(BASIC | featureMask(VIRTIO_NET_F_MRG_RXBUF));
+    driver.refill();
+    // The device writes a frame, then a bad device zeroes num_buffers in the header it wrote.
+    const f = frameOf(60, 2);
+    device.receive(f, 0, f.length);
+    device.receive(f, 0, f.length);
+    device.rx.flush();
+    memory.translate(BASE + 0x10000 + 10, 2).fill(0);
+    const got: number[] = [];
+    while (driver.receive((_, __, len) => got.push(len)));
+    expect(driver.lastError?.code).toBe('BAD_NUM_BUFFERS');
+    expect(got).toEqual([60]);
+    expect(rx.driver.error).toBeNull();
+  });
+});
+
+describe('virtio-net control queue', () => {
+  function control(features: Features) {
+    const bytes = 1 << 16;
+    const memory = new GuestMemory([{ guestAddr: BASE, size: bytes, buffer: new ArrayBuffer(bytes) }]);
+    const q = localQueue(features, BASE, memory, 'ctrl');
+    const state = NetState.create(Uint8Array.from([2, 0, 0, 0, 0, 1]), 4);
+    const ctrl = new NetControl(q.device, state, 4);
+    const send = (command: number[], ackBytes = 1): number => {
+      const area = memory.translate(BASE + 0x8000, 512);
+      area.set(command);
+      area[256] = 0xaa;
+      const sg = new ScatterList().addReadable(BASE + 0x8000, command.length);
+      if (ackBytes) sg.addWritable(BASE + 0x8000 + 256, ackBytes);
+      q.driver.add(sg, 0, false);
+      q.driver.kickPrepare();
+      ctrl.serve();
+      q.device.flush();
+      q.driver.takeUsed();
+      return area[256];
+    };
+    return { state, ctrl, send };
+  }
+  const ALL = BASIC | featureMask(VIRTIO_NET_F_CTRL_RX, VIRTIO_NET_F_MQ);
+
+  it('answers RX mode, MAC table and queue-pair commands and applies them', () => {
+    const { state, send } = control(ALL);
+    expect(send([0, 0, 0])).toBe(VIRTIO_NET_OK);
+    expect(state.promisc).toBe(false);
+    expect(send([4, 0, 2, 0])).toBe(VIRTIO_NET_OK);
+    expect(state.pairs).toBe(2);
+    const mac = [2, 9, 9, 9, 9, 9];
+    expect(send([1, 0, 1, 0, 0, 0, ...mac, 0, 0, 0, 0])).toBe(VIRTIO_NET_OK);
+    const frame = Uint8Array.from([...mac, 0, 0, 0, 0, 0, 0]);
+    expect(state.accepts(frame, 0)).toBe(true);
+    expect(state.accepts(Uint8Array.from([2, 1, 1, 1, 1, 1]), 0)).toBe(false);
+  });
+
+  it.each([
+    ['a command shorter than its header', [0]],
+    ['PROMISC with 2 data bytes', [0, 0, 1, 1]],
+    ['PROMISC with value 2', [0, 0, 2]],
+    ['VQ_PAIRS_SET beyond the device', [4, 0, 9, 0]],
+    ['VQ_PAIRS_SET of 0', [4, 0, 0, 0]],
+    ['MAC_TABLE_SET claiming more entries than it carries', [1, 0, 5, 0, 0, 0, 1, 2, 3]],
+    ['an unknown class', [99, 0]],
+  ])('%s gets VIRTIO_NET_ERR and changes nothing', (_, command) => {
+    const { state, ctrl, send } = control(ALL);
+    const before = Int32Array.from(state.words);
+    expect(send(command)).toBe(VIRTIO_NET_ERR);
+    expect(ctrl.stats.refused).toBe(1);
+    expect(ctrl.lastError).not.toBeNull();
+    expect(Int32Array.from(state.words)).toEqual(before);
+    // The queue goes on: a good command after it is answered.
+    expect(send([0, 1, 1])).toBe(VIRTIO_NET_OK);
+  });
+
+  it('a feature the driver did not negotiate is refused (MQ without VIRTIO_NET_F_MQ)', () => {
+    const { send } = control(BASIC | featureMask(VIRTIO_NET_F_CTRL_RX));
+    expect(send([4, 0, 1, 0])).toBe(VIRTIO_NET_ERR);
+  });
+});
+
+describe("vqkit's net driver and net device over vhost-user (two processes)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vq-net-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const base: NetTrafficOptions = {
+    ring: 'split',
+    inOrder: true,
+    mergeable: true,
+    indirect: false,
+    eventIdx: false,
+    control: true,
+    queueSize: 256,
+    pairs: 1,
+    frames: 5000,
+    frameSize: 'random',
+    window: 64,
+    idleTimeoutMs: 20_000,
+    seed: 3,
+  };
+
+  async function withDaemon(args: string[], body: (path: string, d: ServeProcess) => Promise<void>): Promise<void> {
+    const path = join(dir, `n${n++}.sock`);
+    const d = new ServeProcess('net', path, args);
+    try {
+      await d.waitFor(/listening on/);
+      await body(path, d);
+    } finally {
+      await d.stop();
+    }
+  }
+
+  const combos = (['split', 'packed'] as const).flatMap((ring) =>
+    [true, false].flatMap((inOrder) => [true, false].map((mergeable) => ({ ring, inOrder, mergeable }))),
+  );
+  it.each(combos)(
+    'loop backend: $ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable, every frame back intact',
+    async (c) => {
+      await withDaemon(['--backend', 'loop'], async (path, d) => {
+        const r = await runNetTraffic(path, { ...base, ...c, rxBufferBytes: c.mergeable ? 256 : undefined });
+        expect(r.failure).toBeNull();
+        expect(r.pairs[0]).toMatchObject({ sent: 5000, received: 5000, bad: 0 });
+        if (c.mergeable) expect(r.pairs[0].rxBuffers).toBeGreaterThan(5000);
+        expect((r.negotiated & featureMask(VIRTIO_F_IN_ORDER)) !== 0n).toBe(c.inOrder);
+        expect(r.mac).toBe('52:54:00:12:34:56');
+        await d.waitFor(/negotiated .*NET_MAC/);
+      });
+    },
+  );
+
+  it('multiqueue: 2 pairs, each in its own worker, set through the control queue', async () => {
+    await withDaemon(['--backend', 'loop', '--queues', '2'], async (path, d) => {
+      const r = await runNetTraffic(path, { ...base, pairs: 2, ring: 'packed' });
+      expect(r.failure).toBeNull();
+      expect(r.controlOk).toBe(2);
+      expect(r.pairs.map((p) => p.received)).toEqual([5000, 5000]);
+      await d.waitFor(/queue pairs in use: 2/);
+    });
+  });
+
+  it('receive batching (--rx-used-entries batched) is taken by vqkit’s driver: fewer used entries than buffers', async () => {
+    await withDaemon(['--backend', 'loop', '--rx-used-entries', 'batched'], async (path, d) => {
+      const r = await runNetTraffic(path, { ...base, frameSize: 1400, rxBufferBytes: 256 });
+      expect(r.failure).toBeNull();
+      expect(r.pairs[0].received).toBe(5000);
+      await d.stop();
+      const summary = d.lines.find((l) => /pair0 stopped/.test(l))!;
+      const m = /rx (\d+) frames in (\d+) buffers.*used entries written rx (\d+)/.exec(summary)!;
+      expect(Number(m[3])).toBeLessThan(Number(m[2]));
+    });
+  });
+});

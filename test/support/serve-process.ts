@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
+
+/** `vq serve KIND` as a real second process; its log lines are events tests wait for. */
+export class ServeProcess {
+  readonly proc: ChildProcess;
+  readonly lines: string[] = [];
+  #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
+
+  constructor(
+    kind: string,
+    readonly socket: string,
+    args: string[] = [],
+  ) {
+    this.proc = spawn(process.execPath, [VQ, 'serve', kind, '--socket', socket, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let partial = '';
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      partial += chunk.toString();
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) {
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          const hit = this.lines.slice(w.from).find((l) => w.re.test(l));
+          if (hit !== undefined) w.resolve(hit);
+          return hit === undefined;
+        });
+      }
+    });
+  }
+
+  /** The first log line matching `re` from line `from` on (default: any). */
+  waitFor(re: RegExp, from = 0): Promise<string> {
+    const hit = this.lines.slice(from).find((l) => re.test(l));
+    if (hit !== undefined) return Promise.resolve(hit);
+    return new Promise((resolve) => this.#waiters.push({ re, from, resolve }));
+  }
+
+  /** Waits until the session that connected after log line `from` has ended (its own "gone" line, not another's). */
+  async sessionEnded(from: number): Promise<void> {
+    const connected = await this.waitFor(/front-end connected \(session \d+\)/, from);
+    const n = /session (\d+)/.exec(connected)![1];
+    await this.waitFor(new RegExp(`front-end gone \\(session ${n}\\)`), from);
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  openFds(): number {
+    return readdirSync(`/proc/${this.pid}/fd`).length;
+  }
+
+  guestMappings(): number {
+    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('memfd:vqkit-guest')).length;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null) return resolve();
+      this.proc.once('exit', () => resolve());
+      this.proc.kill('SIGINT');
+    });
+  }
+}
