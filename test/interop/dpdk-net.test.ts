@@ -88,7 +88,11 @@ describe("DPDK virtio-user (testpmd io) as the driver, vqkit's net device with t
     expect(totals.rxErrors).toBe(0);
     // Frames come back whole: every one testpmd sent back still has the length it was sent with.
     const nic = [...out.matchAll(/TX-packets:\s+(\d+)\s+TX-errors:\s+\d+\s+TX-bytes:\s+(\d+)/g)].at(-1)!;
-    expect(Number(nic[2]) / Number(nic[1])).toBe(c.mergeable ? 1152 : 64);
+    // (testpmd reads its packet and byte counters a moment apart: allow 1%. A truncated frame is far off: docs/net.md.)
+    const perFrame = Number(nic[2]) / Number(nic[1]);
+    const sent = c.mergeable ? 1152 : 64;
+    expect(perFrame).toBeGreaterThan(sent * 0.99);
+    expect(perFrame).toBeLessThan(sent * 1.01);
     const negotiated = BigInt('0x' + out.match(/features after negotiate = ([0-9a-f]+)/)![1]);
     console.log(`${label(c)}: testpmd negotiated 0x${negotiated.toString(16)}, ${totals.rxPackets} frames back`);
     expect(bit35(negotiated)).toBe(c.inOrder);
