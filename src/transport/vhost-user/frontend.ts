@@ -1,37 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import type { RunOptions } from '../../harness/options.js';
-import { EventFd } from '../../os/eventfd.js';
-import { Mapping } from '../../os/mapping.js';
-import { MemFd } from '../../os/memfd.js';
-import { connectUnix } from '../../os/unix-socket.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
-import {
-  VHOST_USER_F_PROTOCOL_FEATURES,
-  VhostUserProtocolFeature as P,
-  VhostUserRequest as R,
-  requestName,
-} from '../../spec/vhost-user.js';
-import { bit, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
 import { driverWants, planLocal, type LocalPlan } from '../local/plan.js';
 import { compiledWorkerUrl } from '../worker-url.js';
 import { VhostUserConnection } from './connection.js';
-import {
-  decodeU64,
-  decodeVringState,
-  encodeMemTable,
-  encodeSingleRegion,
-  encodeU64,
-  encodeVringAddr,
-  encodeVringFile,
-  encodeVringState,
-  type VhostUserMessage,
-} from './messages.js';
+import { FrontendSetup, VhostUserFrontendError, connectBackend } from './frontend-setup.js';
+import { decodeVringState, encodeVringState } from './messages.js';
 import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
 
-/** The back-end misbehaved or went away: what happened, in words a user can act on. */
-export class VhostUserFrontendError extends Error {
-  override readonly name = 'VhostUserFrontendError';
-}
+export { VhostUserFrontendError };
 
 export interface FrontendRun {
   plan: LocalPlan;
@@ -55,77 +34,29 @@ export async function runFrontend(
   /** Test hook: after every this many completed buffers, disable and re-enable the ring (the back-end resumes it). */
   restartRingEvery?: number,
 ): Promise<FrontendRun> {
-  let fd: number;
-  try {
-    fd = connectUnix(path);
-  } catch (e) {
-    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
-  }
-  const conn = new VhostUserConnection(fd, false);
+  const conn = new VhostUserConnection(connectBackend(path), false);
   const owned: { close(): void }[] = [];
   try {
-    const ask = async (request: number, payload?: Uint8Array): Promise<VhostUserMessage> => {
-      conn.send(request, payload);
-      const reply = await conn.receive();
-      if (reply === null)
-        throw new VhostUserFrontendError(`the back-end closed the connection after ${requestName(request)}`);
-      if (reply.request !== request) {
-        throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
-      }
-      return reply;
-    };
-    const offered = decodeU64(await ask(R.GET_FEATURES));
-    const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
-    let memSlots = false;
-    if (protocolOffered) {
-      const pf = decodeU64(await ask(R.GET_PROTOCOL_FEATURES));
-      const wanted = pf & featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS);
-      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(wanted));
-      memSlots = hasFeature(wanted, P.CONFIGURE_MEM_SLOTS);
-    }
-    conn.send(R.SET_OWNER);
-    const negotiated = negotiate(offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES), driverWants(o));
-    if (o.ring === 'packed' && !hasFeature(negotiated, VIRTIO_F_RING_PACKED)) {
-      throw new VhostUserFrontendError('the back-end does not offer RING_PACKED');
-    }
-    conn.send(R.SET_FEATURES, encodeU64(negotiated | (protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n)));
+    const setup = new FrontendSetup(conn, owned);
+    await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS));
+    const negotiated = setup.negotiate(driverWants(o));
+    setup.setFeatures(negotiated);
 
     const plan: LocalPlan = { ...planLocal(o), features: negotiated };
-    const memfd = MemFd.create('vqkit-guest', plan.memoryBytes);
-    owned.push(memfd);
-    const mapping = Mapping.map(memfd.fd, plan.memoryBytes);
-    owned.push(mapping);
-    const userBase = Number(mapping.address);
-    const user = (gpa: number): number => gpa - plan.guestBase + userBase;
-    const region = { guestAddr: plan.guestBase, size: plan.memoryBytes, userAddr: userBase, mmapOffset: 0 };
-    // With memory slots the table is built region by region, as QEMU does; otherwise in one message.
-    if (memSlots) conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
-    else conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
+    const memory = setup.shareMemory('vqkit-guest', plan.guestBase, plan.memoryBytes);
     const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
-    conn.send(R.SET_VRING_NUM, encodeVringState({ index: 0, num: o.queueSize }));
-    // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
-    conn.send(R.SET_VRING_BASE, encodeVringState({ index: 0, num: packed ? 0x80008000 : 0 }));
-    const a = plan.addresses;
-    conn.send(
-      R.SET_VRING_ADDR,
-      encodeVringAddr({ index: 0, flags: 0, desc: user(a.desc), used: user(a.device), avail: user(a.driver), log: 0n }),
-    );
-    const call = EventFd.create();
-    owned.push(call);
-    const kick = EventFd.create();
-    owned.push(kick);
-    const err = EventFd.create();
-    owned.push(err);
-    conn.send(R.SET_VRING_CALL, encodeVringFile(0, true), [call.fd]);
-    conn.send(R.SET_VRING_ERR, encodeVringFile(0, true), [err.fd]);
-    conn.send(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd]);
-    if (protocolOffered) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }));
-
     const control = new SharedArrayBuffer(QueueControl.LENGTH * 4);
     const ctl = new Int32Array(control);
-    Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
-    Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
-    const input: DriverQueueInput = { role: 'driver', plan, memoryFd: memfd.fd, control, pauseEvery: restartRingEvery };
+    const err = setup.setUpVring(0, o.queueSize, packed, plan.addresses, memory, control, true)!;
+    setup.enableVrings([0]);
+
+    const input: DriverQueueInput = {
+      role: 'driver',
+      plan,
+      memoryFd: memory.memfd.fd,
+      control,
+      pauseEvery: restartRingEvery,
+    };
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
     const finished = new Promise<QueueResult>((resolve, reject) => {
       worker.once('message', resolve);

@@ -1,10 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import { formatMac } from '../../devices/net/frame.js';
-import { EventFd } from '../../os/eventfd.js';
-import { Mapping } from '../../os/mapping.js';
-import { MemFd } from '../../os/memfd.js';
-import { closeFd } from '../../os/fd.js';
-import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -27,30 +22,14 @@ import {
   VIRTIO_NET_HDR_SIZE,
   maxFrameSize,
 } from '../../spec/net.js';
-import {
-  VHOST_USER_F_PROTOCOL_FEATURES,
-  VhostUserProtocolFeature as P,
-  VhostUserRequest as R,
-  requestName,
-} from '../../spec/vhost-user.js';
-import { bit, describeFeatures, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
 import { packedRingLayout } from '../../virtqueue/packed/layout.js';
 import { splitRingLayout } from '../../virtqueue/split/layout.js';
 import { compiledWorkerUrl } from '../worker-url.js';
 import { VhostUserConnection } from './connection.js';
-import { VhostUserFrontendError } from './frontend.js';
-import {
-  decodeConfig,
-  decodeU64,
-  encodeConfig,
-  encodeMemTable,
-  encodeSingleRegion,
-  encodeU64,
-  encodeVringAddr,
-  encodeVringFile,
-  encodeVringState,
-  type VhostUserMessage,
-} from './messages.js';
+import { FrontendSetup, VhostUserFrontendError, acceptBackend, connectBackend } from './frontend-setup.js';
+import { decodeConfig, encodeConfig } from './messages.js';
 import { QueueControl } from './queue-control.js';
 import type { NetQueuePlan, NetTrafficInput, NetTrafficResult } from './net-traffic-worker.js';
 
@@ -77,28 +56,6 @@ export interface NetTrafficOptions {
   seed: number;
   /** Listen on the path for a back-end that connects (DPDK's vhost PMD with client=1) instead of connecting. */
   listen?: boolean;
-}
-
-function connectOrExplain(path: string): number {
-  try {
-    return connectUnix(path);
-  } catch (e) {
-    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
-  }
-}
-
-/** Listens on `path` and takes the first back-end that connects. */
-async function acceptOne(path: string, timeoutMs: number): Promise<number> {
-  const listenFd = listenUnix(path);
-  const deadline = performance.now() + timeoutMs;
-  try {
-    const fd = await acceptUnix(listenFd, () => performance.now() > deadline);
-    if (fd === null) throw new VhostUserFrontendError(`no back-end connected to ${path} within ${timeoutMs} ms`);
-    return fd;
-  } finally {
-    closeFd(listenFd);
-    unlinkPath(path);
-  }
 }
 
 export interface NetTrafficRun extends NetTrafficResult {
@@ -132,33 +89,14 @@ function netWants(o: NetTrafficOptions): Features {
  * on each pair, checking that every one comes back intact and in order (a loop or macswap back-end).
  */
 export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise<NetTrafficRun> {
-  const fd = o.listen ? await acceptOne(path, o.idleTimeoutMs) : connectOrExplain(path);
+  const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
   const conn = new VhostUserConnection(fd, false);
   const owned: { close(): void }[] = [];
   try {
-    const ask = async (request: number, payload?: Uint8Array): Promise<VhostUserMessage> => {
-      conn.send(request, payload);
-      const reply = await conn.receive();
-      if (reply === null)
-        throw new VhostUserFrontendError(`the back-end closed the connection after ${requestName(request)}`);
-      if (reply.request !== request) {
-        throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
-      }
-      return reply;
-    };
-    const offered = decodeU64(await ask(R.GET_FEATURES));
-    const protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
-    let protocol = 0n;
-    if (protocolOffered) {
-      const pf = decodeU64(await ask(R.GET_PROTOCOL_FEATURES));
-      protocol = pf & featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS, P.CONFIG);
-      conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(protocol));
-    }
-    conn.send(R.SET_OWNER);
-    const negotiated = negotiate(offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES), netWants(o));
-    if (o.ring === 'packed' && !hasFeature(negotiated, VIRTIO_F_RING_PACKED)) {
-      throw new VhostUserFrontendError('the back-end does not offer RING_PACKED');
-    }
+    const setup = new FrontendSetup(conn, owned);
+    await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS, P.CONFIG));
+    const negotiated = setup.negotiate(netWants(o));
+    const offered = setup.offered;
     if (o.pairs > 1 && !hasFeature(negotiated, VIRTIO_NET_F_MQ) && hasFeature(offered, VIRTIO_NET_F_CTRL_VQ)) {
       throw new VhostUserFrontendError(`${o.pairs} queue pairs need VIRTIO_NET_F_MQ, which was not negotiated`);
     }
@@ -166,9 +104,9 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
     let mac: string | null = null;
     let mtu = 1500;
     let maxPairs = Infinity;
-    if (hasFeature(protocol, P.CONFIG)) {
+    if (hasFeature(setup.protocol, P.CONFIG)) {
       const c = decodeConfig(
-        await ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(NET_CONFIG_SIZE) })),
+        await setup.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(NET_CONFIG_SIZE) })),
       );
       if (c.size !== NET_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
       const v = new DataView(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
@@ -178,7 +116,7 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
     }
     if (o.pairs > maxPairs)
       throw new VhostUserFrontendError(`the device has ${maxPairs} queue pairs, ${o.pairs} asked`);
-    conn.send(R.SET_FEATURES, encodeU64(negotiated | (protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n)));
+    setup.setFeatures(negotiated);
 
     // Guest memory: every ring, then each pair's receive buffers and transmit slots, then the control buffer.
     const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
@@ -206,48 +144,14 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
       at = alignPage(at + bytes);
     }
     const memoryBytes = at - GUEST_BASE;
-    const memfd = MemFd.create('vqkit-net', memoryBytes);
-    owned.push(memfd);
-    const mapping = Mapping.map(memfd.fd, memoryBytes);
-    owned.push(mapping);
-    const userBase = Number(mapping.address);
-    const user = (gpa: number): number => gpa - GUEST_BASE + userBase;
-    const region = { guestAddr: GUEST_BASE, size: memoryBytes, userAddr: userBase, mmapOffset: 0 };
-    if (hasFeature(protocol, P.CONFIGURE_MEM_SLOTS)) conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
-    else conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
-    for (const q of queues) {
-      const kick = EventFd.create();
-      const call = EventFd.create();
-      owned.push(kick, call);
-      const ctl = new Int32Array(q.control);
-      Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
-      Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
-      const a = q.addresses;
-      conn.send(R.SET_VRING_NUM, encodeVringState({ index: q.index, num: size }));
-      // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
-      conn.send(R.SET_VRING_BASE, encodeVringState({ index: q.index, num: packed ? 0x80008000 : 0 }));
-      conn.send(
-        R.SET_VRING_ADDR,
-        encodeVringAddr({
-          index: q.index,
-          flags: 0,
-          desc: user(a.desc),
-          used: user(a.device),
-          avail: user(a.driver),
-          log: 0n,
-        }),
-      );
-      conn.send(R.SET_VRING_CALL, encodeVringFile(q.index, true), [call.fd]);
-      conn.send(R.SET_VRING_KICK, encodeVringFile(q.index, true), [kick.fd]);
-    }
-    if (protocolOffered) {
-      for (const q of queues) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: q.index, num: 1 }));
-    }
+    const memory = setup.shareMemory('vqkit-net', GUEST_BASE, memoryBytes);
+    for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, memory, q.control);
+    setup.enableVrings(queues.map((q) => q.index));
     const input: NetTrafficInput = {
       features: negotiated,
       guestBase: GUEST_BASE,
       memoryBytes,
-      memoryFd: memfd.fd,
+      memoryFd: memory.memfd.fd,
       queueSize: size,
       pairs: o.pairs,
       queues,
@@ -268,18 +172,11 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './net-traffic-worker.js'), { workerData: input });
     // The back-end closing the socket mid-run stops the worker: it would wait for frames that cannot come.
     let backendGone = false;
-    void conn.receive().then(
-      (m) => {
-        if (m === null) {
-          backendGone = true;
-          for (const q of queues) Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1);
-        }
-      },
-      () => {
-        backendGone = true;
-        for (const q of queues) Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1);
-      },
-    );
+    const gone = (): void => {
+      backendGone = true;
+      for (const q of queues) Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1);
+    };
+    void conn.receive().then((m) => m === null && gone(), gone);
     const result = await new Promise<NetTrafficResult>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

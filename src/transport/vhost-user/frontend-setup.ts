@@ -1,0 +1,182 @@
+import { EventFd } from '../../os/eventfd.js';
+import { closeFd } from '../../os/fd.js';
+import { Mapping } from '../../os/mapping.js';
+import { MemFd } from '../../os/memfd.js';
+import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+  requestName,
+} from '../../spec/vhost-user.js';
+import { bit, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import type { RingAddresses } from '../../virtqueue/types.js';
+import { VhostUserConnection } from './connection.js';
+import {
+  decodeU64,
+  encodeMemTable,
+  encodeSingleRegion,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringFile,
+  encodeVringState,
+  type VhostUserMessage,
+} from './messages.js';
+import { QueueControl } from './queue-control.js';
+
+/** The back-end misbehaved or went away: what happened, in words a user can act on. */
+export class VhostUserFrontendError extends Error {
+  override readonly name = 'VhostUserFrontendError';
+}
+
+/** Connects to a back-end listening at `path`. */
+export function connectBackend(path: string): number {
+  try {
+    return connectUnix(path);
+  } catch (e) {
+    throw new VhostUserFrontendError(`cannot connect to a vhost-user back-end at ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Listens on `path` and takes the first back-end that connects (DPDK's vhost PMD with client=1). */
+export async function acceptBackend(path: string, timeoutMs: number): Promise<number> {
+  const listenFd = listenUnix(path);
+  const deadline = performance.now() + timeoutMs;
+  try {
+    const fd = await acceptUnix(listenFd, () => performance.now() > deadline);
+    if (fd === null) throw new VhostUserFrontendError(`no back-end connected to ${path} within ${timeoutMs} ms`);
+    return fd;
+  } finally {
+    closeFd(listenFd);
+    unlinkPath(path);
+  }
+}
+
+/** Guest memory the front-end shares: a memfd mapped here, and how a guest address reads as one of ours. */
+export interface SharedGuestMemory {
+  memfd: MemFd;
+  mapping: Mapping;
+  /** A guest address as this process's (user) address, as the vhost-user ring addresses are given. */
+  user(gpa: number): number;
+}
+
+/**
+ * The steps every vhost-user front-end takes, in the order QEMU takes them: features and protocol features, memory,
+ * then each vring. Whatever it creates (memfd, mapping, eventfds) is added to `owned` for the caller to close.
+ */
+export class FrontendSetup {
+  /** The back-end speaks protocol features (rings then start disabled until SET_VRING_ENABLE). */
+  protocolOffered = false;
+  /** The protocol features both sides agreed on. */
+  protocol: Features = 0n;
+  /** What the back-end offered (PROTOCOL_FEATURES removed). */
+  offered: Features = 0n;
+
+  constructor(
+    readonly conn: VhostUserConnection,
+    readonly owned: { close(): void }[],
+  ) {}
+
+  /** Sends a request and waits for its reply. */
+  async ask(request: number, payload?: Uint8Array): Promise<VhostUserMessage> {
+    this.conn.send(request, payload);
+    const reply = await this.conn.receive();
+    if (reply === null) {
+      throw new VhostUserFrontendError(`the back-end closed the connection after ${requestName(request)}`);
+    }
+    if (reply.request !== request) {
+      throw new VhostUserFrontendError(`asked ${requestName(request)}, got a reply to ${requestName(reply.request)}`);
+    }
+    return reply;
+  }
+
+  /** GET_FEATURES, the protocol features in `protocolWanted` that the back-end has, SET_OWNER. */
+  async handshake(protocolWanted: Features): Promise<void> {
+    const offered = decodeU64(await this.ask(R.GET_FEATURES));
+    this.protocolOffered = hasFeature(offered, VHOST_USER_F_PROTOCOL_FEATURES);
+    this.offered = offered & ~bit(VHOST_USER_F_PROTOCOL_FEATURES);
+    if (this.protocolOffered) {
+      this.protocol = decodeU64(await this.ask(R.GET_PROTOCOL_FEATURES)) & protocolWanted;
+      this.conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(this.protocol));
+    }
+    this.conn.send(R.SET_OWNER);
+  }
+
+  /** The features the driver takes of those offered; a packed ring that was asked for must be among them. */
+  negotiate(wanted: Features): Features {
+    const negotiated = negotiate(this.offered, wanted);
+    if (hasFeature(wanted, VIRTIO_F_RING_PACKED) && !hasFeature(negotiated, VIRTIO_F_RING_PACKED)) {
+      throw new VhostUserFrontendError('the back-end does not offer RING_PACKED');
+    }
+    return negotiated;
+  }
+
+  setFeatures(negotiated: Features): void {
+    const protocol = this.protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n;
+    this.conn.send(R.SET_FEATURES, encodeU64(negotiated | protocol));
+  }
+
+  /** Creates `bytes` of guest memory at `guestBase` and gives it to the back-end. */
+  shareMemory(name: string, guestBase: number, bytes: number): SharedGuestMemory {
+    const memfd = MemFd.create(name, bytes);
+    this.owned.push(memfd);
+    const mapping = Mapping.map(memfd.fd, bytes);
+    this.owned.push(mapping);
+    const userBase = Number(mapping.address);
+    const region = { guestAddr: guestBase, size: bytes, userAddr: userBase, mmapOffset: 0 };
+    // With memory slots the table is built region by region, as QEMU does; otherwise in one message.
+    if (hasFeature(this.protocol, P.CONFIGURE_MEM_SLOTS)) {
+      this.conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
+    } else {
+      this.conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
+    }
+    return { memfd, mapping, user: (gpa) => gpa - guestBase + userBase };
+  }
+
+  /**
+   * Sets up vring `index` from its start: size, base, addresses, and new call, kick (and, if `withErr`, error)
+   * eventfds, whose numbers go into the queue's control array for the worker. Returns the error eventfd, if any.
+   */
+  setUpVring(
+    index: number,
+    size: number,
+    packed: boolean,
+    addresses: RingAddresses,
+    memory: SharedGuestMemory,
+    control: SharedArrayBuffer,
+    withErr = false,
+  ): EventFd | null {
+    const { conn } = this;
+    const user = memory.user;
+    conn.send(R.SET_VRING_NUM, encodeVringState({ index, num: size }));
+    // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
+    conn.send(R.SET_VRING_BASE, encodeVringState({ index, num: packed ? 0x80008000 : 0 }));
+    const a = addresses;
+    conn.send(
+      R.SET_VRING_ADDR,
+      encodeVringAddr({ index, flags: 0, desc: user(a.desc), used: user(a.device), avail: user(a.driver), log: 0n }),
+    );
+    const call = EventFd.create();
+    const kick = EventFd.create();
+    this.owned.push(call, kick);
+    const ctl = new Int32Array(control);
+    Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
+    Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
+    conn.send(R.SET_VRING_CALL, encodeVringFile(index, true), [call.fd]);
+    let err: EventFd | null = null;
+    if (withErr) {
+      err = EventFd.create();
+      this.owned.push(err);
+      conn.send(R.SET_VRING_ERR, encodeVringFile(index, true), [err.fd]);
+    }
+    conn.send(R.SET_VRING_KICK, encodeVringFile(index, true), [kick.fd]);
+    return err;
+  }
+
+  /** With protocol features rings start disabled: enable these. */
+  enableVrings(indices: readonly number[]): void {
+    if (!this.protocolOffered) return;
+    for (const index of indices) this.conn.send(R.SET_VRING_ENABLE, encodeVringState({ index, num: 1 }));
+  }
+}
