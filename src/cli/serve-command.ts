@@ -18,28 +18,22 @@ import {
 } from '../spec/features.js';
 import { VhostUserBackend } from '../transport/vhost-user/backend.js';
 import { TestService } from '../transport/vhost-user/test-service.js';
-import { featureMask } from '../virtqueue/features.js';
+import { featureMask, type Features } from '../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../virtqueue/types.js';
 import { positiveInt } from './run-command.js';
 
 export function serveCommand(): Command {
   const serve = new Command('serve').description('Serve a vqkit device over vhost-user.');
   serve.addCommand(
-    new Command('test')
-      .description(
-        'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time. ' +
-          'Offers VERSION_1 and the ring features below; logs what each front-end negotiated. Stop with Ctrl-C.',
-      )
-      .requiredOption('--socket <path>', 'the vhost-user unix socket')
-      .option('--client', 'connect to a front-end listening on the socket, instead of listening')
-      .option('--in-order', 'offer VIRTIO_F_IN_ORDER (default)')
-      .option('--no-in-order', 'do not offer IN_ORDER')
-      .option('--packed', 'offer VIRTIO_F_RING_PACKED (default)')
-      .option('--no-packed', 'do not offer RING_PACKED')
-      .option('--indirect', 'offer INDIRECT_DESC (default)')
-      .option('--no-indirect', 'do not offer INDIRECT_DESC')
-      .option('--event-idx', 'offer EVENT_IDX (default)')
-      .option('--no-event-idx', 'do not offer EVENT_IDX')
+    ringFeatureOptions(
+      new Command('test')
+        .description(
+          'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time. ' +
+            'Offers VERSION_1 and the ring features below; logs what each front-end negotiated. Stop with Ctrl-C.',
+        )
+        .requiredOption('--socket <path>', 'the vhost-user unix socket')
+        .option('--client', 'connect to a front-end listening on the socket, instead of listening'),
+    )
       .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
       .option('--queues <n>', 'queues offered (GET_QUEUE_NUM)', positiveInt('queues'), 1)
       .addOption(
@@ -51,14 +45,9 @@ export function serveCommand(): Command {
       .option('--busy-poll <us>', 'busy-poll this many microseconds for work before sleeping on a kick', Number, 0)
       .option('--no-verify-data', 'do not check or write data bytes (for drivers run with --no-verify-data)')
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
-        const bits = [VIRTIO_F_VERSION_1];
-        if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
-        if (flags.packed !== false) bits.push(VIRTIO_F_RING_PACKED);
-        if (flags.indirect !== false) bits.push(VIRTIO_F_INDIRECT_DESC);
-        if (flags.eventIdx !== false) bits.push(VIRTIO_F_EVENT_IDX);
         const log = (line: string): void => void process.stdout.write(`vq serve test: ${line}\n`);
         const device = new TestService({
-          features: featureMask(...bits),
+          features: offeredRingFeatures(flags),
           queues: flags.queues as number,
           maxQueueSize: flags.queueSize as number,
           usedEntries: flags.usedEntries as UsedEntryPolicy,
@@ -84,6 +73,29 @@ export function serveCommand(): Command {
   return serve;
 }
 
+/** The ring features a served device offers: each on by default, each with a --no- flag. */
+function ringFeatureOptions(cmd: Command): Command {
+  return cmd
+    .option('--in-order', 'offer VIRTIO_F_IN_ORDER (default)')
+    .option('--no-in-order', 'do not offer IN_ORDER')
+    .option('--packed', 'offer VIRTIO_F_RING_PACKED (default)')
+    .option('--no-packed', 'do not offer RING_PACKED')
+    .option('--indirect', 'offer INDIRECT_DESC (default)')
+    .option('--no-indirect', 'do not offer INDIRECT_DESC')
+    .option('--event-idx', 'offer EVENT_IDX (default)')
+    .option('--no-event-idx', 'do not offer EVENT_IDX');
+}
+
+/** VERSION_1 and the ring features the flags of ringFeatureOptions leave on. */
+function offeredRingFeatures(flags: Record<string, unknown>): Features {
+  const bits = [VIRTIO_F_VERSION_1];
+  if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
+  if (flags.packed !== false) bits.push(VIRTIO_F_RING_PACKED);
+  if (flags.indirect !== false) bits.push(VIRTIO_F_INDIRECT_DESC);
+  if (flags.eventIdx !== false) bits.push(VIRTIO_F_EVENT_IDX);
+  return featureMask(...bits);
+}
+
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 function backendArg(v: string): string {
@@ -104,32 +116,26 @@ const pcapPathFor = (path: string, port: number, ports: number): string =>
   ports === 1 ? path : path.replace(/(\.pcap)?$/, (ext) => `-port${port}${ext}`);
 
 function netCommand(): Command {
-  return new Command('net')
-    .description(
-      'Serve the virtio-net device (id 1) on one or more vhost-user sockets (one port each), for QEMU, DPDK ' +
-        "virtio-user or vqkit's own driver. Offers MAC, MTU, STATUS, MRG_RXBUF, CTRL_VQ (RX mode, MAC filter, " +
-        'MAC address, MQ) and MQ when --queues > 1; checksum and GSO offloads are not offered yet. Each queue pair ' +
-        'runs in its own worker thread. Logs what each front-end negotiated. Stop with Ctrl-C.',
-    )
-    .requiredOption('--socket <path>', 'a vhost-user unix socket; repeat for several ports', collect, [])
-    .option(
-      '--backend <kind>',
-      'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
-        'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
-      backendArg,
-      'loop',
-    )
-    .option('--mac <mac>', "the first port's MAC (later ports count up from it)", macArg)
-    .option('--queues <n>', 'queue pairs per port (MQ when more than 1)', positiveInt('queues'), 1)
-    .option('--mtu <n>', 'the MTU in config space (VIRTIO_NET_F_MTU)', positiveInt('mtu'), 1500)
-    .option('--in-order', 'offer VIRTIO_F_IN_ORDER (default)')
-    .option('--no-in-order', 'do not offer IN_ORDER')
-    .option('--packed', 'offer VIRTIO_F_RING_PACKED (default)')
-    .option('--no-packed', 'do not offer RING_PACKED')
-    .option('--indirect', 'offer INDIRECT_DESC (default)')
-    .option('--no-indirect', 'do not offer INDIRECT_DESC')
-    .option('--event-idx', 'offer EVENT_IDX (default)')
-    .option('--no-event-idx', 'do not offer EVENT_IDX')
+  return ringFeatureOptions(
+    new Command('net')
+      .description(
+        'Serve the virtio-net device (id 1) on one or more vhost-user sockets (one port each), for QEMU, DPDK ' +
+          "virtio-user or vqkit's own driver. Offers MAC, MTU, STATUS, MRG_RXBUF, CTRL_VQ (RX mode, MAC filter, " +
+          'MAC address, MQ) and MQ when --queues > 1; checksum and GSO offloads are not offered yet. Each queue pair ' +
+          'runs in its own worker thread. Logs what each front-end negotiated. Stop with Ctrl-C.',
+      )
+      .requiredOption('--socket <path>', 'a vhost-user unix socket; repeat for several ports', collect, [])
+      .option(
+        '--backend <kind>',
+        'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
+          'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
+        backendArg,
+        'loop',
+      )
+      .option('--mac <mac>', "the first port's MAC (later ports count up from it)", macArg)
+      .option('--queues <n>', 'queue pairs per port (MQ when more than 1)', positiveInt('queues'), 1)
+      .option('--mtu <n>', 'the MTU in config space (VIRTIO_NET_F_MTU)', positiveInt('mtu'), 1500),
+  )
     .option('--mrg-rxbuf', 'offer VIRTIO_NET_F_MRG_RXBUF (default)')
     .option('--no-mrg-rxbuf', 'do not offer mergeable receive buffers')
     .addOption(
@@ -150,11 +156,6 @@ function netCommand(): Command {
       if (backendFlag.startsWith('tap:') && sockets.length > 1) {
         throw new InvalidArgumentError('a tap backend serves one socket (run one daemon per TAP interface)');
       }
-      const bits = [VIRTIO_F_VERSION_1];
-      if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
-      if (flags.packed !== false) bits.push(VIRTIO_F_RING_PACKED);
-      if (flags.indirect !== false) bits.push(VIRTIO_F_INDIRECT_DESC);
-      if (flags.eventIdx !== false) bits.push(VIRTIO_F_EVENT_IDX);
       const mtu = flags.mtu as number;
       const sw = backendFlag === 'switch' ? new NetSwitch(switchSlotBytes(mtu)) : null;
       const baseMac = (flags.mac as Uint8Array | undefined) ?? parseMac('52:54:00:12:34:56');
@@ -177,7 +178,7 @@ function netCommand(): Command {
               : { kind: backendFlag as 'loop' | 'sink' };
         const device = new NetService({
           name,
-          ringFeatures: featureMask(...bits),
+          ringFeatures: offeredRingFeatures(flags),
           mac,
           mtu,
           pairs: flags.queues as number,
