@@ -58,9 +58,9 @@ export function writeRxHeader(h: Uint8Array, at: number, numBuffers: number): vo
 export const readNumBuffers = (h: Uint8Array, at: number): number =>
   h[at + NET_HDR_NUM_BUFFERS_OFFSET] | (h[at + NET_HDR_NUM_BUFFERS_OFFSET + 1] << 8);
 
-/** Swaps destination and source MAC in place (what testpmd's macswap does). */
-export function swapMacs(frame: Uint8Array): void {
-  for (let i = 0; i < ETH_ALEN; i++) {
+/** Swaps destination and source MAC of the frame at `at`, in place (what testpmd's macswap does). */
+export function swapMacs(frame: Uint8Array, at: number): void {
+  for (let i = at; i < at + ETH_ALEN; i++) {
     const d = frame[i];
     frame[i] = frame[ETH_ALEN + i];
     frame[ETH_ALEN + i] = d;
@@ -84,13 +84,9 @@ export const macKey = (b: Uint8Array, at: number): number =>
   ((b[at] << 8) | b[at + 1]) * 0x1_0000_0000 +
   (((b[at + 2] << 24) | (b[at + 3] << 16) | (b[at + 4] << 8) | b[at + 5]) >>> 0);
 
-export const isMulticast = (frame: Uint8Array): boolean => (frame[0] & 1) !== 0;
-export const isBroadcast = (frame: Uint8Array): boolean =>
-  frame[0] === 0xff &&
-  frame[1] === 0xff &&
-  frame[2] === 0xff &&
-  frame[3] === 0xff &&
-  frame[4] === 0xff &&
-  frame[5] === 0xff;
+const BROADCAST_KEY = 0xffff_ffff_ffff;
+/** Whether the address at `at` (a frame's destination, say) is multicast (broadcast included). */
+export const isMulticast = (b: Uint8Array, at: number): boolean => (b[at] & 1) !== 0;
+export const isBroadcast = (b: Uint8Array, at: number): boolean => macKey(b, at) === BROADCAST_KEY;
 
 export { ETH_HEADER_SIZE, VIRTIO_NET_HDR_SIZE };

@@ -97,9 +97,11 @@ export class NetDevicePair {
     let s = 0;
     let k = VIRTIO_NET_HDR_SIZE;
     while (k >= chain.lengths[s]) k -= chain.lengths[s++];
-    let problem: string | null;
-    if (k >= VIRTIO_NET_HDR_SIZE) problem = txHeaderProblem(chain.bytes[0], chain.offsets[0]);
-    else problem = txHeaderProblem(this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE), 0);
+    // The header is checked where it lies when segment 0 holds it whole (the usual case), else gathered first.
+    const problem =
+      chain.lengths[0] >= VIRTIO_NET_HDR_SIZE
+        ? txHeaderProblem(chain.bytes[0], chain.offsets[0])
+        : txHeaderProblem(this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE), 0);
     if (problem !== null) return this.#txError('BAD_HEADER', `buffer ${chain.id}: ${problem}`);
     this.stats.txFrames++;
     this.stats.txBytes += length;

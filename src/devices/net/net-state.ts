@@ -29,10 +29,17 @@ export class NetState {
 
   static create(mac: Uint8Array, pairs: number): NetState {
     const s = new NetState();
-    s.setMac(mac);
-    s.words[PROMISC] = 1;
-    s.words[PAIRS] = pairs;
+    s.reset(mac, pairs);
     return s;
+  }
+
+  /** Back to the device's defaults (a new driver starts from them): promiscuous, every pair, no filter table. */
+  reset(mac: Uint8Array, pairs: number): void {
+    const w = this.words;
+    for (let i = 0; i < WORDS; i++) Atomics.store(w, i, 0);
+    this.setMac(mac);
+    Atomics.store(w, PROMISC, 1);
+    Atomics.store(w, PAIRS, pairs);
   }
 
   get buffer(): SharedArrayBuffer {
@@ -87,15 +94,14 @@ export class NetState {
   accepts(frame: Uint8Array, at: number): boolean {
     const w = this.words;
     if (Atomics.load(w, PROMISC) !== 0) return true;
-    const dst = frame.subarray(at, at + 6);
-    if (isBroadcast(dst)) return true;
-    if (isMulticast(dst)) {
+    const key = macKey(frame, at);
+    if (isBroadcast(frame, at)) return true;
+    if (isMulticast(frame, at)) {
       if (Atomics.load(w, ALLMULTI) !== 0 || Atomics.load(w, MULTI_OVERFLOW) !== 0) return true;
     } else {
       if (Atomics.load(w, UNI_OVERFLOW) !== 0) return true;
-      if (macKey(frame, at) === this.macKey) return true;
+      if (key === this.macKey) return true;
     }
-    const key = macKey(frame, at);
     const n = Atomics.load(w, TABLE_COUNT);
     for (let i = 0; i < n; i++) {
       if (w[TABLE + 2 * i] * 0x1_0000_0000 + (w[TABLE + 2 * i + 1] >>> 0) === key) return true;

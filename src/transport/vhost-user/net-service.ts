@@ -158,8 +158,7 @@ export class NetService implements ServedDevice {
     // Without MQ the driver uses one pair, and the control queue follows it.
     const ctrlOf = (features: Features): number => ctrlQueueIndex(hasFeature(features, VIRTIO_NET_F_MQ) ? o.pairs : 1);
     // A new driver starts from the device's defaults.
-    const fresh = NetState.create(o.mac, o.pairs);
-    this.state.words.set(fresh.words);
+    this.state.reset(o.mac, o.pairs);
     log(`${o.name}: mac ${formatMac(o.mac)}, mtu ${o.mtu}, ${o.pairs} queue pair(s), backend ${o.backend.kind}`);
     return {
       unitOf: (index, features) => (index === ctrlOf(features) ? [index] : [index & ~1, index | 1]),
