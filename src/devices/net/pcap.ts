@@ -25,10 +25,10 @@ export function openPcap(path: string): number {
 /** Appends one frame as a pcap record (header and bytes in one write, so records from several threads never mix). */
 export function writePcapRecord(fd: number, frame: Uint8Array, offset: number, length: number): void {
   const record = Buffer.allocUnsafe(RECORD_HEADER + length);
-  const now = Date.now();
-  const usec = Math.floor((performance.timeOrigin + performance.now()) * 1000) % 1_000_000;
-  record.writeUInt32LE(Math.floor(now / 1000), 0);
-  record.writeUInt32LE(usec, 4);
+  // Seconds and microseconds from one reading of one clock, so they agree.
+  const usecs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  record.writeUInt32LE(Math.floor(usecs / 1_000_000), 0);
+  record.writeUInt32LE(usecs % 1_000_000, 4);
   record.writeUInt32LE(length, 8);
   record.writeUInt32LE(length, 12);
   record.set(frame.subarray(offset, offset + length), RECORD_HEADER);
