@@ -105,4 +105,28 @@ describe('vq command line', () => {
       expect(r.out).toContain(flag);
     }
   });
+
+  it('vq serve net and vq net-traffic refuse bad flags, saying why', () => {
+    const cases: [string[], number, RegExp][] = [
+      [
+        ['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'hub'],
+        1,
+        /backend must be loop, switch, sink or tap:NAME/,
+      ],
+      [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'tap:bad/name'], 1, /tap:NAME/],
+      [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--mac', '52:54:00:zz:00:01'], 1, /not a MAC address/],
+      [
+        ['serve', 'net', '--socket', '/tmp/vq-a.sock', '--socket', '/tmp/vq-b.sock', '--backend', 'tap:vqt0'],
+        2,
+        /a tap backend serves one socket/,
+      ],
+      [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--ring', 'ring'], 1, /Allowed choices are split, packed/],
+      [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--frame-size', '10'], 1, /frame size must be 60..65535/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = vq(...args);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.err).toMatch(message);
+    }
+  });
 });

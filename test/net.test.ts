@@ -2,11 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FrameRing } from '../src/devices/net/frame-ring.js';
 import { NetControl } from '../src/devices/net/net-control.js';
 import { Delivery, NetDevicePair } from '../src/devices/net/net-pair.js';
 import { NetState } from '../src/devices/net/net-state.js';
 import { NetDriverPair } from '../src/drivers/net-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
+import { Tap } from '../src/os/tap.js';
+import { connectUnix } from '../src/os/unix-socket.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
 import {
   VIRTIO_NET_F_CTRL_RX,
@@ -15,8 +18,18 @@ import {
   VIRTIO_NET_OK,
   VIRTIO_NET_ERR,
 } from '../src/spec/net.js';
+import {
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VHOST_USER_NEED_REPLY,
+  VHOST_USER_VERSION,
+  VhostUserProtocolFeature as P,
+  VhostUserRequest as R,
+} from '../src/spec/vhost-user.js';
+import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
+import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
+import { decodeU64, encodeConfig, encodeU64 } from '../src/transport/vhost-user/messages.js';
 import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
-import { featureMask, type Features } from '../src/virtqueue/features.js';
+import { bit, featureMask, type Features } from '../src/virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../src/virtqueue/index.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
 import { splitRingLayout } from '../src/virtqueue/split/layout.js';
@@ -295,5 +308,63 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
       const m = /rx (\d+) frames in (\d+) buffers.*used entries written rx (\d+)/.exec(summary)!;
       expect(Number(m[3])).toBeLessThan(Number(m[2]));
     });
+  });
+
+  it('a driver asking for more queue pairs than MQ allows is told so (VhostUserFrontendError)', async () => {
+    await withDaemon(['--backend', 'loop'], async (path) => {
+      const run = runNetTraffic(path, { ...base, pairs: 2 });
+      await expect(run).rejects.toBeInstanceOf(VhostUserFrontendError);
+      await expect(runNetTraffic(path, { ...base, pairs: 2 })).rejects.toThrow(/need VIRTIO_NET_F_MQ/);
+    });
+  });
+
+  it('GET_CONFIG outside the config space gets an empty reply, SET_CONFIG is refused; the session goes on', async () => {
+    await withDaemon(['--backend', 'loop'], async (path, d) => {
+      const conn = new VhostUserConnection(connectUnix(path), false);
+      try {
+        const reply = async (req: number, payload?: Uint8Array, flags = VHOST_USER_VERSION) => {
+          conn.send(req, payload, [], flags);
+          const m = await conn.receive();
+          if (m === null) throw new Error('disconnected');
+          return m;
+        };
+        const offered = decodeU64(await reply(R.GET_FEATURES));
+        expect(offered & bit(VHOST_USER_F_PROTOCOL_FEATURES)).not.toBe(0n);
+        expect(decodeU64(await reply(R.GET_PROTOCOL_FEATURES)) & featureMask(P.CONFIG)).not.toBe(0n);
+        conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(featureMask(P.REPLY_ACK, P.CONFIG)));
+        const config = (offset: number, size: number) =>
+          encodeConfig({ offset, flags: 0, bytes: new Uint8Array(size) });
+        expect((await reply(R.GET_CONFIG, config(8, 12))).payload.length).toBe(0);
+        await d.waitFor(/refused GET_CONFIG: bytes 8..20 outside a 12-byte space/);
+        const ack = await reply(R.SET_CONFIG, config(0, 6), VHOST_USER_VERSION | VHOST_USER_NEED_REPLY);
+        expect(decodeU64({ ...ack, fds: [] })).not.toBe(0n);
+        await d.waitFor(/refused SET_CONFIG: .*BAD_CONFIG.*read-only/);
+        // The same connection still answers: the MAC from the whole config space.
+        const whole = await reply(R.GET_CONFIG, config(0, 12));
+        expect(Array.from(whole.payload.subarray(12, 18))).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+      } finally {
+        conn.close();
+      }
+    });
+  });
+});
+
+describe('net helpers refuse what they cannot take', () => {
+  it('Tap.open refuses a bad interface name before touching /dev/net/tun', () => {
+    expect(() => Tap.open('')).toThrow(RangeError);
+    expect(() => Tap.open('a-name-far-too-long')).toThrow(/bad interface name/);
+    expect(() => Tap.open('bad/name')).toThrow(/bad interface name/);
+  });
+
+  it('FrameRing refuses a frame when full or larger than a slot, and keeps the frames it has', () => {
+    const ring = FrameRing.create(2, 100, false);
+    const f = frameOf(60, 1);
+    expect(ring.push(f, 0, 60)).toBe(0);
+    expect(ring.push(f, 0, 60)).toBe(100);
+    expect(ring.push(f, 0, 60)).toBe(-1);
+    ring.pop();
+    expect(ring.push(frameOf(101, 2), 0, 101)).toBe(-1);
+    expect(ring.count).toBe(1);
+    expect(ring.bytes.slice(ring.peek(), ring.peek() + ring.peekLength)).toEqual(f);
   });
 });

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runNetTraffic } from '../transport/vhost-user/net-frontend.js';
 import { positiveInt } from './run-command.js';
 
@@ -18,7 +18,9 @@ export function netTrafficCommand(): Command {
         'Prints the negotiated features and per-pair counters; exits 1 if any frame is lost or wrong.',
     )
     .requiredOption('--vhost-user <path>', 'the back-end socket')
-    .option('--ring <layout>', 'split or packed', 'split')
+    .addOption(
+      new Option('--ring <layout>', 'the ring layout to ask for').choices(['split', 'packed']).default('split'),
+    )
     .option('--in-order', 'ask for VIRTIO_F_IN_ORDER (default)')
     .option('--no-in-order', 'do not ask for IN_ORDER')
     .option('--mrg-rxbuf', 'ask for mergeable receive buffers (default)')
@@ -36,8 +38,7 @@ export function netTrafficCommand(): Command {
     .option('--timeout <ms>', 'fail when nothing comes back for this long', positiveInt('timeout'), 5000)
     .option('--seed <n>', 'frame sizes seed', positiveInt('seed'), 1)
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
-      const ring = flags.ring as string;
-      if (ring !== 'split' && ring !== 'packed') throw new InvalidArgumentError('ring must be split or packed');
+      const ring = flags.ring as 'split' | 'packed';
       const r = await runNetTraffic(flags.vhostUser as string, {
         ring,
         inOrder: flags.inOrder !== false,

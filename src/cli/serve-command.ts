@@ -154,7 +154,8 @@ function netCommand(): Command {
       const sockets = flags.socket as string[];
       const backendFlag = flags.backend as string;
       if (backendFlag.startsWith('tap:') && sockets.length > 1) {
-        throw new InvalidArgumentError('a tap backend serves one socket (run one daemon per TAP interface)');
+        // cmd.error prints the message (a CommanderError thrown here would end the command silently).
+        cmd.error('error: a tap backend serves one socket (run one daemon per TAP interface)', { exitCode: 2 });
       }
       const mtu = flags.mtu as number;
       const sw = backendFlag === 'switch' ? new NetSwitch(switchSlotBytes(mtu)) : null;
