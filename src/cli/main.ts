@@ -5,6 +5,7 @@ import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
 import { netTrafficCommand } from './net-traffic-command.js';
+import { netWireCommand } from './net-wire-command.js';
 import { runCommand } from './run-command.js';
 import { serveCommand } from './serve-command.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(benchCommand().exitOverride());
   program.addCommand(serveCommand().exitOverride());
   program.addCommand(netTrafficCommand().exitOverride());
+  program.addCommand(netWireCommand().exitOverride());
   return program;
 }
 

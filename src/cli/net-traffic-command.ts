@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runNetTraffic } from '../transport/vhost-user/net-frontend.js';
+import type { NetPortOptions } from '../transport/vhost-user/net-port.js';
 import { positiveInt } from './run-command.js';
 
 const frameSizeArg = (v: string): number | 'random' => {
@@ -10,14 +11,9 @@ const frameSizeArg = (v: string): number | 'random' => {
   return n;
 };
 
-export function netTrafficCommand(): Command {
-  return new Command('net-traffic')
-    .description(
-      "Drive a vhost-user virtio-net back-end with vqkit's net driver: send numbered frames on every queue pair and " +
-        'check that each comes back intact and in order (a loop back-end, or testpmd in io or macswap mode). ' +
-        'Prints the negotiated features and per-pair counters; exits 1 if any frame is lost or wrong.',
-    )
-    .requiredOption('--vhost-user <path>', 'the back-end socket')
+/** The flags of vqkit's net driver: what it asks for and how it lays out its queues. */
+export function netDriverOptions(cmd: Command): Command {
+  return cmd
     .addOption(
       new Option('--ring <layout>', 'the ring layout to ask for').choices(['split', 'packed']).default('split'),
     )
@@ -27,49 +23,65 @@ export function netTrafficCommand(): Command {
     .option('--no-mrg-rxbuf', 'do not ask for MRG_RXBUF')
     .option('--indirect', 'ask for INDIRECT_DESC')
     .option('--event-idx', 'ask for EVENT_IDX')
-    .option('--listen', 'listen on the socket for a back-end that connects (DPDK vhost with client=1)')
     .option('--no-ctrl-vq', 'do not use the control queue (DPDK vhost has none)')
-    .option('--queues <n>', 'queue pairs', positiveInt('queues'), 1)
     .option('--queue-size <n>', 'descriptors per queue', positiveInt('queue size'), 256)
+    .option('--rx-buffer <n>', 'bytes per receive buffer, header included', positiveInt('rx buffer'));
+}
+
+/** The port options those flags give. */
+export function netDriverOptionsOf(flags: Record<string, unknown>): Omit<NetPortOptions, 'pairs' | 'idleTimeoutMs'> {
+  return {
+    ring: flags.ring as 'split' | 'packed',
+    inOrder: flags.inOrder !== false,
+    mergeable: flags.mrgRxbuf !== false,
+    indirect: flags.indirect === true,
+    eventIdx: flags.eventIdx === true,
+    control: flags.ctrlVq !== false,
+    queueSize: flags.queueSize as number,
+    rxBufferBytes: flags.rxBuffer as number | undefined,
+  };
+}
+
+export function netTrafficCommand(): Command {
+  const command = new Command('net-traffic')
+    .description(
+      "Drive a vhost-user virtio-net back-end with vqkit's net driver: send numbered frames on every queue pair and " +
+        'check that each comes back intact and in order (a loop back-end, or testpmd in io or macswap mode). ' +
+        'Prints the negotiated features and per-pair counters; exits 1 if any frame is lost or wrong.',
+    )
+    .requiredOption('--vhost-user <path>', 'the back-end socket')
+    .option('--listen', 'listen on the socket for a back-end that connects (DPDK vhost with client=1)')
+    .option('--queues <n>', 'queue pairs', positiveInt('queues'), 1)
     .option('--frames <n>', 'frames per queue pair', positiveInt('frames'), 100000)
     .option('--frame-size <n>', 'bytes per frame (Ethernet header on), or random', frameSizeArg, 'random')
     .option('--window <n>', 'frames in flight per pair', positiveInt('window'), 128)
-    .option('--rx-buffer <n>', 'bytes per receive buffer, header included', positiveInt('rx buffer'))
     .option('--timeout <ms>', 'fail when nothing comes back for this long', positiveInt('timeout'), 5000)
-    .option('--seed <n>', 'frame sizes seed', positiveInt('seed'), 1)
-    .action(async (flags: Record<string, unknown>, cmd: Command) => {
-      const ring = flags.ring as 'split' | 'packed';
-      const r = await runNetTraffic(flags.vhostUser as string, {
-        ring,
-        inOrder: flags.inOrder !== false,
-        mergeable: flags.mrgRxbuf !== false,
-        indirect: flags.indirect === true,
-        eventIdx: flags.eventIdx === true,
-        control: flags.ctrlVq !== false,
-        queueSize: flags.queueSize as number,
-        pairs: flags.queues as number,
-        frames: flags.frames as number,
-        frameSize: flags.frameSize as number | 'random',
-        window: flags.window as number,
-        rxBufferBytes: flags.rxBuffer as number | undefined,
-        idleTimeoutMs: flags.timeout as number,
-        seed: flags.seed as number,
-        listen: flags.listen === true,
-      });
-      const out = (line: string): void => void process.stdout.write(`${line}\n`);
-      out(`negotiated: ${r.described}`);
-      out(`device: mac ${r.mac ?? '(none)'}, mtu ${r.mtu}; control commands acknowledged: ${r.controlOk}`);
-      r.pairs.forEach((t, p) =>
-        out(
-          `pair ${p}: sent ${t.sent}, received ${t.received}, bad ${t.bad}, receive buffers ${t.rxBuffers}, refused ${t.rxErrors}`,
-        ),
-      );
-      const frames = r.pairs.reduce((n, t) => n + t.received, 0);
-      const secs = r.elapsedMs / 1000;
-      out(
-        `${frames} frames back in ${secs.toFixed(2)} s (${(frames / secs / 1e6).toFixed(3)} Mpps, ${((r.bytes * 8) / secs / 1e9).toFixed(2)} Gbit/s)`,
-      );
-      out(r.failure === null ? 'PASS' : `FAIL: ${r.failure}`);
-      cmd.setOptionValue('exitCode', r.failure === null ? 0 : 1);
+    .option('--seed <n>', 'frame sizes seed', positiveInt('seed'), 1);
+  return netDriverOptions(command).action(async (flags: Record<string, unknown>, cmd: Command) => {
+    const r = await runNetTraffic(flags.vhostUser as string, {
+      ...netDriverOptionsOf(flags),
+      pairs: flags.queues as number,
+      frames: flags.frames as number,
+      frameSize: flags.frameSize as number | 'random',
+      window: flags.window as number,
+      idleTimeoutMs: flags.timeout as number,
+      seed: flags.seed as number,
+      listen: flags.listen === true,
     });
+    const out = (line: string): void => void process.stdout.write(`${line}\n`);
+    out(`negotiated: ${r.described}`);
+    out(`device: mac ${r.mac ?? '(none)'}, mtu ${r.mtu}; control commands acknowledged: ${r.controlOk}`);
+    r.pairs.forEach((t, p) =>
+      out(
+        `pair ${p}: sent ${t.sent}, received ${t.received}, bad ${t.bad}, receive buffers ${t.rxBuffers}, refused ${t.rxErrors}`,
+      ),
+    );
+    const frames = r.pairs.reduce((n, t) => n + t.received, 0);
+    const secs = r.elapsedMs / 1000;
+    out(
+      `${frames} frames back in ${secs.toFixed(2)} s (${(frames / secs / 1e6).toFixed(3)} Mpps, ${((r.bytes * 8) / secs / 1e9).toFixed(2)} Gbit/s)`,
+    );
+    out(r.failure === null ? 'PASS' : `FAIL: ${r.failure}`);
+    cmd.setOptionValue('exitCode', r.failure === null ? 0 : 1);
+  });
 }

@@ -4,20 +4,17 @@ import { fileURLToPath } from 'node:url';
 
 export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
-/** `vq serve KIND` as a real second process; its log lines are events tests wait for. */
-export class ServeProcess {
+/** A `vq` command as a real second process; its output lines are events tests wait for. */
+export class VqProcess {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
   #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
 
-  constructor(
-    kind: string,
-    readonly socket: string,
-    args: string[] = [],
-  ) {
-    this.proc = spawn(process.execPath, [VQ, 'serve', kind, '--socket', socket, ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+  /** `netns`: a network namespace to run in (`ip netns exec` replaces itself with vq: the pid is vq's). */
+  constructor(args: string[], netns?: string) {
+    const command = [process.execPath, VQ, ...args];
+    if (netns !== undefined) command.unshift('ip', 'netns', 'exec', netns);
+    this.proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let partial = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {
       partial += chunk.toString();
@@ -41,15 +38,36 @@ export class ServeProcess {
     return new Promise((resolve) => this.#waiters.push({ re, from, resolve }));
   }
 
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Ends the process with SIGINT (it finishes its work and prints its summary) and waits for it. */
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) return resolve();
+      this.proc.once('exit', () => resolve());
+      this.proc.kill('SIGINT');
+    });
+  }
+}
+
+/** `vq serve KIND` as a real second process. */
+export class ServeProcess extends VqProcess {
+  constructor(
+    kind: string,
+    readonly socket: string,
+    args: string[] = [],
+    netns?: string,
+  ) {
+    super(['serve', kind, '--socket', socket, ...args], netns);
+  }
+
   /** Waits until the session that connected after log line `from` has ended (its own "gone" line, not another's). */
   async sessionEnded(from: number): Promise<void> {
     const connected = await this.waitFor(/front-end connected \(session \d+\)/, from);
     const n = /session (\d+)/.exec(connected)![1];
     await this.waitFor(new RegExp(`front-end gone \\(session ${n}\\)`), from);
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
   }
 
   openFds(): number {
@@ -60,13 +78,5 @@ export class ServeProcess {
     return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
       .split('\n')
       .filter((l) => l.includes('memfd:vqkit-guest')).length;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.proc.exitCode !== null) return resolve();
-      this.proc.once('exit', () => resolve());
-      this.proc.kill('SIGINT');
-    });
   }
 }

@@ -1,47 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { NetDriverPair } from '../../drivers/net-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
-import {
-  ETH_HEADER_SIZE,
-  VIRTIO_NET_CTRL_MQ,
-  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
-  VIRTIO_NET_CTRL_RX,
-  VIRTIO_NET_CTRL_RX_PROMISC,
-  VIRTIO_NET_F_CTRL_RX,
-  VIRTIO_NET_F_MQ,
-  VIRTIO_NET_OK,
-  maxFrameSize,
-} from '../../spec/net.js';
-import { hasFeature, type Features } from '../../virtqueue/features.js';
-import { createDriverQueue } from '../../virtqueue/index.js';
-import { ScatterList } from '../../virtqueue/scatter-list.js';
-import type { RingAddresses, VirtqueueDriver } from '../../virtqueue/types.js';
-import { QueueControl } from './queue-control.js';
+import { ETH_HEADER_SIZE, maxFrameSize } from '../../spec/net.js';
+import type { NetPortPlan } from './net-port.js';
+import { NetPortDriver } from './net-port-driver.js';
 
-export interface NetQueuePlan {
-  index: number;
-  addresses: RingAddresses;
-  /** This queue's buffers: receive buffers, transmit slots, or the control command area. */
-  bufferAddr: number;
-  bufferBytes: number;
-  control: SharedArrayBuffer;
-}
-
-export interface NetTrafficInput {
-  features: Features;
-  guestBase: number;
-  memoryBytes: number;
-  memoryFd: number;
-  queueSize: number;
-  pairs: number;
-  /** rx0, tx0, rx1, tx1, ..., then the control queue if negotiated. */
-  queues: NetQueuePlan[];
-  mergeable: boolean;
-  rxBufferBytes: number;
-  txSlotBytes: number;
-  mtu: number;
+export interface NetTrafficInput extends NetPortPlan {
   frames: number;
   frameSize: number | 'random';
   window: number;
@@ -123,77 +87,22 @@ function run(): NetTrafficResult {
   const mapping = Mapping.map(o.memoryFd, o.memoryBytes);
   try {
     const memory = new GuestMemory([{ guestAddr: o.guestBase, size: o.memoryBytes, buffer: mapping.buffer }]);
-    const ctls = o.queues.map((q) => new Int32Array(q.control));
-    const stopped = (): boolean => ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
-    const kick = (q: number): void => signalEventFd(Atomics.load(ctls[q], QueueControl.KICK_FD));
-    const callFds = ctls.map((c) => Atomics.load(c, QueueControl.CALL_FD));
-    const queue = (q: number): VirtqueueDriver<number> =>
-      createDriverQueue<number>({
-        name: `net.${q}`,
-        size: o.queueSize,
-        features: o.features,
-        memory,
-        addresses: o.queues[q].addresses,
-      });
-    const wait = (): void => {
-      if (waitAnyReadableSync(callFds, 10) > 0) callFds.forEach(drainEventFd);
-    };
+    const driver = new NetPortDriver(o, memory);
     const started = performance.now();
-
     // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
-    let controlOk = 0;
-    if (o.queues.length > 2 * o.pairs) {
-      const q = 2 * o.pairs;
-      const cvq = queue(q);
-      const area = memory.translate(o.queues[q].bufferAddr, o.queues[q].bufferBytes);
-      const command = (cls: number, cmd: number, data: number[]): string | null => {
-        const base = o.queues[q].bufferAddr;
-        area.set([cls, cmd, ...data], 0);
-        area[64] = 0xff;
-        const sg = new ScatterList().addReadable(base, 2 + data.length).addWritable(base + 64, 1);
-        cvq.add(sg, 0, false);
-        if (cvq.kickPrepare()) kick(q);
-        const deadline = performance.now() + o.idleTimeoutMs;
-        while (cvq.takeUsed() === undefined) {
-          if (cvq.error !== null) return cvq.error.message;
-          if (stopped() || performance.now() > deadline) return `no answer to control class ${cls} command ${cmd}`;
-          wait();
-        }
-        if (area[64] !== VIRTIO_NET_OK) return `control class ${cls} command ${cmd} refused (ack ${area[64]})`;
-        controlOk++;
-        return null;
-      };
-      const problem =
-        (hasFeature(o.features, VIRTIO_NET_F_MQ)
-          ? command(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, [o.pairs & 0xff, o.pairs >> 8])
-          : null) ??
-        (hasFeature(o.features, VIRTIO_NET_F_CTRL_RX)
-          ? command(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, [1])
-          : null);
-      if (problem !== null) return { failure: problem, pairs: [], controlOk, elapsedMs: 0, bytes: 0 };
-    }
+    const problem = driver.startControl(o.idleTimeoutMs);
+    const controlOk = driver.controlOk;
+    if (problem !== null) return { failure: problem, pairs: [], controlOk, elapsedMs: 0, bytes: 0 };
 
     const maxFrame = maxFrameSize(o.mtu) - 4;
-    const pairs = Array.from({ length: o.pairs }, (_, p) => {
-      const rxPlan = o.queues[2 * p];
-      const txPlan = o.queues[2 * p + 1];
-      return new NetDriverPair(queue(2 * p), queue(2 * p + 1), {
-        mergeable: o.mergeable,
-        rxBufferBytes: o.rxBufferBytes,
-        txSlotBytes: o.txSlotBytes,
-        rxAddr: rxPlan.bufferAddr,
-        rxArea: memory.translate(rxPlan.bufferAddr, rxPlan.bufferBytes),
-        txAddr: txPlan.bufferAddr,
-        txArea: memory.translate(txPlan.bufferAddr, txPlan.bufferBytes),
-      });
-    });
+    const pairs = driver.pairs;
     const traffic: PairTraffic[] = pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
     const frame = new Uint8Array(maxFrame);
     let failure: string | null = null;
     let firstBad: string | null = null;
     let bytes = 0;
     let lastProgress = performance.now();
-    for (let p = 0; p < pairs.length; p++) if (pairs[p].refill()) kick(2 * p);
+    for (let p = 0; p < pairs.length; p++) driver.refill(p);
     while (failure === null && traffic.some((t) => t.received < o.frames)) {
       let progressed = 0;
       for (let p = 0; p < pairs.length; p++) {
@@ -207,7 +116,7 @@ function run(): NetTrafficResult {
           t.sent++;
           sent++;
         }
-        if (sent > 0 && pair.kickTx()) kick(2 * p + 1);
+        if (sent > 0) driver.flushTx(p);
         while (
           pair.receive((b, at, length) => {
             const problem = frameProblem(b, at, length, p, t.received, maxFrame);
@@ -219,7 +128,7 @@ function run(): NetTrafficResult {
         ) {
           progressed++;
         }
-        if (pair.refill()) kick(2 * p);
+        driver.refill(p);
         progressed += sent;
         t.rxBuffers = pair.stats.rxBuffers;
         t.rxErrors = pair.stats.rxErrors;
@@ -232,10 +141,10 @@ function run(): NetTrafficResult {
         lastProgress = performance.now();
         continue;
       }
-      if (stopped()) failure = 'stopped before every frame came back';
+      if (driver.stopped) failure = 'stopped before every frame came back';
       else if (performance.now() - lastProgress > o.idleTimeoutMs) {
         failure = `nothing came back for ${o.idleTimeoutMs} ms: ${traffic.map((t, p) => `pair ${p} sent ${t.sent}, received ${t.received}`).join('; ')}`;
-      } else wait();
+      } else driver.wait(10);
     }
     return { failure, pairs: traffic, controlOk, elapsedMs: performance.now() - started, bytes };
   } finally {

@@ -1,0 +1,135 @@
+import { NetDriverPair } from '../../drivers/net-driver.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
+import {
+  VIRTIO_NET_CTRL_MQ,
+  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+  VIRTIO_NET_CTRL_RX,
+  VIRTIO_NET_CTRL_RX_PROMISC,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_OK,
+} from '../../spec/net.js';
+import { hasFeature } from '../../virtqueue/features.js';
+import { createDriverQueue } from '../../virtqueue/index.js';
+import { ScatterList } from '../../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../../virtqueue/types.js';
+import type { NetPort, NetPortPlan } from './net-port.js';
+import { QueueControl } from './queue-control.js';
+
+/**
+ * vqkit's net driver on the rings of an opened NetPort, in whichever thread maps its memory: the control commands a
+ * driver sends at start, one NetDriverPair per queue pair, kicks and waits on the call eventfds.
+ */
+export class NetPortDriver {
+  readonly pairs: NetDriverPair[];
+  /** Control commands acknowledged VIRTIO_NET_OK. */
+  controlOk = 0;
+  /** The eventfds the device signals, one per queue. */
+  readonly callFds: number[];
+  readonly #ctls: Int32Array[];
+
+  /** A driver for `port` in the thread that opened it (over the front-end's own mapping of guest memory). */
+  static here(port: NetPort): NetPortDriver {
+    const { plan } = port;
+    const region = { guestAddr: plan.guestBase, size: plan.memoryBytes, buffer: port.memory.mapping.buffer };
+    return new NetPortDriver(plan, new GuestMemory([region]));
+  }
+
+  /** Sleeps until the device of any of `drivers` signals a queue, or `timeoutMs`. */
+  static waitAny(drivers: readonly NetPortDriver[], timeoutMs: number): void {
+    const fds = drivers.flatMap((d) => d.callFds);
+    if (waitAnyReadableSync(fds, timeoutMs) > 0) fds.forEach(drainEventFd);
+  }
+
+  constructor(
+    readonly plan: NetPortPlan,
+    readonly memory: GuestMemory,
+  ) {
+    this.#ctls = plan.queues.map((q) => new Int32Array(q.control));
+    this.callFds = this.#ctls.map((c) => Atomics.load(c, QueueControl.CALL_FD));
+    this.pairs = Array.from({ length: plan.pairs }, (_, p) => {
+      const rx = plan.queues[2 * p];
+      const tx = plan.queues[2 * p + 1];
+      return new NetDriverPair(this.#queue(2 * p), this.#queue(2 * p + 1), {
+        mergeable: plan.mergeable,
+        rxBufferBytes: plan.rxBufferBytes,
+        txSlotBytes: plan.txSlotBytes,
+        rxAddr: rx.bufferAddr,
+        rxArea: memory.translate(rx.bufferAddr, rx.bufferBytes),
+        txAddr: tx.bufferAddr,
+        txArea: memory.translate(tx.bufferAddr, tx.bufferBytes),
+      });
+    });
+  }
+
+  /** The back-end went away (or the port was closed): nothing more will come. */
+  get stopped(): boolean {
+    return this.#ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
+  }
+
+  kick(queue: number): void {
+    signalEventFd(Atomics.load(this.#ctls[queue], QueueControl.KICK_FD));
+  }
+
+  /** Sleeps until the device signals any queue, or `timeoutMs`. */
+  wait(timeoutMs: number): void {
+    NetPortDriver.waitAny([this], timeoutMs);
+  }
+
+  /** Refills pair `p`'s receive queue, kicking if the device asks. */
+  refill(p: number): void {
+    if (this.pairs[p].refill()) this.kick(2 * p);
+  }
+
+  /** Kicks pair `p`'s transmit queue if the device asks. */
+  flushTx(p: number): void {
+    if (this.pairs[p].kickTx()) this.kick(2 * p + 1);
+  }
+
+  /**
+   * What a driver sends on the control queue at start, if it has one: the queue pairs in use (MQ) and promiscuous
+   * mode on (CTRL_RX). Null when all were acknowledged, else what went wrong.
+   */
+  startControl(timeoutMs: number): string | null {
+    const plan = this.plan;
+    if (plan.queues.length <= 2 * plan.pairs) return null;
+    const q = 2 * plan.pairs;
+    const cvq = this.#queue(q);
+    const base = plan.queues[q].bufferAddr;
+    const area = this.memory.translate(base, plan.queues[q].bufferBytes);
+    const command = (cls: number, cmd: number, data: number[]): string | null => {
+      area.set([cls, cmd, ...data], 0);
+      area[64] = 0xff;
+      const sg = new ScatterList().addReadable(base, 2 + data.length).addWritable(base + 64, 1);
+      cvq.add(sg, 0, false);
+      if (cvq.kickPrepare()) this.kick(q);
+      const deadline = performance.now() + timeoutMs;
+      while (cvq.takeUsed() === undefined) {
+        if (cvq.error !== null) return cvq.error.message;
+        if (this.stopped || performance.now() > deadline) return `no answer to control class ${cls} command ${cmd}`;
+        this.wait(10);
+      }
+      if (area[64] !== VIRTIO_NET_OK) return `control class ${cls} command ${cmd} refused (ack ${area[64]})`;
+      this.controlOk++;
+      return null;
+    };
+    const f = plan.features;
+    return (
+      (hasFeature(f, VIRTIO_NET_F_MQ)
+        ? command(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, [plan.pairs & 0xff, plan.pairs >> 8])
+        : null) ??
+      (hasFeature(f, VIRTIO_NET_F_CTRL_RX) ? command(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, [1]) : null)
+    );
+  }
+
+  #queue(q: number): VirtqueueDriver<number> {
+    return createDriverQueue<number>({
+      name: `net.${q}`,
+      size: this.plan.queueSize,
+      features: this.plan.features,
+      memory: this.memory,
+      addresses: this.plan.queues[q].addresses,
+    });
+  }
+}

@@ -1,0 +1,211 @@
+import { formatMac } from '../../devices/net/frame.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../../spec/features.js';
+import {
+  NET_CONFIG_MAX_VIRTQUEUE_PAIRS,
+  NET_CONFIG_MTU,
+  NET_CONFIG_SIZE,
+  NET_FEATURE_NAMES,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_CTRL_VQ,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_MTU,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_HDR_SIZE,
+  maxFrameSize,
+} from '../../spec/net.js';
+import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import { packedRingLayout } from '../../virtqueue/packed/layout.js';
+import { splitRingLayout } from '../../virtqueue/split/layout.js';
+import type { RingAddresses } from '../../virtqueue/types.js';
+import { VhostUserConnection } from './connection.js';
+import {
+  FrontendSetup,
+  VhostUserFrontendError,
+  acceptBackend,
+  connectBackend,
+  type SharedGuestMemory,
+} from './frontend-setup.js';
+import { decodeConfig, encodeConfig } from './messages.js';
+import { QueueControl } from './queue-control.js';
+
+export interface NetPortOptions {
+  ring: 'split' | 'packed';
+  inOrder: boolean;
+  mergeable: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+  /** Use the control queue (if offered): set the queue pairs, turn promiscuous mode on. DPDK's vhost has none. */
+  control: boolean;
+  queueSize: number;
+  pairs: number;
+  /** Bytes per receive buffer, header included (default: 1536 with MRG_RXBUF, else a maximal frame). */
+  rxBufferBytes?: number;
+  /** Listen on the path for a back-end that connects (DPDK's vhost PMD with client=1) instead of connecting. */
+  listen?: boolean;
+  /** How long to wait for a back-end to connect when listening. */
+  idleTimeoutMs: number;
+}
+
+export interface NetQueuePlan {
+  index: number;
+  addresses: RingAddresses;
+  /** This queue's buffers: receive buffers, transmit slots, or the control command area. */
+  bufferAddr: number;
+  bufferBytes: number;
+  control: SharedArrayBuffer;
+}
+
+/** Where everything of a net port lives in guest memory, and what was negotiated: all a driver thread needs. */
+export interface NetPortPlan {
+  features: Features;
+  guestBase: number;
+  memoryBytes: number;
+  memoryFd: number;
+  queueSize: number;
+  pairs: number;
+  /** rx0, tx0, rx1, tx1, ..., then the control queue if negotiated. */
+  queues: NetQueuePlan[];
+  mergeable: boolean;
+  rxBufferBytes: number;
+  txSlotBytes: number;
+  mtu: number;
+}
+
+/** A vhost-user net back-end set up for vqkit's driver: rings live, memory shared. */
+export interface NetPort {
+  plan: NetPortPlan;
+  negotiated: Features;
+  /** The negotiated features in words, net bits named. */
+  described: string;
+  mac: string | null;
+  mtu: number;
+  memory: SharedGuestMemory;
+  /** Resolves when the back-end closes the socket (or the port is closed). */
+  gone: Promise<void>;
+  close(): void;
+}
+
+const GUEST_BASE = 0x10_0000;
+const PAGE = 4096;
+const alignPage = (n: number): number => Math.ceil(n / PAGE) * PAGE;
+
+/** What the net driver asks for. */
+function netWants(o: NetPortOptions): Features {
+  const bits = [VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS];
+  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
+  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
+  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
+  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  if (o.mergeable) bits.push(VIRTIO_NET_F_MRG_RXBUF);
+  if (o.control) bits.push(VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_CTRL_RX);
+  if (o.control && o.pairs > 1) bits.push(VIRTIO_NET_F_MQ);
+  return featureMask(...bits);
+}
+
+/**
+ * Connects vqkit's virtio-net driver to a net back-end (vqkit's, or DPDK's vhost PMD): negotiates, reads the config
+ * space, shares memory and sets up `pairs` queue pairs (and the control queue if negotiated). The rings are then
+ * driven by a NetPortDriver, in this thread or a worker.
+ */
+export async function openNetPort(path: string, o: NetPortOptions): Promise<NetPort> {
+  const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
+  const conn = new VhostUserConnection(fd, false);
+  const owned: { close(): void }[] = [];
+  const close = (): void => {
+    conn.close();
+    owned.reverse().forEach((x) => x.close());
+    owned.length = 0;
+  };
+  try {
+    const setup = new FrontendSetup(conn, owned);
+    await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS, P.CONFIG));
+    const negotiated = setup.negotiate(netWants(o));
+    const offered = setup.offered;
+    if (o.pairs > 1 && !hasFeature(negotiated, VIRTIO_NET_F_MQ) && hasFeature(offered, VIRTIO_NET_F_CTRL_VQ)) {
+      throw new VhostUserFrontendError(`${o.pairs} queue pairs need VIRTIO_NET_F_MQ, which was not negotiated`);
+    }
+    // The config space (MAC, MTU, pairs), where the back-end has one.
+    let mac: string | null = null;
+    let mtu = 1500;
+    let maxPairs = Infinity;
+    if (hasFeature(setup.protocol, P.CONFIG)) {
+      const c = decodeConfig(
+        await setup.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(NET_CONFIG_SIZE) })),
+      );
+      if (c.size !== NET_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
+      const v = new DataView(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MAC)) mac = formatMac(c.bytes);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MTU)) mtu = v.getUint16(NET_CONFIG_MTU, true);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MQ)) maxPairs = v.getUint16(NET_CONFIG_MAX_VIRTQUEUE_PAIRS, true);
+    }
+    if (o.pairs > maxPairs)
+      throw new VhostUserFrontendError(`the device has ${maxPairs} queue pairs, ${o.pairs} asked`);
+    setup.setFeatures(negotiated);
+
+    // Guest memory: every ring, then each pair's receive buffers and transmit slots, then the control buffer.
+    const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
+    const mergeable = hasFeature(negotiated, VIRTIO_NET_F_MRG_RXBUF);
+    const control = hasFeature(negotiated, VIRTIO_NET_F_CTRL_VQ);
+    const size = o.queueSize;
+    const maxFrame = maxFrameSize(mtu);
+    const rxBufferBytes = o.rxBufferBytes ?? (mergeable ? 1536 : VIRTIO_NET_HDR_SIZE + maxFrame);
+    const txSlotBytes = VIRTIO_NET_HDR_SIZE + maxFrame;
+    const queueCount = 2 * o.pairs + (control ? 1 : 0);
+    let at = GUEST_BASE;
+    const queues: NetQueuePlan[] = [];
+    for (let q = 0; q < queueCount; q++) {
+      const layout = (packed ? packedRingLayout : splitRingLayout)(at, size);
+      at = alignPage(at + layout.bytes);
+      const isCtrl = q === 2 * o.pairs;
+      const bytes = isCtrl ? PAGE : q % 2 === 0 ? size * rxBufferBytes : size * txSlotBytes;
+      queues.push({
+        index: q,
+        addresses: layout.addresses,
+        bufferAddr: at,
+        bufferBytes: bytes,
+        control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
+      });
+      at = alignPage(at + bytes);
+    }
+    const memoryBytes = at - GUEST_BASE;
+    const memory = setup.shareMemory('vqkit-net', GUEST_BASE, memoryBytes);
+    for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, memory, q.control);
+    setup.enableVrings(queues.map((q) => q.index));
+    const plan: NetPortPlan = {
+      features: negotiated,
+      guestBase: GUEST_BASE,
+      memoryBytes,
+      memoryFd: memory.memfd.fd,
+      queueSize: size,
+      pairs: o.pairs,
+      queues,
+      mergeable,
+      rxBufferBytes,
+      txSlotBytes,
+      mtu,
+    };
+    // The back-end closing the socket stops whoever drives the rings: frames can no longer come.
+    // (It sends nothing unasked on this channel: a message here is left unread, as before.)
+    const gone = new Promise<void>((resolve) => {
+      const end = (): void => {
+        queues.forEach((q) => Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1));
+        resolve();
+      };
+      conn.receive().then((m) => m === null && end(), end);
+    });
+    const described = describeFeatures(negotiated, NET_FEATURE_NAMES);
+    return { plan, negotiated, described, mac, mtu, memory, gone, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
