@@ -19,7 +19,9 @@ function exchange(socket) {
   const done = () => {
     if (--pending > 0) return;
     const sent = createHash('sha256').update(data).digest('hex');
-    process.stdout.write(`${JSON.stringify({ sent, sentBytes: total, received: received.digest('hex'), receivedBytes })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ sent, sentBytes: total, received: received.digest('hex'), receivedBytes })}\n`,
+    );
     socket.destroy();
     process.exit(0);
   };
