@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { FrameRing } from '../src/devices/net/frame-ring.js';
 import { NetControl } from '../src/devices/net/net-control.js';
 import { Delivery, NetDevicePair } from '../src/devices/net/net-pair.js';
 import { NetState } from '../src/devices/net/net-state.js';
+import { formatMac, parseMac } from '../src/devices/net/frame.js';
 import { NetDriverPair } from '../src/drivers/net-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { Tap } from '../src/os/tap.js';
@@ -29,6 +30,8 @@ import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
 import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
 import { decodeU64, encodeConfig, encodeU64 } from '../src/transport/vhost-user/messages.js';
 import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
+import { NetPortDriver } from '../src/transport/vhost-user/net-port-driver.js';
+import { openNetPort } from '../src/transport/vhost-user/net-port.js';
 import { bit, featureMask, type Features } from '../src/virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../src/virtqueue/index.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
@@ -287,6 +290,121 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
       });
     },
   );
+
+  /** vqkit's net driver in this thread on a port of a daemon: frames sent and taken one at a time. */
+  async function openPort(path: string, c: Partial<NetTrafficOptions> = {}) {
+    const port = await openNetPort(path, { ...base, ...c });
+    const driver = NetPortDriver.here(port);
+    driver.refill(0);
+    const pair = driver.pairs[0];
+    return {
+      port,
+      /** Sends a frame from `src` to `dst` whose payload starts with `tag`. */
+      send(dst: string, src: string, tag: number, length = 100): void {
+        const f = new Uint8Array(length);
+        f.set(parseMac(dst), 0);
+        f.set(parseMac(src), 6);
+        f.set([0x88, 0xb5, tag], 12);
+        expect(pair.send(f)).toBe(true);
+        driver.flushTx(0);
+      },
+      /** The tag of the next frame received, after checking who sent it. */
+      async next(): Promise<{ tag: number; src: string; dst: string; length: number }> {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          let got: { tag: number; src: string; dst: string; length: number } | undefined;
+          pair.receive((b, at, length) => {
+            got = { tag: b[at + 14], dst: formatMac(b, at), src: formatMac(b, at + 6), length };
+          });
+          if (got !== undefined) {
+            driver.refill(0);
+            return got;
+          }
+          if (Date.now() > deadline) throw new Error('no frame within 10 s');
+          driver.wait(20);
+          await new Promise((r) => setImmediate(r));
+        }
+      },
+      close: () => port.close(),
+    };
+  }
+
+  it.each(combos)(
+    'switch backend: 3 ports; unknown and broadcast destinations flood, learned ones go to one port ($ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable)',
+    async (c) => {
+      const paths = [0, 1, 2].map((i) => join(dir, `sw${n}-${i}.sock`));
+      n++;
+      const d = new ServeProcess('net', paths[0], ['--socket', paths[1], '--socket', paths[2], '--backend', 'switch']);
+      const ports: Awaited<ReturnType<typeof openPort>>[] = [];
+      try {
+        await d.waitFor(/net2: listening on/);
+        for (const path of paths) ports.push(await openPort(path, c));
+        const [a, b, cc] = ports;
+        const [A, B, C] = ['02:00:00:00:00:0a', '02:00:00:00:00:0b', '02:00:00:00:00:0c'];
+        const BROADCAST = 'ff:ff:ff:ff:ff:ff';
+        // A to B, whom the switch does not know yet: flooded to B and C.
+        a.send(B, A, 1, 1400);
+        expect(await b.next()).toEqual({ tag: 1, src: A, dst: B, length: 1400 });
+        expect(await cc.next()).toMatchObject({ tag: 1, src: A });
+        // B answers A, whom the switch learned from frame 1: to A only.
+        b.send(A, B, 2);
+        expect(await a.next()).toMatchObject({ tag: 2, src: B, dst: A });
+        // A broadcast from B: C's next frame is this one, so frame 2 did not reach C.
+        b.send(BROADCAST, B, 3);
+        expect(await cc.next()).toMatchObject({ tag: 3, src: B });
+        expect(await a.next()).toMatchObject({ tag: 3, src: B });
+        // A to B again, now learned: to B only; A's broadcast after it shows C never had it.
+        a.send(B, A, 4);
+        a.send(BROADCAST, A, 5);
+        expect(await b.next()).toMatchObject({ tag: 4, dst: B });
+        expect(await b.next()).toMatchObject({ tag: 5 });
+        expect(await cc.next()).toMatchObject({ tag: 5, src: A });
+        // C to A: learned, delivered to A.
+        cc.send(A, C, 6);
+        expect(await a.next()).toMatchObject({ tag: 6, src: C, dst: A });
+      } finally {
+        ports.forEach((p) => p.close());
+        await d.stop();
+      }
+    },
+  );
+
+  it('sink backend: frames are consumed and counted, none come back', async () => {
+    await withDaemon(['--backend', 'sink'], async (path, d) => {
+      const p = await openPort(path);
+      for (let i = 0; i < 200; i++) p.send('02:00:00:00:00:0b', '02:00:00:00:00:0a', i & 0xff, 60 + i);
+      p.close();
+      expect(await d.waitFor(/pair0 stopped/)).toMatch(/tx 200 frames \(0 refused\), rx 0 frames/);
+    });
+  });
+
+  it('--pcap writes every frame both ways as pcap records (Ethernet link type), whole and in order per direction', async () => {
+    const file = join(dir, 'loop.pcap');
+    await withDaemon(['--backend', 'loop', '--pcap', file], async (path, d) => {
+      const r = await runNetTraffic(path, { ...base, frames: 300, frameSize: 200 });
+      expect(r.failure).toBeNull();
+      await d.stop();
+    });
+    const pcap = readFileSync(file);
+    expect(pcap.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    expect([pcap.readUInt16LE(4), pcap.readUInt16LE(6)]).toEqual([2, 4]);
+    expect(pcap.readUInt32LE(20)).toBe(1);
+    const sent: number[] = [];
+    const returned: number[] = [];
+    let at = 24;
+    while (at < pcap.length) {
+      const [caplen, len] = [pcap.readUInt32LE(at + 8), pcap.readUInt32LE(at + 12)];
+      expect([caplen, len]).toEqual([200, 200]);
+      const frame = pcap.subarray(at + 16, at + 16 + caplen);
+      // net-traffic sends from 02:00:00:00:00:01; the loop swaps the addresses. The frame number follows the tag.
+      (frame[11] === 0x01 ? sent : returned).push(frame.readUInt32BE(16));
+      at += 16 + caplen;
+    }
+    expect(at).toBe(pcap.length);
+    const numbers = Array.from({ length: 300 }, (_, i) => i);
+    expect(sent).toEqual(numbers);
+    expect(returned).toEqual(numbers);
+  });
 
   it('multiqueue: 2 pairs, each in its own worker, set through the control queue', async () => {
     await withDaemon(['--backend', 'loop', '--queues', '2'], async (path, d) => {

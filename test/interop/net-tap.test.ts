@@ -60,6 +60,7 @@ describe.each(cases)(
         ip('netns', 'add', ns[i]);
         ip('-n', ns[i], 'link', 'set', 'lo', 'up');
         const args = ['--backend', `tap:${taps[i]}`, ring === 'packed' ? '--packed' : '--no-packed'];
+        if (i === 0) args.push('--pcap', join(dir, 'port0.pcap'));
         args.push(inOrder ? '--in-order' : '--no-in-order');
         const daemon = new ServeProcess('net', join(dir, `port${i}.sock`), args, ns[i]);
         daemons.push(daemon);
@@ -119,7 +120,7 @@ describe.each(cases)(
       expect(client.received).toBe(served.sent);
     });
 
-    it('the wire and both daemons account for the frames: none refused or dropped', async () => {
+    it('the wire and both daemons account for the frames (none refused or dropped); tcpdump reads the pcap', async () => {
       await wire.stop();
       const carried = await wire.waitFor(/carried/);
       const [ab, ba] = [...carried.matchAll(/(\d+) frames/g)].map((m) => Number(m[1]));
@@ -131,6 +132,15 @@ describe.each(cases)(
         const summary = await d.waitFor(/pair0 stopped/);
         expect(summary).toMatch(/\(0 refused\).*\(0 refused, 0 dropped\)/);
       }
+      // tcpdump reads port 0's capture: the pings both ways and the TCP connection.
+      const tcpdump = (filter: string): string =>
+        execFileSync('tcpdump', ['-r', join(dir, 'port0.pcap'), '-nn', filter], { encoding: 'utf8', stdio: 'pipe' });
+      const icmp = tcpdump('icmp');
+      expect(icmp.match(/ICMP echo request/g)?.length).toBeGreaterThanOrEqual(3);
+      expect(icmp.match(/ICMP echo reply/g)?.length).toBeGreaterThanOrEqual(3);
+      const syn = tcpdump('tcp[tcpflags] & tcp-syn != 0');
+      expect(syn).toContain(`${addrs[1]}.5001: Flags [S]`);
+      expect(syn).toContain(`${addrs[1]}.5001 > ${addrs[0]}.`);
     });
   },
 );
