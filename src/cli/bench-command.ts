@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { benchRing, median, type BenchMode, type BenchReport } from '../harness/bench.js';
+import { benchDpdk, type DpdkBenchReport, type DpdkSample } from '../harness/bench-dpdk.js';
 import { benchVhostUser, type VhostUserBenchReport } from '../harness/bench-vhost-user.js';
 import { ProgressBar } from './progress.js';
 import { positiveInt } from './run-command.js';
@@ -92,7 +93,78 @@ export function benchCommand(): Command {
         cmd.setOptionValue('exitCode', 0);
       }),
   );
+  bench.addCommand(
+    new Command('dpdk')
+      .description(
+        "DPDK's virtio-user (testpmd txonly, 64-byte frames) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's " +
+          'net device (`vq serve net --backend sink`), interleaved, for split and packed rings with IN_ORDER on and ' +
+          'off: frames per second, receiver CPU time per frame, medians and min-max over --runs rounds, and the ' +
+          'vqkit / DPDK ratio. Needs dpdk-testpmd (scripts/install-interop.sh installs it) and CPUs 0 and 1.',
+      )
+      .option('--runs <n>', 'interleaved rounds (at least 5 for published figures)', positiveInt('runs'), 5)
+      .option('--seconds <n>', 'seconds measured per sample, after one of warm-up', positiveInt('seconds'), 3)
+      .addOption(
+        new Option('--ring <layout>', 'ring layouts to measure').choices(['split', 'packed', 'both']).default('both'),
+      )
+      .addOption(new Option('--in-order <which>', 'IN_ORDER settings').choices(['on', 'off', 'both']).default('both'))
+      .option('--json', 'print the report as JSON')
+      .option('--out <file>', 'also write the JSON report to this file')
+      .action(async (flags: Record<string, unknown>, cmd: Command) => {
+        const bar = new ProgressBar();
+        const report = await benchDpdk({
+          runs: flags.runs as number,
+          seconds: flags.seconds as number,
+          rings: flags.ring === 'both' ? ['split', 'packed'] : [flags.ring as 'split' | 'packed'],
+          inOrder: flags.inOrder === 'both' ? [true, false] : [flags.inOrder === 'on'],
+          command: `vq bench dpdk ${process.argv.slice(4).join(' ')}`.trim(),
+          onProgress: (done, total, what) => bar.update(what, done, total),
+        });
+        bar.clear();
+        if (typeof flags.out === 'string') writeFileSync(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(
+          flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${renderDpdkBench(report)}\n`,
+        );
+        cmd.setOptionValue('exitCode', 0);
+      }),
+  );
   return bench;
+}
+
+export function renderDpdkBench(r: DpdkBenchReport): string {
+  const pps = (xs: DpdkSample[]): number[] => xs.map((x) => x.pps);
+  const range = (xs: number[]): string => `${m(Math.min(...xs))}-${m(Math.max(...xs))}`;
+  const cpu = (xs: DpdkSample[]): string => median(xs.map((x) => x.cpuNsPerFrame)).toFixed(0);
+  return [
+    `DPDK benchmark: virtio-user txonly, ${r.frameBytes}-byte frames, ${r.runs} interleaved rounds x ${r.seconds} s, ` +
+      `${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, DPDK ${r.machine.dpdk}`,
+    '',
+    formatTable(
+      [
+        'ring',
+        'IN_ORDER',
+        'DPDK vhost Mpps',
+        'min-max',
+        'CPU ns/frame',
+        'vqkit Mpps',
+        'min-max',
+        'CPU ns/frame',
+        'vqkit / DPDK',
+        'per-round min-max',
+      ],
+      r.rows.map((x) => [
+        x.ring,
+        x.inOrder ? 'on' : 'off',
+        m(median(pps(x.dpdkVhost))),
+        range(pps(x.dpdkVhost)),
+        cpu(x.dpdkVhost),
+        m(median(pps(x.vqkit))),
+        range(pps(x.vqkit)),
+        cpu(x.vqkit),
+        `${x.ratio.toFixed(3)}x`,
+        `${Math.min(...x.roundRatios).toFixed(3)}-${Math.max(...x.roundRatios).toFixed(3)}`,
+      ]),
+    ),
+  ].join('\n');
 }
 
 export function renderVhostUserBench(r: VhostUserBenchReport): string {

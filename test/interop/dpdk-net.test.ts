@@ -6,7 +6,7 @@ import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features
 import { runNetTraffic } from '../../src/transport/vhost-user/net-frontend.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { ServeProcess } from '../support/serve-process.js';
-import { Testpmd, accumulated } from './testpmd.js';
+import { Testpmd, accumulated } from '../../src/harness/testpmd.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vq-dpdk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -57,6 +57,8 @@ export class NetDevicePair {
   /** Mergeable receive: buffers popped for the frame waiting for more. */
   readonly #held: Chain[] = [];
   #heldRoom = 0;
+  /** Chains popped by one transmit() call. */
+  readonly #batch: Chain[];
 
   constructor(
     readonly rx: VirtqueueDevice,
@@ -65,17 +67,24 @@ export class NetDevicePair {
   ) {
     this.#maxFrame = maxFrameSize(options.mtu);
     this.#gather = new Uint8Array(this.#maxFrame);
+    this.#batch = new Array<Chain>(tx.size);
   }
 
   /** Pops up to `max` transmit buffers and hands each good frame to `sink`; returns the buffers popped. */
   transmit(max: number, sink: FrameSink): number {
     const tx = this.tx;
+    const batch = this.#batch;
+    // Pop the whole batch before looking at any frame: reading descriptors and headers (fresh from the driver's
+    // CPU) frame by frame, interleaved with the checks, halved the rate from DPDK's packed ring over time.
     let n = 0;
-    for (; n < max; n++) {
+    for (; n < max && n < batch.length; n++) {
       const chain = tx.pop();
       if (chain === null) break;
-      this.#transmitOne(chain, sink);
-      tx.complete(chain, 0);
+      batch[n] = chain;
+    }
+    for (let i = 0; i < n; i++) {
+      this.#transmitOne(batch[i], sink);
+      tx.complete(batch[i], 0);
     }
     return n;
   }

@@ -7,8 +7,12 @@ export class Testpmd {
   readonly proc: ChildProcess;
   output = '';
 
-  constructor(vdev: string, forward: string[], extraEal: string[] = []) {
-    const eal = ['-l', '0-1', '--main-lcore', '0', '--no-huge', '-m', '512', '--no-pci'];
+  /**
+   * `mainLcore`: testpmd forwards on the other of lcores 0-1, so two testpmds with different main lcores forward on
+   * different CPUs.
+   */
+  constructor(vdev: string, forward: string[], extraEal: string[] = [], mainLcore: 0 | 1 = 0) {
+    const eal = ['-l', '0-1', '--main-lcore', String(mainLcore), '--no-huge', '-m', '512', '--no-pci'];
     const prefix = `vqkit-${process.pid}-${prefixes++}`;
     this.proc = spawn(
       'dpdk-testpmd',
