@@ -116,15 +116,13 @@ describe("DPDK virtio-user (testpmd io) as the driver, vqkit's net device with t
   });
 });
 
-// DPDK's vhost PMD as the client (client=1, vqkit's driver listening) dequeues vqkit's frames but enqueues none
-// back in 22.11 (TX-packets stays 0); left out here and noted on the issue.
-const vhostCases = cases.filter((c) => c.role === 'DPDK listens');
-
 describe("vqkit's net driver into DPDK's vhost PMD (testpmd macswap)", () => {
-  it.each(vhostCases)('$ring $queueSize in_order=$inOrder mrg=$mergeable ($role)', async (c) => {
+  it.each(cases)('$ring $queueSize in_order=$inOrder mrg=$mergeable ($role)', async (c) => {
     const path = socketPath();
     const vdev = `net_vhost0,iface=${path},queues=1` + (c.role === 'vqkit listens' ? ',client=1' : '');
-    const forward = ['--forward-mode=macswap'];
+    // testpmd flushes its receive queues when forwarding starts. As the client it connects before that, so the flush
+    // would discard the driver's first frames (testpmd counts them received, never sends them): keep them.
+    const forward = ['--forward-mode=macswap', ...(c.role === 'vqkit listens' ? ['--no-flush-rx'] : [])];
     const eal = ['--log-level=lib.vhost.config:info'];
     const traffic = (listen: boolean) =>
       runNetTraffic(path, {
