@@ -106,7 +106,7 @@ describe('vq command line', () => {
     }
   });
 
-  it('vq serve net and vq net-traffic refuse bad flags, saying why', () => {
+  it('vq serve net, vq net-traffic and vq net-wire refuse bad flags and unreachable back-ends, saying why', () => {
     const cases: [string[], number, RegExp][] = [
       [
         ['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'hub'],
@@ -122,6 +122,12 @@ describe('vq command line', () => {
       ],
       [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--ring', 'ring'], 1, /Allowed choices are split, packed/],
       [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--frame-size', '10'], 1, /frame size must be 60..65535/],
+      [['net-wire', '--vhost-user', '/tmp/vq-never.sock'], 2, /joins exactly two back-ends/],
+      [
+        ['net-wire', '--vhost-user', '/tmp/vq-a.sock', '--vhost-user', '/tmp/vq-never.sock'],
+        2,
+        /cannot connect .*vq-a\.sock/,
+      ],
     ];
     for (const [args, code, message] of cases) {
       const r = vq(...args);

@@ -36,7 +36,7 @@ import { bit, featureMask, type Features } from '../src/virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../src/virtqueue/index.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
 import { splitRingLayout } from '../src/virtqueue/split/layout.js';
-import { ServeProcess } from './support/serve-process.js';
+import { ServeProcess, VqProcess } from './support/serve-process.js';
 
 const BASE = 0x10_0000;
 const SIZE = 16;
@@ -404,6 +404,25 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
     const numbers = Array.from({ length: 300 }, (_, i) => i);
     expect(sent).toEqual(numbers);
     expect(returned).toEqual(numbers);
+  });
+
+  it('vq net-wire stops with a clear message and exit code 1 when one back-end goes away', async () => {
+    const a = new ServeProcess('net', join(dir, `w${n}a.sock`), ['--backend', 'loop']);
+    const b = new ServeProcess('net', join(dir, `w${n++}b.sock`), ['--backend', 'loop']);
+    try {
+      await Promise.all([a.waitFor(/listening on/), b.waitFor(/listening on/)]);
+      const wire = new VqProcess(['net-wire', '--vhost-user', a.socket, '--vhost-user', b.socket]);
+      await wire.waitFor(/carrying frames/);
+      const exited = new Promise<number | null>((resolve) => wire.proc.once('exit', resolve));
+      await b.stop();
+      expect(await wire.waitFor(/stopped:/)).toMatch(/port 1: the back-end went away/);
+      expect(await exited).toBe(1);
+      // The other back-end saw its front-end go and is serving again.
+      await a.sessionEnded(0);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 
   it('multiqueue: 2 pairs, each in its own worker, set through the control queue', async () => {
