@@ -1,0 +1,280 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { VsockEndpoint, type VsockConnection } from '../src/devices/vsock/endpoint.js';
+import { emptyHeader, readHeader, writeHeader, type VsockHeader } from '../src/devices/vsock/packet.js';
+import {
+  VIRTIO_VSOCK_OP_CREDIT_REQUEST,
+  VIRTIO_VSOCK_OP_RW,
+  VIRTIO_VSOCK_OP_REQUEST,
+  VIRTIO_VSOCK_SHUTDOWN_SEND,
+  VIRTIO_VSOCK_TYPE_STREAM,
+  VSOCK_HDR_SIZE,
+} from '../src/spec/vsock.js';
+
+// The stream protocol alone: two endpoints (host CID 2, guest CID 3) whose packets are passed through encoded
+// headers, no rings. The rings and real processes are in vsock.test.ts.
+
+const HOST = 2;
+const GUEST = 3;
+const MAX_PAYLOAD = 4096;
+
+function pair(bufAlloc = 64 * 1024) {
+  const host = new VsockEndpoint({ name: 'host', localCid: HOST, peerCid: GUEST, bufAlloc });
+  const guest = new VsockEndpoint({ name: 'guest', localCid: GUEST, peerCid: HOST, bufAlloc });
+  const wire = new Uint8Array(VSOCK_HDR_SIZE + 65536);
+  const out = emptyHeader();
+  const read = emptyHeader();
+  /** Moves packets both ways until neither side has any; returns the packets moved. */
+  const pump = (): number => {
+    let moved = 0;
+    for (let again = true; again;) {
+      again = false;
+      for (const [from, to] of [
+        [host, guest],
+        [guest, host],
+      ] as const) {
+        while (from.next(out, MAX_PAYLOAD)) {
+          writeHeader(wire, 0, out);
+          if (from.data !== null) wire.set(from.data, VSOCK_HDR_SIZE);
+          to.receive(readHeader(wire, 0, read), wire, VSOCK_HDR_SIZE, out.len);
+          moved++;
+          again = true;
+        }
+      }
+    }
+    return moved;
+  };
+  /** Hands `h` (with `data`) to `to` as if the other side had sent it. */
+  const inject = (to: VsockEndpoint, h: Partial<VsockHeader>, data = new Uint8Array(0)): void => {
+    const packet = { ...emptyHeader(), ...h };
+    wire.set(data, VSOCK_HDR_SIZE);
+    to.receive(packet, wire, VSOCK_HDR_SIZE, data.length);
+  };
+  return { host, guest, pump, inject };
+}
+
+/** Collects what a connection receives, consuming it at once (or not, for a slow reader). */
+function collect(conn: VsockConnection, consume = true) {
+  const got: Uint8Array[] = [];
+  const state = { ended: false, closed: '' as string, bytes: 0 };
+  conn.onData = (b) => {
+    got.push(b);
+    state.bytes += b.length;
+    if (consume) conn.consumed(b.length);
+  };
+  conn.onEnd = () => (state.ended = true);
+  conn.onClose = (why) => (state.closed = why);
+  return { got, state, all: () => Buffer.concat(got) };
+}
+
+describe('vsock stream protocol (two endpoints, no rings)', () => {
+  it('carries many concurrent streams both ways, every byte in order', () => {
+    const { host, guest, pump } = pair();
+    const accepted: VsockConnection[] = [];
+    host.listen(5000, (c) => {
+      accepted.push(c);
+      c.accept();
+    });
+    const streams = Array.from({ length: 16 }, (_, i) => ({
+      up: randomBytes(200_000 + i * 997),
+      down: randomBytes(150_000 + i),
+    }));
+    const conns = streams.map(() => guest.connect(5000));
+    const guestSide = conns.map((c) => collect(c));
+    pump();
+    expect(accepted).toHaveLength(16);
+    expect(conns.every((c) => c.state === 'established')).toBe(true);
+    const hostSide = accepted.map((c) => collect(c));
+    streams.forEach((s, i) => {
+      conns[i].write(s.up);
+      accepted[i].write(s.down);
+    });
+    pump();
+    streams.forEach((s, i) => {
+      expect(hostSide[i].all().equals(s.up)).toBe(true);
+      expect(guestSide[i].all().equals(s.down)).toBe(true);
+    });
+    expect(host.stats.errors + guest.stats.errors).toBe(0);
+  });
+
+  it('a slow reader holds the writer back at its buf_alloc; nothing is lost or duplicated when it reads', () => {
+    const bufAlloc = 32 * 1024;
+    const { host, guest, pump } = pair(bufAlloc);
+    let server!: VsockConnection;
+    host.listen(7, (c) => {
+      server = c;
+      c.accept();
+    });
+    const client = guest.connect(7);
+    pump();
+    const reader = collect(server, false);
+    const data = randomBytes(10 * bufAlloc + 123);
+    client.write(data);
+    pump();
+    // Exactly the credit arrived; the rest waits on the writer's side.
+    expect(reader.state.bytes).toBe(bufAlloc);
+    expect(server.rxQueued).toBe(bufAlloc);
+    expect(client.outBytes).toBe(data.length - bufAlloc);
+    // The reader takes what it has, a piece at a time; each credit update lets more through.
+    let consumed = 0;
+    while (consumed < data.length) {
+      const have = reader.state.bytes - consumed;
+      expect(have).toBeGreaterThan(0);
+      expect(server.rxQueued).toBeLessThanOrEqual(bufAlloc);
+      server.consumed(have);
+      consumed += have;
+      pump();
+    }
+    expect(reader.all().equals(data)).toBe(true);
+    expect(host.stats.errors + guest.stats.errors).toBe(0);
+  });
+
+  it('a connection to a port nobody listens on is refused with RST', () => {
+    const { guest, pump } = pair();
+    const c = guest.connect(9999);
+    const s = collect(c);
+    pump();
+    expect(s.state.closed).toBe('reset by peer');
+    expect(c.state).toBe('closed');
+    expect(guest.connections).toBe(0);
+  });
+
+  it('shutdown: SEND half-closes one way while the other still flows; both ways ends with RST for both', () => {
+    const { host, guest, pump } = pair();
+    let server!: VsockConnection;
+    host.listen(80, (c) => {
+      server = c;
+      c.accept();
+    });
+    const client = guest.connect(80);
+    const clientSide = collect(client);
+    pump();
+    const serverSide = collect(server);
+    client.write(Buffer.from('request'));
+    client.shutdown(VIRTIO_VSOCK_SHUTDOWN_SEND);
+    pump();
+    expect(serverSide.all().toString()).toBe('request');
+    expect(serverSide.state.ended).toBe(true);
+    expect(() => client.write(Buffer.from('more'))).toThrow(/write after shutdown/);
+    server.write(Buffer.from('response'));
+    server.shutdown();
+    pump();
+    expect(clientSide.all().toString()).toBe('response');
+    expect(clientSide.state.ended).toBe(true);
+    client.shutdown();
+    pump();
+    expect(serverSide.state.closed).toBe('closed');
+    expect(clientSide.state.closed).toBe('closed');
+    expect(host.connections + guest.connections).toBe(0);
+  });
+
+  it('a transport reset ends every connection on the side that sees it', () => {
+    const { host, guest, pump } = pair();
+    host.listen(1, (c) => c.accept());
+    const conns = [guest.connect(1), guest.connect(1)];
+    const sides = conns.map((c) => collect(c));
+    pump();
+    guest.resetAll();
+    expect(sides.map((s) => s.state.closed)).toEqual(['reset by peer', 'reset by peer']);
+    expect(guest.connections).toBe(0);
+  });
+
+  describe('malformed packets are refused with their errors; other connections go on', () => {
+    function established() {
+      const p = pair(8192);
+      let server!: VsockConnection;
+      p.host.listen(10, (c) => {
+        server = c;
+        c.accept();
+      });
+      const victim = p.guest.connect(10);
+      const bystander = p.guest.connect(10);
+      const bystanderSide = collect(bystander);
+      p.pump();
+      const serverOfBystander = server;
+      return { ...p, victim, bystander, bystanderSide, serverOfBystander };
+    }
+    const base = (victim: VsockConnection): Partial<VsockHeader> => ({
+      srcCid: GUEST,
+      dstCid: HOST,
+      srcPort: victim.localPort,
+      dstPort: victim.peerPort,
+      type: VIRTIO_VSOCK_TYPE_STREAM,
+      bufAlloc: 8192,
+    });
+    const cases: {
+      what: string;
+      build: (v: VsockConnection) => [Partial<VsockHeader>, number];
+      code: string;
+      resetsVictim: boolean;
+    }[] = [
+      { what: 'an undefined op', build: (v) => [{ ...base(v), op: 9 }, 0], code: 'BAD_OP', resetsVictim: false },
+      {
+        what: 'a seqpacket type',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, type: 2, len: 4 }, 4],
+        code: 'BAD_TYPE',
+        resetsVictim: false,
+      },
+      {
+        what: 'len beyond the buffer',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, len: 5000 }, 100],
+        code: 'BAD_LENGTH',
+        resetsVictim: false,
+      },
+      {
+        what: 'data on a credit request',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_CREDIT_REQUEST, len: 4 }, 4],
+        code: 'BAD_LENGTH',
+        resetsVictim: false,
+      },
+      {
+        what: 'a guest claiming another CID',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, srcCid: 7, len: 1 }, 1],
+        code: 'BAD_CID',
+        resetsVictim: false,
+      },
+      {
+        what: 'an unknown connection (answered with RST)',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, srcPort: 424242, len: 1 }, 1],
+        code: 'UNKNOWN_CONNECTION',
+        resetsVictim: false,
+      },
+      {
+        what: 'more data than the credit given (a credit lie)',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, len: 4096 }, 4096],
+        code: 'CREDIT_EXCEEDED',
+        resetsVictim: true,
+      },
+      {
+        what: 'a second REQUEST on a live connection',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_REQUEST }, 0],
+        code: 'BAD_STATE',
+        resetsVictim: true,
+      },
+    ];
+    it.each(cases)('$what: $code', ({ build, code, resetsVictim }) => {
+      const t = established();
+      // For a credit lie, the victim's reader first gets 5000 of its 8192 bytes of credit and does not read them.
+      if (code === 'CREDIT_EXCEEDED') {
+        t.inject(t.host, { ...base(t.victim), op: VIRTIO_VSOCK_OP_RW, len: 5000 }, new Uint8Array(5000));
+        expect(t.host.stats.errors).toBe(0);
+      }
+      const [h, bytes] = build(t.victim);
+      const resetsBefore = t.host.stats.resetsSent;
+      t.inject(t.host, h, new Uint8Array(bytes));
+      expect(t.host.lastError?.code).toBe(code);
+      expect(t.host.stats.errors).toBe(1);
+      t.pump();
+      const answered = resetsVictim || code === 'UNKNOWN_CONNECTION';
+      expect(t.host.stats.resetsSent).toBe(resetsBefore + (answered ? 1 : 0));
+      expect(t.victim.state).toBe(resetsVictim ? 'closed' : 'established');
+      // The bystander connection still carries data both ways.
+      const serverSide = collect(t.serverOfBystander);
+      t.bystander.write(Buffer.from('still here'));
+      t.serverOfBystander.write(Buffer.from('and here'));
+      t.pump();
+      expect(serverSide.all().toString()).toBe('still here');
+      expect(t.bystanderSide.all().toString()).toBe('and here');
+    });
+  });
+});
