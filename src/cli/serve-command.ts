@@ -1,4 +1,6 @@
 import { closeSync } from 'node:fs';
+import { VSOCK_MIN_GUEST_CID } from '../spec/vsock.js';
+import { VsockService } from '../transport/vhost-user/vsock-service.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseMac } from '../devices/net/frame.js';
 import { openPcap } from '../devices/net/pcap.js';
@@ -70,6 +72,7 @@ export function serveCommand(): Command {
       }),
   );
   serve.addCommand(netCommand());
+  serve.addCommand(vsockCommand());
   return serve;
 }
 
@@ -202,5 +205,50 @@ function netCommand(): Command {
       pcapFds.forEach((fd) => closeSync(fd));
       process.stdout.write('vq serve net: stopped\n');
       cmd.setOptionValue('exitCode', 0);
+    });
+}
+
+function guestCidArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < VSOCK_MIN_GUEST_CID || n > 0xffff_fffe)
+    throw new InvalidArgumentError(`guest CID must be ${VSOCK_MIN_GUEST_CID}..4294967294 (0-2 are reserved)`);
+  return n;
+}
+
+function vsockCommand(): Command {
+  return ringFeatureOptions(
+    new Command('vsock')
+      .description(
+        "Serve the virtio-vsock device (id 19) on a vhost-user socket, for QEMU (vhost-user-vsock-pci) or vqkit's " +
+          'own driver: stream sockets with credit flow control, the guest CID in config space. Host side as in ' +
+          'Firecracker and vhost-device-vsock: a host program connects to --uds-path, writes "CONNECT <port>\\n" and ' +
+          'reads "OK <host port>\\n", then streams to that guest port; a guest connecting to host port P is joined ' +
+          'to the unix socket <uds-path>_P (RST if nobody listens there). Stop with Ctrl-C.',
+      )
+      .requiredOption('--socket <path>', 'the vhost-user unix socket')
+      .requiredOption('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
+      .requiredOption('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg),
+  )
+    .option('--client', 'connect to a front-end listening on the socket, instead of listening')
+    .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
+    .action(async (flags: Record<string, unknown>) => {
+      const log = (line: string): void => void process.stdout.write(`vq serve vsock: ${line}\n`);
+      const device = new VsockService({
+        ringFeatures: offeredRingFeatures(flags),
+        guestCid: flags.guestCid as number,
+        udsPath: flags.udsPath as string,
+        maxQueueSize: flags.queueSize as number,
+      });
+      const backend = new VhostUserBackend({
+        socketPath: flags.socket as string,
+        client: flags.client === true,
+        device,
+        log,
+      });
+      const stop = (): void => void backend.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await backend.serve();
+      log('stopped');
     });
 }

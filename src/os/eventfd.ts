@@ -41,14 +41,19 @@ export class EventFd extends OwnedFd {
 }
 
 /** Waits for `fd` to be readable without blocking the event loop; true if it is, false on timeout. */
-export function pollReadable(fd: number, timeoutMs: number): Promise<boolean> {
+export async function pollReadable(fd: number, timeoutMs: number): Promise<boolean> {
+  return (await pollAnyReadable([fd], timeoutMs)) > 0;
+}
+
+/** Waits for any of `fds` to be readable without blocking the event loop; how many are (0 on timeout). */
+export function pollAnyReadable(fds: readonly number[], timeoutMs: number): Promise<number> {
   const libc = loadLibc();
-  const pfd = [{ fd, events: POLLIN, revents: 0 }];
+  const pfd = fds.map((fd) => ({ fd, events: POLLIN, revents: 0 }));
   return new Promise((resolve, reject) => {
-    libc.poll.async(pfd, 1, timeoutMs, (err: unknown, r: number) => {
+    libc.poll.async(pfd, pfd.length, timeoutMs, (err: unknown, r: number) => {
       if (err) reject(err);
       else if (r === -1) reject(new OsError('poll', libc.koffi.errno()));
-      else resolve(r > 0 && (pfd[0].revents & POLLIN) !== 0);
+      else resolve(r);
     });
   });
 }

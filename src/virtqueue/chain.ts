@@ -64,6 +64,17 @@ export class Chain {
     return out;
   }
 
+  /** Copies the readable bytes, in order, into `out` as far as it holds them; returns the bytes copied. */
+  readInto(out: Uint8Array): number {
+    let at = 0;
+    for (let i = 0; i < this.readableCount && at < out.length; i++) {
+      const n = Math.min(this.lengths[i], out.length - at);
+      out.set(this.bytes[i].subarray(this.offsets[i], this.offsets[i] + n), at);
+      at += n;
+    }
+    return at;
+  }
+
   /** Writes `data` across the writable segments from their start; returns the bytes written. */
   write(data: Uint8Array): number {
     let at = 0;

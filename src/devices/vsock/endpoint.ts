@@ -181,6 +181,7 @@ export class VsockEndpoint {
   readonly #listeners = new Map<number, (conn: VsockConnection) => void>();
   readonly #control: ControlPacket[] = [];
   #nextLocalPort = FIRST_LOCAL_PORT;
+  #anyListener: ((conn: VsockConnection) => void) | null = null;
 
   constructor(readonly o: VsockEndpointOptions) {
     this.bufAlloc = o.bufAlloc ?? DEFAULT_BUF_ALLOC;
@@ -188,6 +189,22 @@ export class VsockEndpoint {
 
   get connections(): number {
     return this.#conns.size;
+  }
+
+  /** Whether next() may have a packet: a control packet, or a connection with data or a shutdown to send. */
+  get pending(): boolean {
+    if (this.#control.length > 0) return true;
+    for (const conn of this.#conns.values()) {
+      if (conn.state !== 'established') continue;
+      if (conn.outBytes > 0 && conn.peerFree > 0 && !(conn.peerShutdown & VIRTIO_VSOCK_SHUTDOWN_RCV)) return true;
+      if (conn.localShutdown !== conn.shutdownSent && conn.outBytes === 0) return true;
+    }
+    return false;
+  }
+
+  /** Connections to ports nobody listens on are handed to `onAccept` instead of being refused (a bridge's rule). */
+  listenAny(onAccept: (conn: VsockConnection) => void): void {
+    this.#anyListener = onAccept;
   }
 
   /** Connections to `port` are handed to `onAccept`, which calls accept() (now or later) or reset(). */
@@ -349,7 +366,7 @@ export class VsockEndpoint {
 
   #request(h: VsockHeader, existing: VsockConnection | undefined): void {
     if (existing !== undefined) return this.#broken(existing, 'BAD_STATE', `REQUEST while ${existing.state}`);
-    const onAccept = this.#listeners.get(h.dstPort);
+    const onAccept = this.#listeners.get(h.dstPort) ?? this.#anyListener ?? undefined;
     if (onAccept === undefined) return this.#reply(h, VIRTIO_VSOCK_OP_RST);
     const conn = new VsockConnection(this, h.dstPort, h.srcPort, 'accepting');
     conn.peerBufAlloc = h.bufAlloc;

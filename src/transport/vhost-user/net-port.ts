@@ -23,9 +23,6 @@ import {
 } from '../../spec/net.js';
 import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
 import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
-import { packedRingLayout } from '../../virtqueue/packed/layout.js';
-import { splitRingLayout } from '../../virtqueue/split/layout.js';
-import type { RingAddresses } from '../../virtqueue/types.js';
 import { VhostUserConnection } from './connection.js';
 import {
   FrontendSetup,
@@ -34,6 +31,7 @@ import {
   connectBackend,
   type SharedGuestMemory,
 } from './frontend-setup.js';
+import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from './guest-plan.js';
 import { decodeConfig, encodeConfig } from './messages.js';
 import { QueueControl } from './queue-control.js';
 
@@ -55,14 +53,7 @@ export interface NetPortOptions {
   idleTimeoutMs: number;
 }
 
-export interface NetQueuePlan {
-  index: number;
-  addresses: RingAddresses;
-  /** This queue's buffers: receive buffers, transmit slots, or the control command area. */
-  bufferAddr: number;
-  bufferBytes: number;
-  control: SharedArrayBuffer;
-}
+export type NetQueuePlan = QueuePlan;
 
 /** Where everything of a net port lives in guest memory, and what was negotiated: all a driver thread needs. */
 export interface NetPortPlan {
@@ -93,10 +84,6 @@ export interface NetPort {
   gone: Promise<void>;
   close(): void;
 }
-
-const GUEST_BASE = 0x10_0000;
-const PAGE = 4096;
-const alignPage = (n: number): number => Math.ceil(n / PAGE) * PAGE;
 
 /** What the net driver asks for. */
 function netWants(o: NetPortOptions): Features {
@@ -160,23 +147,10 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
     const rxBufferBytes = o.rxBufferBytes ?? (mergeable ? 1536 : VIRTIO_NET_HDR_SIZE + maxFrame);
     const txSlotBytes = VIRTIO_NET_HDR_SIZE + maxFrame;
     const queueCount = 2 * o.pairs + (control ? 1 : 0);
-    let at = GUEST_BASE;
-    const queues: NetQueuePlan[] = [];
-    for (let q = 0; q < queueCount; q++) {
-      const layout = (packed ? packedRingLayout : splitRingLayout)(at, size);
-      at = alignPage(at + layout.bytes);
-      const isCtrl = q === 2 * o.pairs;
-      const bytes = isCtrl ? PAGE : q % 2 === 0 ? size * rxBufferBytes : size * txSlotBytes;
-      queues.push({
-        index: q,
-        addresses: layout.addresses,
-        bufferAddr: at,
-        bufferBytes: bytes,
-        control: new SharedArrayBuffer(QueueControl.LENGTH * 4),
-      });
-      at = alignPage(at + bytes);
-    }
-    const memoryBytes = at - GUEST_BASE;
+    const areas = Array.from({ length: queueCount }, (_, q) =>
+      q === 2 * o.pairs ? PAGE : q % 2 === 0 ? size * rxBufferBytes : size * txSlotBytes,
+    );
+    const { queues, memoryBytes } = planQueues(GUEST_BASE, packed, size, areas);
     const memory = setup.shareMemory('vqkit-net', GUEST_BASE, memoryBytes);
     for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, memory, q.control);
     setup.enableVrings(queues.map((q) => q.index));

@@ -1,0 +1,128 @@
+import { VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, VSOCK_EVENT_SIZE, VSOCK_HDR_SIZE } from '../../spec/vsock.js';
+import type { Chain } from '../../virtqueue/chain.js';
+import type { VirtqueueDevice } from '../../virtqueue/types.js';
+import type { VsockEndpoint } from './endpoint.js';
+import { VsockPacketError, emptyHeader, readHeader, writeHeader } from './packet.js';
+
+/** The most data one packet carries (Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
+export const VSOCK_MAX_PAYLOAD = 64 * 1024;
+
+export interface VsockDeviceStats {
+  txPackets: number;
+  rxPackets: number;
+  /** Buffers refused before the protocol saw them (writable transmit buffers, short headers, small receive buffers). */
+  bufferErrors: number;
+  events: number;
+}
+
+/**
+ * The device side of virtio-vsock's three queues around the host's VsockEndpoint: packets out of the transmit queue
+ * into the endpoint, the endpoint's packets into receive buffers, transport-reset events on the event queue. A bad
+ * buffer is refused with a VsockPacketError and completed empty; the queues go on.
+ */
+export class VsockDevice {
+  readonly stats: VsockDeviceStats = { txPackets: 0, rxPackets: 0, bufferErrors: 0, events: 0 };
+  lastError: VsockPacketError | null = null;
+  readonly #packet = new Uint8Array(VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD);
+  readonly #in = emptyHeader();
+  readonly #out = emptyHeader();
+  /** A receive buffer popped for a packet that did not fit it (data, in a buffer with room for a header only). */
+  #rxChain: Chain | null = null;
+  #resetPending = false;
+
+  constructor(
+    readonly rx: VirtqueueDevice,
+    readonly tx: VirtqueueDevice,
+    readonly event: VirtqueueDevice,
+    readonly endpoint: VsockEndpoint,
+  ) {}
+
+  /** Hands every available transmit packet to the endpoint; returns how many. */
+  transmit(): number {
+    let n = 0;
+    for (let chain = this.tx.pop(); chain !== null; chain = this.tx.pop()) {
+      n++;
+      this.#transmitOne(chain);
+      this.tx.complete(chain, 0);
+    }
+    return n;
+  }
+
+  #transmitOne(chain: Chain): void {
+    if (chain.writableCount !== 0) return this.#refuse('BAD_BUFFER', `tx buffer ${chain.id} has writable parts`);
+    const total = chain.readableLength;
+    if (total < VSOCK_HDR_SIZE) return this.#refuse('SHORT_HEADER', `tx buffer ${chain.id} holds ${total} bytes`);
+    if (total > this.#packet.length) {
+      return this.#refuse('BAD_LENGTH', `tx buffer ${chain.id} holds ${total} bytes (at most ${this.#packet.length})`);
+    }
+    chain.readInto(this.#packet);
+    this.stats.txPackets++;
+    this.endpoint.receive(readHeader(this.#packet, 0, this.#in), this.#packet, VSOCK_HDR_SIZE, total - VSOCK_HDR_SIZE);
+  }
+
+  /** Fills receive buffers with the endpoint's packets while both last; returns how many were written. */
+  receive(): number {
+    let n = 0;
+    for (;;) {
+      if (this.#rxChain === null && !this.endpoint.pending) return n;
+      const chain = this.#rxChain ?? this.rx.pop();
+      if (chain === null) return n;
+      this.#rxChain = chain;
+      if (chain.readableCount !== 0 || chain.writableLength < VSOCK_HDR_SIZE) {
+        this.#rxChain = null;
+        this.rx.complete(chain, 0);
+        this.#refuse(
+          'BAD_BUFFER',
+          `rx buffer ${chain.id}: ${chain.writableLength} writable bytes, readable parts ${chain.readableCount}`,
+        );
+        continue;
+      }
+      const room = Math.min(chain.writableLength - VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD);
+      if (!this.endpoint.next(this.#out, room)) return n;
+      this.#rxChain = null;
+      writeHeader(this.#packet, 0, this.#out);
+      const data = this.endpoint.data;
+      if (data !== null) this.#packet.set(data, VSOCK_HDR_SIZE);
+      const length = VSOCK_HDR_SIZE + this.#out.len;
+      chain.write(this.#packet.subarray(0, length));
+      this.rx.complete(chain, length);
+      this.stats.rxPackets++;
+      n++;
+    }
+  }
+
+  /** A TRANSPORT_RESET waits for an event buffer. */
+  get eventPending(): boolean {
+    return this.#resetPending;
+  }
+
+  /** Tells the driver every connection is gone (the device restarted): one event, as soon as it has a buffer. */
+  postTransportReset(): void {
+    this.#resetPending = true;
+    this.postEvents();
+  }
+
+  /** Delivers a pending event if the driver has given an event buffer; true if one was written. */
+  postEvents(): boolean {
+    if (!this.#resetPending) return false;
+    const chain = this.event.pop();
+    if (chain === null) return false;
+    if (chain.writableLength < VSOCK_EVENT_SIZE) {
+      this.event.complete(chain, 0);
+      this.#refuse('BAD_BUFFER', `event buffer ${chain.id} holds ${chain.writableLength} bytes`);
+      return false;
+    }
+    const id = new Uint8Array(VSOCK_EVENT_SIZE);
+    new DataView(id.buffer).setUint32(0, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, true);
+    chain.write(id);
+    this.event.complete(chain, VSOCK_EVENT_SIZE);
+    this.#resetPending = false;
+    this.stats.events++;
+    return true;
+  }
+
+  #refuse(code: VsockPacketError['code'], detail: string): void {
+    this.stats.bufferErrors++;
+    this.lastError = new VsockPacketError(code, this.tx.name, detail);
+  }
+}

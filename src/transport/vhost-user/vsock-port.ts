@@ -1,0 +1,208 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
+import { VsockDriver } from '../../drivers/vsock-driver.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../../spec/features.js';
+import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import {
+  VMADDR_CID_HOST,
+  VSOCK_CONFIG_GUEST_CID,
+  VSOCK_CONFIG_SIZE,
+  VSOCK_FEATURE_NAMES,
+  VSOCK_HDR_SIZE,
+} from '../../spec/vsock.js';
+import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import { createDriverQueue } from '../../virtqueue/index.js';
+import { VhostUserConnection } from './connection.js';
+import { FrontendSetup, VhostUserFrontendError, acceptBackend, connectBackend } from './frontend-setup.js';
+import { GUEST_BASE, planQueues } from './guest-plan.js';
+import { decodeConfig, encodeConfig } from './messages.js';
+import { QueueControl } from './queue-control.js';
+
+export interface VsockPortOptions {
+  ring: 'split' | 'packed';
+  inOrder: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+  queueSize: number;
+  /** Listen on the path for a back-end that connects, instead of connecting. */
+  listen?: boolean;
+  idleTimeoutMs: number;
+  /** Receive buffer per connection (buf_alloc). */
+  bufAlloc?: number;
+}
+
+/** Bytes of data per packet this driver sends and per receive buffer (as Linux: 4 KiB). */
+const PACKET_DATA = 4096;
+const SLOT = VSOCK_HDR_SIZE + PACKET_DATA;
+const EVENT_SLOT = 8;
+
+/**
+ * vqkit's virtio-vsock driver on a vhost-user back-end, in this thread: the guest side of the link. Open streams
+ * with connect() or listen(); run() moves packets until close() or until the back-end goes away.
+ */
+export class VsockPort {
+  readonly endpoint: VsockEndpoint;
+  readonly #driver: VsockDriver;
+  readonly #wake = EventFd.create();
+  readonly #ctls: Int32Array[];
+  #closed = false;
+  #running = false;
+  #gone = false;
+
+  private constructor(
+    readonly guestCid: number,
+    readonly negotiated: Features,
+    readonly conn: VhostUserConnection,
+    readonly owned: { close(): void }[],
+    build: (endpoint: VsockEndpoint) => { driver: VsockDriver; ctls: Int32Array[] },
+    bufAlloc: number | undefined,
+  ) {
+    this.endpoint = new VsockEndpoint({
+      name: 'vsock-driver.rx',
+      localCid: guestCid,
+      peerCid: VMADDR_CID_HOST,
+      bufAlloc,
+      onWork: () => this.#wake.signal(),
+    });
+    const b = build(this.endpoint);
+    this.#driver = b.driver;
+    this.#ctls = b.ctls;
+    void conn.receive().then(
+      (m) => m === null && (this.#gone = true),
+      () => (this.#gone = true),
+    );
+  }
+
+  get described(): string {
+    return describeFeatures(this.negotiated, VSOCK_FEATURE_NAMES);
+  }
+
+  get driver(): VsockDriver {
+    return this.#driver;
+  }
+
+  static async open(path: string, o: VsockPortOptions): Promise<VsockPort> {
+    const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
+    const conn = new VhostUserConnection(fd, false);
+    const owned: { close(): void }[] = [];
+    try {
+      const setup = new FrontendSetup(conn, owned);
+      await setup.handshake(featureMask(P.CONFIGURE_MEM_SLOTS, P.CONFIG));
+      const bits = [VIRTIO_F_VERSION_1];
+      if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
+      if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
+      if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
+      if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+      const negotiated = setup.negotiate(featureMask(...bits));
+      if (!hasFeature(setup.protocol, P.CONFIG)) throw new VhostUserFrontendError('the back-end has no config space');
+      const c = decodeConfig(
+        await setup.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(VSOCK_CONFIG_SIZE) })),
+      );
+      if (c.size !== VSOCK_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
+      const guestCid = Number(
+        new DataView(c.bytes.buffer, c.bytes.byteOffset).getBigUint64(VSOCK_CONFIG_GUEST_CID, true),
+      );
+      setup.setFeatures(negotiated);
+      const size = o.queueSize;
+      const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
+      const slotBytes = [SLOT, SLOT, EVENT_SLOT];
+      const { queues, memoryBytes } = planQueues(
+        GUEST_BASE,
+        packed,
+        size,
+        slotBytes.map((b) => b * size),
+      );
+      const shared = setup.shareMemory('vqkit-vsock', GUEST_BASE, memoryBytes);
+      for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, shared, q.control);
+      setup.enableVrings(queues.map((q) => q.index));
+      const memory = new GuestMemory([{ guestAddr: GUEST_BASE, size: memoryBytes, buffer: shared.mapping.buffer }]);
+      const names = ['rx', 'tx', 'event'];
+      return new VsockPort(
+        guestCid,
+        negotiated,
+        conn,
+        owned,
+        (endpoint) => {
+          const [rx, tx, event] = queues.map((q) =>
+            createDriverQueue<number>({
+              name: `vsock-driver.${names[q.index]}`,
+              size,
+              features: negotiated,
+              memory,
+              addresses: q.addresses,
+            }),
+          );
+          const area = (i: number) => ({
+            addr: queues[i].bufferAddr,
+            area: memory.translate(queues[i].bufferAddr, queues[i].bufferBytes),
+            slotBytes: slotBytes[i],
+          });
+          const driver = new VsockDriver(rx, tx, event, endpoint, { rx: area(0), tx: area(1), event: area(2) });
+          return { driver, ctls: queues.map((q) => new Int32Array(q.control)) };
+        },
+        o.bufAlloc,
+      );
+    } catch (e) {
+      conn.close();
+      owned.reverse().forEach((x) => x.close());
+      throw e;
+    }
+  }
+
+  /** Moves packets until close() (null) or until the back-end goes away or a ring breaks (what happened). */
+  async run(): Promise<string | null> {
+    this.#running = true;
+    try {
+      return await this.#loop();
+    } finally {
+      this.#running = false;
+      if (this.#closed) this.#release();
+    }
+  }
+
+  async #loop(): Promise<string | null> {
+    const calls = this.#ctls.map((c) => Atomics.load(c, QueueControl.CALL_FD));
+    while (!this.#closed) {
+      if (this.#gone) return 'the back-end went away';
+      const d = this.#driver;
+      const broken = d.rx.error ?? d.tx.error ?? d.event.error;
+      if (broken !== null) return broken.message;
+      const { kicks, moved } = d.pump();
+      for (let q = 0; q < 3; q++)
+        if (kicks & (1 << q)) signalEventFd(Atomics.load(this.#ctls[q], QueueControl.KICK_FD));
+      if (moved > 0) {
+        await yieldToEvents();
+        continue;
+      }
+      const ready = await pollAnyReadable([...calls, this.#wake.fd], 50);
+      if (this.#closed) break;
+      if (ready > 0) {
+        calls.forEach(drainEventFd);
+        this.#wake.take();
+      }
+    }
+    return null;
+  }
+
+  /** Stops run() and releases the connection, memory and eventfds (once run() has returned, if it is running). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#running) this.#wake.signal();
+    else this.#release();
+  }
+
+  #release(): void {
+    this.conn.close();
+    this.owned.reverse().forEach((x) => x.close());
+    this.#wake.close();
+  }
+}

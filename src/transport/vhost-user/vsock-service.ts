@@ -1,0 +1,69 @@
+import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
+import { VSOCK_CONFIG_GUEST_CID, VSOCK_CONFIG_SIZE, VSOCK_FEATURE_NAMES, VSOCK_QUEUES } from '../../spec/vsock.js';
+import { describeFeatures, featureMask, type Features } from '../../virtqueue/features.js';
+import { compiledWorkerUrl } from '../worker-url.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
+import type { VsockWorkerInput } from './vsock-worker.js';
+
+export interface VsockServiceOptions {
+  /** VERSION_1 and the ring features offered. Stream sockets need no feature bit. */
+  ringFeatures: Features;
+  guestCid: number;
+  udsPath: string;
+  maxQueueSize: number;
+}
+
+/**
+ * The virtio-vsock device (id 19) over vhost-user: the guest CID in its config space, its three queues and the host
+ * side (a unix-socket bridge) in one worker per connected front-end. A front-end after the first is told its
+ * connections are gone (TRANSPORT_RESET), as after a device restart.
+ */
+export class VsockService implements ServedDevice {
+  readonly kind = 'vsock';
+  readonly protocolFeatures = featureMask(P.CONFIG);
+  readonly queues = VSOCK_QUEUES;
+  readonly queueNum = VSOCK_QUEUES;
+  #sessions = 0;
+
+  constructor(readonly o: VsockServiceOptions) {}
+
+  get features(): Features {
+    return this.o.ringFeatures;
+  }
+  get maxQueueSize(): number {
+    return this.o.maxQueueSize;
+  }
+
+  describe(features: Features): string {
+    return describeFeatures(features, VSOCK_FEATURE_NAMES);
+  }
+
+  config(): Uint8Array {
+    const c = new Uint8Array(VSOCK_CONFIG_SIZE);
+    new DataView(c.buffer).setBigUint64(VSOCK_CONFIG_GUEST_CID, BigInt(this.o.guestCid), true);
+    return c;
+  }
+
+  openSession(log: (line: string) => void): DeviceSession {
+    const o = this.o;
+    const resetOnStart = this.#sessions++ > 0;
+    return {
+      unitOf: () => [0, 1, 2],
+      worker: (start: UnitStart) => {
+        const data: VsockWorkerInput = {
+          name: 'vsock',
+          features: start.features,
+          regions: start.regions,
+          queues: start.queues,
+          guestCid: o.guestCid,
+          udsPath: o.udsPath,
+          resetOnStart,
+        };
+        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data };
+      },
+      stopped: (_start: UnitStart, r: UnitResult) => {
+        if (r.failure !== null) log(`vsock stopped: ${r.failure}`);
+      },
+    };
+  }
+}

@@ -1,0 +1,142 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
+import { UdsBridge } from '../../devices/vsock/uds-bridge.js';
+import { VsockDevice } from '../../devices/vsock/vsock-device.js';
+import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
+import { VMADDR_CID_HOST } from '../../spec/vsock.js';
+import type { Features } from '../../virtqueue/features.js';
+import { createDeviceQueue } from '../../virtqueue/index.js';
+import type { UsedEntryPolicy } from '../../virtqueue/types.js';
+import { copyStats, failureText } from '../local/report.js';
+import { mapMemoryTable, type SharedRegion } from './memory-table.js';
+import { QueueControl } from './queue-control.js';
+import type { QueueStart, UnitResult } from './served-device.js';
+
+export interface VsockWorkerInput {
+  name: string;
+  features: Features;
+  regions: SharedRegion[];
+  /** [rx, tx, event]. */
+  queues: QueueStart[];
+  guestCid: number;
+  udsPath: string;
+  /** A driver connected before: tell the new one its connections are gone (TRANSPORT_RESET). */
+  resetOnStart: boolean;
+}
+
+/** How long the worker sleeps before looking at STOP again. */
+const WAIT_SLICE_MS = 100;
+/** Errors logged one by one before only every thousandth is. */
+const LOGGED_ERRORS = 10;
+
+const o = workerData as VsockWorkerInput;
+const log = (line: string): void => parentPort!.postMessage({ log: `${o.name}: ${line}` });
+
+/**
+ * The vsock device's three queues and its host side (the unix-socket bridge) in one worker, driven by the kicks, the
+ * host sockets and a wake-up eventfd the endpoint signals when it has something to send.
+ */
+async function run(): Promise<UnitResult> {
+  const { memory, mappings } = mapMemoryTable(o.regions);
+  const ctls = o.queues.map((q) => new Int32Array(q.control));
+  const stopped = (): boolean => ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
+  const wake = EventFd.create();
+  const open = (i: number, name: string, usedEntries: UsedEntryPolicy) =>
+    createDeviceQueue({
+      name: `${o.name}.${name}`,
+      size: o.queues[i].size,
+      features: o.features,
+      memory,
+      addresses: o.queues[i].addresses,
+      usedEntries,
+      availBase: o.queues[i].availBase,
+    });
+  let bridge: UdsBridge | null = null;
+  try {
+    // Receive and event buffers come back partly written: one used entry each. Transmit buffers are consumed whole.
+    const rx = open(0, 'rx', 'per-buffer');
+    const tx = open(1, 'tx', 'batched');
+    const event = open(2, 'event', 'per-buffer');
+    const queues = [rx, tx, event];
+    const endpoint = new VsockEndpoint({
+      name: `${o.name}.tx`,
+      localCid: VMADDR_CID_HOST,
+      peerCid: o.guestCid,
+      onWork: () => signalEventFd(wake.fd),
+    });
+    const device = new VsockDevice(rx, tx, event, endpoint);
+    bridge = new UdsBridge(endpoint, o.udsPath, log);
+    await bridge.start();
+    log(
+      `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`,
+    );
+    if (o.resetOnStart) device.postTransportReset();
+
+    let errorsSeen = 0;
+    const noteErrors = (): void => {
+      const n = device.stats.bufferErrors + endpoint.stats.errors;
+      if (n === errorsSeen) return;
+      const last = endpoint.lastError ?? device.lastError;
+      if (last !== null && (errorsSeen < LOGGED_ERRORS || Math.floor(n / 1000) !== Math.floor(errorsSeen / 1000))) {
+        log(`packet refused: ${last.message} (${n} so far)`);
+      }
+      errorsSeen = n;
+    };
+    const kicks = ctls.map((c) => Atomics.load(c, QueueControl.KICK_FD)).filter((fd) => fd >= 0);
+    queues.forEach((q) => q.disableNotifications());
+    while (!stopped()) {
+      let work = device.transmit();
+      work += device.receive();
+      if (device.postEvents()) work++;
+      queues.forEach((q, i) => {
+        if (q.flush()) signalEventFd(Atomics.load(ctls[i], QueueControl.CALL_FD));
+      });
+      bridge.afterRound();
+      noteErrors();
+      if (queues.some((q) => q.error !== null)) break;
+      if (work > 0) {
+        // Let the host sockets run between rounds.
+        await yieldToEvents();
+        continue;
+      }
+      // Idle: ask for kicks where buffers would bring work (transmit always; receive and event only with something
+      // to deliver), each with its re-check; then sleep on them, the host side's wake-ups and the clock.
+      const waitOn = [tx];
+      if (endpoint.pending) waitOn.push(rx);
+      if (device.eventPending) waitOn.push(event);
+      if (!waitOn.every((q) => q.enableNotifications())) {
+        waitOn.forEach((q) => q.disableNotifications());
+        await yieldToEvents();
+        continue;
+      }
+      if ((await pollAnyReadable([...kicks, wake.fd], WAIT_SLICE_MS)) > 0) {
+        for (const fd of kicks) drainEventFd(fd);
+        drainEventFd(wake.fd);
+      }
+      queues.forEach((q) => q.disableNotifications());
+    }
+    queues.forEach((q) => q.flush());
+    noteErrors();
+    log(
+      `stopped: ${device.stats.txPackets} packets from the guest, ${device.stats.rxPackets} to it; ` +
+        `${endpoint.stats.bytesIn} bytes in, ${endpoint.stats.bytesOut} out; ${endpoint.connections} connections open`,
+    );
+    return {
+      failure: failureText(rx.error ?? tx.error ?? event.error),
+      lastAvailIdx: queues.map((q) => q.lastAvailIdx),
+      stats: { vsock: { ...copyStats(device.stats), ...copyStats(endpoint.stats) } },
+    };
+  } finally {
+    bridge?.close();
+    wake.close();
+    mappings.forEach((m) => m.close());
+  }
+}
+
+run().then(
+  (r) => parentPort!.postMessage(r),
+  (e: unknown) => {
+    throw e;
+  },
+);

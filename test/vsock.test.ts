@@ -1,0 +1,206 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { VsockConnection } from '../src/devices/vsock/endpoint.js';
+import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../src/spec/features.js';
+import { VsockPort } from '../src/transport/vhost-user/vsock-port.js';
+import { hasFeature } from '../src/virtqueue/features.js';
+import { ServeProcess } from './support/serve-process.js';
+
+// vqkit's vsock driver (the guest side, in this process) against `vq serve vsock` (a second process) over
+// vhost-user, with the host side reached through the daemon's unix sockets.
+
+const dir = mkdtempSync(join(tmpdir(), 'vq-vsock-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const MiB = 1 << 20;
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Everything a connection receives, consumed as it comes; resolves when the peer has ended. */
+function drain(conn: VsockConnection): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    conn.onData = (b) => {
+      parts.push(Buffer.from(b));
+      conn.consumed(b.length);
+    };
+    conn.onEnd = () => resolve(Buffer.concat(parts));
+    conn.onClose = (why) => (why === 'closed' ? resolve(Buffer.concat(parts)) : reject(new Error(`connection ${why}`)));
+  });
+}
+
+const connected = (conn: VsockConnection): Promise<void> =>
+  new Promise((resolve, reject) => {
+    conn.onConnected = resolve;
+    conn.onClose = (why) => reject(new Error(`connection ${why}`));
+  });
+
+/** Reads a host socket to its end. */
+const readAll = (s: Socket): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (c: Buffer) => parts.push(c));
+    s.once('end', () => resolve(Buffer.concat(parts)));
+    s.once('error', reject);
+  });
+
+/** Listens on `<uds>_<port>` as a host program does; each connection is handed to `onConn`. */
+function hostListen(uds: string, port: number, onConn: (s: Socket) => void): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true }, onConn);
+  return new Promise((resolve) => server.listen(`${uds}_${port}`, () => resolve(server)));
+}
+
+/** A host program's connection to a guest port: CONNECT, OK, then the socket. */
+async function hostConnect(uds: string, port: number): Promise<{ socket: Socket; reply: string }> {
+  const socket = createConnection({ path: uds, allowHalfOpen: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.write(`CONNECT ${port}\n`);
+  const reply = await new Promise<string>((resolve) => {
+    let line = '';
+    const onData = (c: Buffer): void => {
+      line += c.toString('latin1');
+      const end = line.indexOf('\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      socket.pause();
+      if (end + 1 < line.length) socket.unshift(Buffer.from(line.slice(end + 1), 'latin1'));
+      resolve(line.slice(0, end));
+    };
+    socket.on('data', onData);
+    // Refused: the daemon closes the socket without a reply.
+    socket.once('end', () => resolve(line));
+  });
+  return { socket, reply };
+}
+
+const combos = (['split', 'packed'] as const).flatMap((ring) => [true, false].map((inOrder) => ({ ring, inOrder })));
+
+describe("vqkit's vsock driver and vsock device over vhost-user (two processes)", () => {
+  async function withDevice(
+    c: { ring: 'split' | 'packed'; inOrder: boolean },
+    body: (port: VsockPort, uds: string, d: ServeProcess) => Promise<void>,
+  ): Promise<void> {
+    const socket = join(dir, `v${n}.sock`);
+    const uds = join(dir, `v${n++}.uds`);
+    const d = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '42']);
+    let port: VsockPort | null = null;
+    try {
+      await d.waitFor(/listening on/);
+      port = await VsockPort.open(socket, {
+        ...c,
+        indirect: false,
+        eventIdx: true,
+        queueSize: 128,
+        idleTimeoutMs: 10_000,
+      });
+      const running = port.run();
+      await d.waitFor(/host programs connect to/);
+      await body(port, uds, d);
+      port.close();
+      expect(await running).toBeNull();
+    } finally {
+      port?.close();
+      await d.stop();
+    }
+  }
+
+  it.each(combos)(
+    '$ring, IN_ORDER $inOrder: 8 MiB each way, guest to host and host to guest, checksums match',
+    async (c) => {
+      await withDevice(c, async (port, uds) => {
+        expect(port.guestCid).toBe(42);
+        expect(hasFeature(port.negotiated, VIRTIO_F_IN_ORDER)).toBe(c.inOrder);
+        expect(hasFeature(port.negotiated, VIRTIO_F_RING_PACKED)).toBe(c.ring === 'packed');
+        // Guest to host port 5000: the host program echoes a digest of what it got, then its own 8 MiB.
+        const fromHost = randomBytes(8 * MiB);
+        const server = await hostListen(uds, 5000, (s) => {
+          void readAll(s).then((got) => {
+            s.write(`${sha(got)} ${got.length}\n`);
+            s.end(fromHost);
+          });
+        });
+        const up = randomBytes(8 * MiB);
+        const conn = port.endpoint.connect(5000);
+        await connected(conn);
+        const back = drain(conn);
+        conn.write(up);
+        conn.shutdown(2);
+        const got = await back;
+        const line = got.subarray(0, got.indexOf(10)).toString();
+        expect(line).toBe(`${sha(up)} ${up.length}`);
+        expect(sha(got.subarray(got.indexOf(10) + 1))).toBe(sha(fromHost));
+        server.close();
+
+        // Host to guest port 6000: the guest side echoes.
+        port.endpoint.listen(6000, (g) => {
+          g.accept();
+          const parts: Buffer[] = [];
+          g.onData = (b) => {
+            parts.push(Buffer.from(b));
+            g.consumed(b.length);
+          };
+          g.onEnd = () => {
+            g.write(Buffer.concat(parts));
+            g.shutdown();
+          };
+        });
+        const { socket, reply } = await hostConnect(uds, 6000);
+        expect(reply).toMatch(/^OK \d+$/);
+        const echoed = readAll(socket);
+        socket.resume();
+        const down = randomBytes(8 * MiB);
+        socket.end(down);
+        expect(sha(await echoed)).toBe(sha(down));
+      });
+    },
+  );
+
+  it('many streams at once, and a host reader that reads slowly: nothing lost or duplicated', async () => {
+    await withDevice({ ring: 'split', inOrder: true }, async (port, uds) => {
+      const got = new Map<number, Promise<Buffer>>();
+      let i = 0;
+      const server = await hostListen(uds, 7000, (s) => {
+        const k = i++;
+        // Every other reader pauses between reads: the guest must wait for its credit, not lose data.
+        if (k % 2 === 1) {
+          s.on('data', () => {
+            s.pause();
+            setTimeout(() => s.resume(), 5);
+          });
+        }
+        got.set(k, readAll(s));
+      });
+      const streams = Array.from({ length: 12 }, (_, k) => randomBytes(MiB + k * 4099));
+      const conns = streams.map(() => port.endpoint.connect(7000));
+      await Promise.all(conns.map(connected));
+      conns.forEach((c, k) => {
+        c.onClose = () => {};
+        c.write(streams[k]);
+        c.shutdown(2);
+      });
+      await new Promise((r) => setTimeout(r, 0));
+      while (got.size < streams.length) await new Promise((r) => setTimeout(r, 10));
+      const received = await Promise.all([...got.values()]);
+      expect(received.map(sha).sort()).toEqual(streams.map(sha).sort());
+      server.close();
+    });
+  });
+
+  it('a guest connection to a host port nobody listens on is refused with RST; so is a host one to a closed guest port', async () => {
+    await withDevice({ ring: 'packed', inOrder: true }, async (port, uds, d) => {
+      const conn = port.endpoint.connect(7999);
+      await expect(connected(conn)).rejects.toThrow(/reset by peer/);
+      await d.waitFor(/host port 7999: refused/);
+      const { socket, reply } = await hostConnect(uds, 8999);
+      expect(reply).toBe('');
+      expect(socket.readableEnded).toBe(true);
+      socket.destroy();
+    });
+  });
+});
