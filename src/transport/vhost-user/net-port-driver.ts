@@ -36,10 +36,17 @@ export class NetPortDriver {
     return new NetPortDriver(plan, new GuestMemory([region]));
   }
 
-  /** Sleeps until the device of any of `drivers` signals a queue, or `timeoutMs`. */
+  /**
+   * Sleeps until the device of any of `drivers` signals a queue, or `timeoutMs`. Interrupts are asked for while
+   * asleep (with EVENT_IDX a device signals only past the used_event this publishes), with the re-check.
+   */
   static waitAny(drivers: readonly NetPortDriver[], timeoutMs: number): void {
-    const fds = drivers.flatMap((d) => d.callFds);
-    if (waitAnyReadableSync(fds, timeoutMs) > 0) fds.forEach(drainEventFd);
+    const queues = drivers.flatMap((d) => d.pairs.flatMap((p) => [p.rx, p.tx]));
+    if (queues.every((q) => q.enableInterrupts())) {
+      const fds = drivers.flatMap((d) => d.callFds);
+      if (waitAnyReadableSync(fds, timeoutMs) > 0) fds.forEach(drainEventFd);
+    }
+    queues.forEach((q) => q.disableInterrupts());
   }
 
   constructor(

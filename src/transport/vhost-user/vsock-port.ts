@@ -182,7 +182,14 @@ export class VsockPort {
         await yieldToEvents();
         continue;
       }
+      // Ask for interrupts (with the re-check: a completion may have come meanwhile), sleep, then stop asking.
+      const queues = [d.rx, d.tx, d.event];
+      if (!queues.every((q) => q.enableInterrupts())) {
+        queues.forEach((q) => q.disableInterrupts());
+        continue;
+      }
       const ready = await pollAnyReadable([...calls, this.#wake.fd], 50);
+      queues.forEach((q) => q.disableInterrupts());
       if (this.#closed) break;
       if (ready > 0) {
         calls.forEach(drainEventFd);
