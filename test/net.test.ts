@@ -33,20 +33,12 @@ import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-us
 import { NetPortDriver } from '../src/transport/vhost-user/net-port-driver.js';
 import { openNetPort } from '../src/transport/vhost-user/net-port.js';
 import { bit, featureMask, type Features } from '../src/virtqueue/features.js';
-import { createDeviceQueue, createDriverQueue } from '../src/virtqueue/index.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
-import { splitRingLayout } from '../src/virtqueue/split/layout.js';
+import { localQueue } from './support/local-queue.js';
 import { ServeProcess, VqProcess } from './support/serve-process.js';
 
 const BASE = 0x10_0000;
 const SIZE = 16;
-
-/** A driver and a device queue on one ring in local memory, plus a data area at `data`. */
-function localQueue(features: Features, at: number, memory: GuestMemory, name: string) {
-  const ring = splitRingLayout(at, SIZE);
-  const config = { name, size: SIZE, features, memory, addresses: ring.addresses };
-  return { driver: createDriverQueue<number>(config), device: createDeviceQueue(config) };
-}
 
 function netPair(features: Features) {
   const bytes = 1 << 20;

@@ -192,6 +192,49 @@ describe("vqkit's vsock driver and vsock device over vhost-user (two processes)"
     });
   });
 
+  it('a driver gone mid-stream closes its host sockets; the next driver gets TRANSPORT_RESET and connects anew', async () => {
+    const socket = join(dir, `v${n}.sock`);
+    const uds = join(dir, `v${n++}.uds`);
+    const d = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '5']);
+    const opts = {
+      ring: 'split' as const,
+      inOrder: true,
+      indirect: false,
+      eventIdx: true,
+      queueSize: 64,
+      idleTimeoutMs: 10_000,
+    };
+    try {
+      await d.waitFor(/listening on/);
+      const hostSockets: Socket[] = [];
+      const server = await hostListen(uds, 4000, (s) => hostSockets.push(s));
+      const first = await VsockPort.open(socket, opts);
+      const firstRun = first.run();
+      const conn = first.endpoint.connect(4000);
+      await connected(conn);
+      conn.write(randomBytes(MiB));
+      while (hostSockets.length === 0) await new Promise((r) => setTimeout(r, 5));
+      // (Half-open host sockets: the device's side closing shows as the end of what they read.)
+      const hostClosed = new Promise<void>((resolve) => hostSockets[0].once('end', () => resolve()));
+      hostSockets[0].resume();
+      // The front-end goes away with the stream open: the device's host side must not keep the socket.
+      first.close();
+      await firstRun;
+      await hostClosed;
+      const second = await VsockPort.open(socket, opts);
+      const secondRun = second.run();
+      while (second.driver.stats.events === 0) await new Promise((r) => setTimeout(r, 5));
+      expect(second.driver.stats.events).toBe(1);
+      const again = second.endpoint.connect(4000);
+      await connected(again);
+      second.close();
+      expect(await secondRun).toBeNull();
+      server.close();
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('a guest connection to a host port nobody listens on is refused with RST; so is a host one to a closed guest port', async () => {
     await withDevice({ ring: 'packed', inOrder: true }, async (port, uds, d) => {
       const conn = port.endpoint.connect(7999);

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { VsockEndpoint, type VsockConnection } from '../src/devices/vsock/endpoint.js';
+import { VsockDevice } from '../src/devices/vsock/vsock-device.js';
+import { VsockDriver } from '../src/drivers/vsock-driver.js';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
+import { VSOCK_HDR_SIZE } from '../src/spec/vsock.js';
+import { featureMask } from '../src/virtqueue/features.js';
+import { ScatterList } from '../src/virtqueue/scatter-list.js';
+import { localQueue } from './support/local-queue.js';
+
+// vqkit's vsock device and driver on local rings in one memory: the ring side of both, and what the device does with
+// buffers no correct driver gives.
+
+const BASE = 0x10_0000;
+const SLOT = VSOCK_HDR_SIZE + 4096;
+
+function rings() {
+  const bytes = 4 << 20;
+  const memory = new GuestMemory([{ guestAddr: BASE, size: bytes, buffer: new ArrayBuffer(bytes) }]);
+  const features = featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER);
+  const [rx, tx, event] = ['rx', 'tx', 'event'].map((name, i) => localQueue(features, BASE + i * 0x4000, memory, name));
+  const area = (i: number, slotBytes: number) => {
+    const addr = BASE + 0x10000 + i * 0x100000;
+    return { addr, area: memory.translate(addr, 16 * slotBytes), slotBytes };
+  };
+  const host = new VsockEndpoint({ name: 'host', localCid: 2, peerCid: 3 });
+  const guest = new VsockEndpoint({ name: 'guest', localCid: 3, peerCid: 2 });
+  const device = new VsockDevice(rx.device, tx.device, event.device, host);
+  const driver = new VsockDriver(rx.driver, tx.driver, event.driver, guest, {
+    rx: area(0, SLOT),
+    tx: area(1, SLOT),
+    event: area(2, 8),
+  });
+  /** Both sides until nothing moves. */
+  const run = (): void => {
+    for (let i = 0; i < 10_000; i++) {
+      const moved = driver.pump().moved + device.transmit() + device.receive() + (device.postEvents() ? 1 : 0);
+      [rx, tx, event].forEach((q) => q.device.flush());
+      if (moved === 0 && driver.pump().moved === 0) return;
+    }
+    throw new Error('still moving after 10000 rounds');
+  };
+  return { memory, rx, tx, event, host, guest, device, driver, run };
+}
+
+describe('vsock device and driver on local rings', () => {
+  it('carry a stream both ways and a transport reset; the driver ends its connections on the reset', () => {
+    const r = rings();
+    let server!: VsockConnection;
+    r.host.listen(9, (c) => {
+      server = c;
+      c.accept();
+    });
+    const client = r.guest.connect(9);
+    r.run();
+    expect(client.state).toBe('established');
+    const got: number[] = [];
+    server.onData = (b) => {
+      got.push(...b);
+      server.consumed(b.length);
+    };
+    const data = Uint8Array.from({ length: 50_000 }, (_, i) => (i * 7) & 0xff);
+    client.write(data);
+    r.run();
+    expect(Uint8Array.from(got)).toEqual(data);
+    let why = '';
+    client.onClose = (w) => (why = w);
+    r.device.postTransportReset();
+    r.run();
+    expect(r.driver.stats.events).toBe(1);
+    expect(why).toBe('reset by peer');
+    expect(r.guest.connections).toBe(0);
+  });
+
+  /** Adds a raw buffer to a queue, as a driver that breaks the rules would. */
+  function raw(q: ReturnType<typeof rings>['tx'], memory: GuestMemory, readable: Uint8Array, writable = 0): void {
+    const addr = BASE + 0x380000;
+    memory.translate(addr, readable.length + writable).set(readable);
+    const sg = new ScatterList();
+    if (readable.length > 0) sg.addReadable(addr, readable.length);
+    if (writable > 0) sg.addWritable(addr + readable.length, writable);
+    q.driver.add(sg, 99, false);
+    q.driver.kickPrepare();
+  }
+
+  it.each([
+    ['a transmit buffer shorter than a header', 'SHORT_HEADER', 10, 0],
+    ['a transmit buffer with a device-writable part', 'BAD_BUFFER', VSOCK_HDR_SIZE, 16],
+  ] as const)('%s is refused (%s) and completed; the next packet goes', (_, code, readable, writable) => {
+    const r = rings();
+    raw(r.tx, r.memory, new Uint8Array(readable), writable);
+    expect(r.device.transmit()).toBe(1);
+    expect(r.device.lastError?.code).toBe(code);
+    r.tx.device.flush();
+    expect(r.tx.driver.takeUsed()).toBe(99);
+    // A well-formed connection still works.
+    r.host.listen(1, (c) => c.accept());
+    const c = r.guest.connect(1);
+    r.run();
+    expect(c.state).toBe('established');
+  });
+
+  it('a receive buffer too small for a header is refused and completed empty; the packet goes in the next one', () => {
+    const r = rings();
+    r.host.listen(1, (c) => c.accept());
+    // The first receive buffer the device sees holds 20 bytes; the driver's own come after it.
+    raw(r.rx, r.memory, new Uint8Array(0), 20);
+    const c = r.guest.connect(1);
+    r.run();
+    expect(r.device.lastError?.code).toBe('BAD_BUFFER');
+    expect(r.device.stats.bufferErrors).toBe(1);
+    expect(c.state).toBe('established');
+  });
+});
