@@ -106,7 +106,7 @@ describe('vq command line', () => {
     }
   });
 
-  it('vq serve net, vq net-traffic and vq net-wire refuse bad flags and unreachable back-ends, saying why', () => {
+  it('vq serve net, vq serve vsock, vq net-traffic and vq net-wire refuse bad flags and unreachable back-ends, saying why', () => {
     const cases: [string[], number, RegExp][] = [
       [
         ['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'hub'],
@@ -123,6 +123,12 @@ describe('vq command line', () => {
       [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--ring', 'ring'], 1, /Allowed choices are split, packed/],
       [['net-traffic', '--vhost-user', '/tmp/vq-never.sock', '--frame-size', '10'], 1, /frame size must be 60..65535/],
       [['net-wire', '--vhost-user', '/tmp/vq-never.sock'], 2, /joins exactly two back-ends/],
+      [
+        ['serve', 'vsock', '--socket', '/tmp/vq-never.sock', '--uds-path', '/tmp/vq-never.uds', '--guest-cid', '2'],
+        1,
+        /guest CID must be 3\.\.4294967294/,
+      ],
+      [['serve', 'vsock', '--socket', '/tmp/vq-never.sock', '--guest-cid', '3'], 1, /--uds-path <path>' not specified/],
       [
         ['net-wire', '--vhost-user', '/tmp/vq-a.sock', '--vhost-user', '/tmp/vq-never.sock'],
         2,

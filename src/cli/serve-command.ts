@@ -1,6 +1,7 @@
 import { closeSync } from 'node:fs';
 import { VSOCK_MIN_GUEST_CID } from '../spec/vsock.js';
 import { VsockService } from '../transport/vhost-user/vsock-service.js';
+import type { ServedDevice } from '../transport/vhost-user/served-device.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseMac } from '../devices/net/frame.js';
 import { openPcap } from '../devices/net/pcap.js';
@@ -57,17 +58,7 @@ export function serveCommand(): Command {
           busyPollUs: flags.busyPoll as number,
           device: { verifyData: flags.verifyData !== false },
         });
-        const backend = new VhostUserBackend({
-          socketPath: flags.socket as string,
-          client: flags.client === true,
-          device,
-          log,
-        });
-        const stop = (): void => void backend.close();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        await backend.serve();
-        log('stopped');
+        await serveOne(device, flags, log);
         cmd.setOptionValue('exitCode', 0);
       }),
   );
@@ -231,7 +222,7 @@ function vsockCommand(): Command {
   )
     .option('--client', 'connect to a front-end listening on the socket, instead of listening')
     .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
-    .action(async (flags: Record<string, unknown>) => {
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
       const log = (line: string): void => void process.stdout.write(`vq serve vsock: ${line}\n`);
       const device = new VsockService({
         ringFeatures: offeredRingFeatures(flags),
@@ -239,16 +230,22 @@ function vsockCommand(): Command {
         udsPath: flags.udsPath as string,
         maxQueueSize: flags.queueSize as number,
       });
-      const backend = new VhostUserBackend({
-        socketPath: flags.socket as string,
-        client: flags.client === true,
-        device,
-        log,
-      });
-      const stop = (): void => void backend.close();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await backend.serve();
-      log('stopped');
+      await serveOne(device, flags, log);
+      cmd.setOptionValue('exitCode', 0);
     });
+}
+
+/** Serves `device` on --socket (listening, or connecting with --client) until SIGINT or SIGTERM. */
+async function serveOne(device: ServedDevice, flags: Record<string, unknown>, log: (line: string) => void) {
+  const backend = new VhostUserBackend({
+    socketPath: flags.socket as string,
+    client: flags.client === true,
+    device,
+    log,
+  });
+  const stop = (): void => void backend.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await backend.serve();
+  log('stopped');
 }
