@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VsockEndpoint, type VsockConnection } from '../src/devices/vsock/endpoint.js';
-import { VsockDevice } from '../src/devices/vsock/vsock-device.js';
+import { VsockDevice, VsockEvents } from '../src/devices/vsock/vsock-device.js';
 import { VsockDriver } from '../src/drivers/vsock-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
@@ -26,7 +26,8 @@ function rings() {
   };
   const host = new VsockEndpoint({ name: 'host', localCid: 2, peerCid: 3 });
   const guest = new VsockEndpoint({ name: 'guest', localCid: 3, peerCid: 2 });
-  const device = new VsockDevice(rx.device, tx.device, event.device, host);
+  const device = new VsockDevice(rx.device, tx.device, host);
+  const events = new VsockEvents(event.device);
   const driver = new VsockDriver(rx.driver, tx.driver, event.driver, guest, {
     rx: area(0, SLOT),
     tx: area(1, SLOT),
@@ -35,13 +36,13 @@ function rings() {
   /** Both sides until nothing moves. */
   const run = (): void => {
     for (let i = 0; i < 10_000; i++) {
-      const moved = driver.pump().moved + device.transmit() + device.receive() + (device.postEvents() ? 1 : 0);
+      const moved = driver.pump().moved + device.transmit() + device.receive() + (events.post() ? 1 : 0);
       [rx, tx, event].forEach((q) => q.device.flush());
       if (moved === 0 && driver.pump().moved === 0) return;
     }
     throw new Error('still moving after 10000 rounds');
   };
-  return { memory, rx, tx, event, host, guest, device, driver, run };
+  return { memory, rx, tx, event, host, guest, device, events, driver, run };
 }
 
 describe('vsock device and driver on local rings', () => {
@@ -66,7 +67,7 @@ describe('vsock device and driver on local rings', () => {
     expect(Uint8Array.from(got)).toEqual(data);
     let why = '';
     client.onClose = (w) => (why = w);
-    r.device.postTransportReset();
+    r.events.postTransportReset();
     r.run();
     expect(r.driver.stats.events).toBe(1);
     expect(why).toBe('reset by peer');

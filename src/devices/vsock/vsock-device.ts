@@ -12,28 +12,25 @@ export interface VsockDeviceStats {
   rxPackets: number;
   /** Buffers refused before the protocol saw them (writable transmit buffers, short headers, small receive buffers). */
   bufferErrors: number;
-  events: number;
 }
 
 /**
- * The device side of virtio-vsock's three queues around the host's VsockEndpoint: packets out of the transmit queue
- * into the endpoint, the endpoint's packets into receive buffers, transport-reset events on the event queue. A bad
- * buffer is refused with a VsockPacketError and completed empty; the queues go on.
+ * The device side of virtio-vsock's data queues around the host's VsockEndpoint: packets out of the transmit queue
+ * into the endpoint, the endpoint's packets into receive buffers. A bad buffer is refused with a VsockPacketError and
+ * completed empty; the queues go on. (The event queue is VsockEvents': QEMU keeps it for itself.)
  */
 export class VsockDevice {
-  readonly stats: VsockDeviceStats = { txPackets: 0, rxPackets: 0, bufferErrors: 0, events: 0 };
+  readonly stats: VsockDeviceStats = { txPackets: 0, rxPackets: 0, bufferErrors: 0 };
   lastError: VsockPacketError | null = null;
   readonly #packet = new Uint8Array(VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD);
   readonly #in = emptyHeader();
   readonly #out = emptyHeader();
   /** A receive buffer popped for a packet that did not fit it (data, in a buffer with room for a header only). */
   #rxChain: Chain | null = null;
-  #resetPending = false;
 
   constructor(
     readonly rx: VirtqueueDevice,
     readonly tx: VirtqueueDevice,
-    readonly event: VirtqueueDevice,
     readonly endpoint: VsockEndpoint,
   ) {}
 
@@ -91,25 +88,44 @@ export class VsockDevice {
     }
   }
 
-  /** A TRANSPORT_RESET waits for an event buffer. */
-  get eventPending(): boolean {
+  #refuse(code: VsockPacketError['code'], detail: string): void {
+    this.stats.bufferErrors++;
+    this.lastError = new VsockPacketError(code, this.tx.name, detail);
+  }
+}
+
+/**
+ * The device side of the event queue: a TRANSPORT_RESET tells the driver every connection is gone (the device
+ * restarted); it waits for an event buffer. QEMU handles this queue itself; vqkit's driver hands it to the back-end.
+ */
+export class VsockEvents {
+  posted = 0;
+  lastError: VsockPacketError | null = null;
+  #resetPending = false;
+
+  constructor(readonly event: VirtqueueDevice) {}
+
+  get pending(): boolean {
     return this.#resetPending;
   }
 
-  /** Tells the driver every connection is gone (the device restarted): one event, as soon as it has a buffer. */
   postTransportReset(): void {
     this.#resetPending = true;
-    this.postEvents();
+    this.post();
   }
 
-  /** Delivers a pending event if the driver has given an event buffer; true if one was written. */
-  postEvents(): boolean {
+  /** Delivers the pending event if the driver has given a buffer; true if one was written. */
+  post(): boolean {
     if (!this.#resetPending) return false;
     const chain = this.event.pop();
     if (chain === null) return false;
     if (chain.writableLength < VSOCK_EVENT_SIZE) {
       this.event.complete(chain, 0);
-      this.#refuse('BAD_BUFFER', `event buffer ${chain.id} holds ${chain.writableLength} bytes`);
+      this.lastError = new VsockPacketError(
+        'BAD_BUFFER',
+        this.event.name,
+        `event buffer ${chain.id} holds ${chain.writableLength} bytes`,
+      );
       return false;
     }
     const id = new Uint8Array(VSOCK_EVENT_SIZE);
@@ -117,12 +133,7 @@ export class VsockDevice {
     chain.write(id);
     this.event.complete(chain, VSOCK_EVENT_SIZE);
     this.#resetPending = false;
-    this.stats.events++;
+    this.posted++;
     return true;
-  }
-
-  #refuse(code: VsockPacketError['code'], detail: string): void {
-    this.stats.bufferErrors++;
-    this.lastError = new VsockPacketError(code, this.tx.name, detail);
   }
 }

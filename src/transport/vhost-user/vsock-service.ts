@@ -1,5 +1,13 @@
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
-import { VSOCK_CONFIG_GUEST_CID, VSOCK_CONFIG_SIZE, VSOCK_FEATURE_NAMES, VSOCK_QUEUES } from '../../spec/vsock.js';
+import {
+  VSOCK_CONFIG_GUEST_CID,
+  VSOCK_CONFIG_SIZE,
+  VSOCK_EVENT_QUEUE,
+  VSOCK_FEATURE_NAMES,
+  VSOCK_QUEUES,
+  VSOCK_RX_QUEUE,
+  VSOCK_TX_QUEUE,
+} from '../../spec/vsock.js';
 import { describeFeatures, featureMask, type Features } from '../../virtqueue/features.js';
 import { compiledWorkerUrl } from '../worker-url.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
@@ -14,9 +22,9 @@ export interface VsockServiceOptions {
 }
 
 /**
- * The virtio-vsock device (id 19) over vhost-user: the guest CID in its config space, its three queues and the host
- * side (a unix-socket bridge) in one worker per connected front-end. A front-end after the first is told its
- * connections are gone (TRANSPORT_RESET), as after a device restart.
+ * The virtio-vsock device (id 19) over vhost-user: the guest CID in its config space; rx, tx and the host side (a
+ * unix-socket bridge) in one worker per connected front-end, the event queue in another when the front-end hands it
+ * over. A front-end after the first is told its connections are gone (TRANSPORT_RESET), as after a device restart.
  */
 export class VsockService implements ServedDevice {
   readonly kind = 'vsock';
@@ -48,9 +56,11 @@ export class VsockService implements ServedDevice {
     const o = this.o;
     const resetOnStart = this.#sessions++ > 0;
     return {
-      unitOf: () => [0, 1, 2],
+      // rx and tx run together; the event queue apart (QEMU never hands it over).
+      unitOf: (index) => (index === VSOCK_EVENT_QUEUE ? [index] : [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE]),
       worker: (start: UnitStart) => {
         const data: VsockWorkerInput = {
+          role: start.queues[0].index === VSOCK_EVENT_QUEUE ? 'event' : 'data',
           name: 'vsock',
           features: start.features,
           regions: start.regions,

@@ -2,7 +2,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
 import { UdsBridge } from '../../devices/vsock/uds-bridge.js';
-import { VsockDevice } from '../../devices/vsock/vsock-device.js';
+import { VsockDevice, VsockEvents } from '../../devices/vsock/vsock-device.js';
 import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
 import { VMADDR_CID_HOST } from '../../spec/vsock.js';
 import type { Features } from '../../virtqueue/features.js';
@@ -14,14 +14,16 @@ import { QueueControl } from './queue-control.js';
 import type { QueueStart, UnitResult } from './served-device.js';
 
 export interface VsockWorkerInput {
+  /** data: the rx and tx queues and the host side; event: the event queue (QEMU keeps that one itself). */
+  role: 'data' | 'event';
   name: string;
   features: Features;
   regions: SharedRegion[];
-  /** [rx, tx, event]. */
+  /** data: [rx, tx]; event: [event]. */
   queues: QueueStart[];
   guestCid: number;
   udsPath: string;
-  /** A driver connected before: tell the new one its connections are gone (TRANSPORT_RESET). */
+  /** Event role: a driver connected before, so tell this one its connections are gone (TRANSPORT_RESET). */
   resetOnStart: boolean;
 }
 
@@ -34,10 +36,10 @@ const o = workerData as VsockWorkerInput;
 const log = (line: string): void => parentPort!.postMessage({ log: `${o.name}: ${line}` });
 
 /**
- * The vsock device's three queues and its host side (the unix-socket bridge) in one worker, driven by the kicks, the
+ * The vsock device's data queues and its host side (the unix-socket bridge) in one worker, driven by the kicks, the
  * host sockets and a wake-up eventfd the endpoint signals when it has something to send.
  */
-async function run(): Promise<UnitResult> {
+async function runData(): Promise<UnitResult> {
   const { memory, mappings } = mapMemoryTable(o.regions);
   const ctls = o.queues.map((q) => new Int32Array(q.control));
   const stopped = (): boolean => ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
@@ -54,24 +56,22 @@ async function run(): Promise<UnitResult> {
     });
   let bridge: UdsBridge | null = null;
   try {
-    // Receive and event buffers come back partly written: one used entry each. Transmit buffers are consumed whole.
+    // Receive buffers come back partly written: one used entry each. Transmit buffers are consumed whole.
     const rx = open(0, 'rx', 'per-buffer');
     const tx = open(1, 'tx', 'batched');
-    const event = open(2, 'event', 'per-buffer');
-    const queues = [rx, tx, event];
+    const queues = [rx, tx];
     const endpoint = new VsockEndpoint({
       name: `${o.name}.tx`,
       localCid: VMADDR_CID_HOST,
       peerCid: o.guestCid,
       onWork: () => signalEventFd(wake.fd),
     });
-    const device = new VsockDevice(rx, tx, event, endpoint);
+    const device = new VsockDevice(rx, tx, endpoint);
     bridge = new UdsBridge(endpoint, o.udsPath, log);
     await bridge.start();
     log(
       `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`,
     );
-    if (o.resetOnStart) device.postTransportReset();
 
     let errorsSeen = 0;
     const noteErrors = (): void => {
@@ -88,7 +88,6 @@ async function run(): Promise<UnitResult> {
     while (!stopped()) {
       let work = device.transmit();
       work += device.receive();
-      if (device.postEvents()) work++;
       queues.forEach((q, i) => {
         if (q.flush()) signalEventFd(Atomics.load(ctls[i], QueueControl.CALL_FD));
       });
@@ -100,11 +99,10 @@ async function run(): Promise<UnitResult> {
         await yieldToEvents();
         continue;
       }
-      // Idle: ask for kicks where buffers would bring work (transmit always; receive and event only with something
-      // to deliver), each with its re-check; then sleep on them, the host side's wake-ups and the clock.
+      // Idle: ask for kicks where buffers would bring work (transmit always; receive only with something to
+      // deliver), each with its re-check; then sleep on them, the host side's wake-ups and the clock.
       const waitOn = [tx];
       if (endpoint.pending) waitOn.push(rx);
-      if (device.eventPending) waitOn.push(event);
       if (!waitOn.every((q) => q.enableNotifications())) {
         waitOn.forEach((q) => q.disableNotifications());
         await yieldToEvents();
@@ -123,7 +121,7 @@ async function run(): Promise<UnitResult> {
         `${endpoint.stats.bytesIn} bytes in, ${endpoint.stats.bytesOut} out; ${endpoint.connections} connections open`,
     );
     return {
-      failure: failureText(rx.error ?? tx.error ?? event.error),
+      failure: failureText(rx.error ?? tx.error),
       lastAvailIdx: queues.map((q) => q.lastAvailIdx),
       stats: { vsock: { ...copyStats(device.stats), ...copyStats(endpoint.stats) } },
     };
@@ -134,9 +132,37 @@ async function run(): Promise<UnitResult> {
   }
 }
 
-run().then(
-  (r) => parentPort!.postMessage(r),
-  (e: unknown) => {
-    throw e;
-  },
-);
+/** The event queue: a TRANSPORT_RESET for a driver that is not the first, then nothing until stopped. */
+async function runEvent(): Promise<UnitResult> {
+  const { memory, mappings } = mapMemoryTable(o.regions);
+  const q = o.queues[0];
+  const ctl = new Int32Array(q.control);
+  try {
+    const event = createDeviceQueue({
+      name: `${o.name}.event`,
+      size: q.size,
+      features: o.features,
+      memory,
+      addresses: q.addresses,
+      usedEntries: 'per-buffer',
+      availBase: q.availBase,
+    });
+    const events = new VsockEvents(event);
+    if (o.resetOnStart) events.postTransportReset();
+    const kick = Atomics.load(ctl, QueueControl.KICK_FD);
+    while (Atomics.load(ctl, QueueControl.STOP) === 0 && event.error === null) {
+      events.post();
+      if (event.flush()) signalEventFd(Atomics.load(ctl, QueueControl.CALL_FD));
+      if (events.pending && !event.enableNotifications()) continue;
+      if ((await pollAnyReadable([kick], WAIT_SLICE_MS)) > 0) drainEventFd(kick);
+      event.disableNotifications();
+    }
+    if (events.posted > 0) log(`TRANSPORT_RESET posted: connections of an earlier driver are gone`);
+    if (events.lastError !== null) log(`event buffer refused: ${events.lastError.message}`);
+    return { failure: failureText(event.error), lastAvailIdx: [event.lastAvailIdx], stats: { events: events.posted } };
+  } finally {
+    mappings.forEach((m) => m.close());
+  }
+}
+
+(o.role === 'data' ? runData() : runEvent()).then((r) => parentPort!.postMessage(r));
