@@ -73,16 +73,18 @@ fi
 version=$(cat "$cache/kernel/version")
 
 # Userland for the initramfs: busybox-static and socat (with the libraries ldd lists).
-if [ ! -x "$cache/userland/bin/busybox" ] || [ ! -x "$cache/userland/usr/bin/socat" ]; then
+if [ ! -x "$cache/userland/bin/busybox" ] || [ ! -x "$cache/userland/usr/bin/socat" ] ||
+  [ ! -e "$cache/userland/usr/lib/x86_64-linux-gnu/libwrap.so.0" ]; then
   apt_update
   rm -rf "$cache/userland" "$cache/udebs"
   mkdir -p "$cache/udebs" "$cache/userland"
-  (cd "$cache/udebs" && apt-get "${apt_opts[@]}" download busybox-static socat >/dev/null)
+  # socat links libwrap (and it libnsl), which a Debian machine may not have: those come from the archive too.
+  (cd "$cache/udebs" && apt-get "${apt_opts[@]}" download busybox-static socat libwrap0 libnsl2 >/dev/null)
   for deb in "$cache"/udebs/*.deb; do dpkg-deb -x "$deb" "$cache/userland"; done
 fi
 
 # The initramfs, rebuilt when /init or the kernel changed.
-stamp="$version $(sha256sum "$here/test/guest/init" | cut -d' ' -f1)"
+stamp="$version $(cat "$here/test/guest/init" "$0" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$cache/initramfs.gz" ] || [ "$(cat "$cache/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
   root=$cache/initramfs
   rm -rf "$root"
@@ -92,10 +94,20 @@ if [ ! -f "$cache/initramfs.gz" ] || [ "$(cat "$cache/initramfs.stamp" 2>/dev/nu
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
   done
   cp "$cache/userland/usr/bin/socat" "$root/usr/bin/socat"
-  # socat's libraries, from this machine (same Debian release): each with its path, and the loader.
-  ldd "$root/usr/bin/socat" | awk '/=> \// { print $3 } /^\s*\/lib/ { print $1 }' | while read -r lib; do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
+  # socat's libraries (the downloaded ones first, then this machine's, the same Debian release) and the loader,
+  # each at the path the guest's loader looks in.
+  ulib="$cache/userland/usr/lib/x86_64-linux-gnu:$cache/userland/lib/x86_64-linux-gnu"
+  libs=$(LD_LIBRARY_PATH=$ulib ldd "$root/usr/bin/socat")
+  if echo "$libs" | grep -q 'not found'; then
+    echo "guest-env: socat needs libraries this machine does not have:" >&2
+    echo "$libs" | grep 'not found' >&2
+    exit 1
+  fi
+  echo "$libs" | awk '/=> \// { print $3 } /^[ \t]*\// { print $1 }' | while read -r lib; do
+    dest=$lib
+    case "$lib" in "$cache"/userland/*) dest=${lib#"$cache/userland"} ;; esac
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$lib" "$root$dest"
   done
   mods="$cache/kernel/root/usr/lib/modules/$version/kernel"
   [ -d "$mods" ] || mods="$cache/kernel/root/lib/modules/$version/kernel"

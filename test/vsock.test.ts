@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../src/spec/features.js
 import { VsockPort } from '../src/transport/vhost-user/vsock-port.js';
 import { hasFeature } from '../src/virtqueue/features.js';
 import { ServeProcess } from './support/serve-process.js';
+import { hostConnect, hostListen, readAll } from './support/vsock-host.js';
 
 // vqkit's vsock driver (the guest side, in this process) against `vq serve vsock` (a second process) over
 // vhost-user, with the host side reached through the daemon's unix sockets.
@@ -37,47 +38,6 @@ const connected = (conn: VsockConnection): Promise<void> =>
     conn.onConnected = resolve;
     conn.onClose = (why) => reject(new Error(`connection ${why}`));
   });
-
-/** Reads a host socket to its end. */
-const readAll = (s: Socket): Promise<Buffer> =>
-  new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (c: Buffer) => parts.push(c));
-    s.once('end', () => resolve(Buffer.concat(parts)));
-    s.once('error', reject);
-  });
-
-/** Listens on `<uds>_<port>` as a host program does; each connection is handed to `onConn`. */
-function hostListen(uds: string, port: number, onConn: (s: Socket) => void): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true }, onConn);
-  return new Promise((resolve) => server.listen(`${uds}_${port}`, () => resolve(server)));
-}
-
-/** A host program's connection to a guest port: CONNECT, OK, then the socket. */
-async function hostConnect(uds: string, port: number): Promise<{ socket: Socket; reply: string }> {
-  const socket = createConnection({ path: uds, allowHalfOpen: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.write(`CONNECT ${port}\n`);
-  const reply = await new Promise<string>((resolve) => {
-    let line = '';
-    const onData = (c: Buffer): void => {
-      line += c.toString('latin1');
-      const end = line.indexOf('\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      socket.pause();
-      if (end + 1 < line.length) socket.unshift(Buffer.from(line.slice(end + 1), 'latin1'));
-      resolve(line.slice(0, end));
-    };
-    socket.on('data', onData);
-    // Refused: the daemon closes the socket without a reply.
-    socket.once('end', () => resolve(line));
-  });
-  return { socket, reply };
-}
 
 const combos = (['split', 'packed'] as const).flatMap((ring) => [true, false].map((inOrder) => ({ ring, inOrder })));
 

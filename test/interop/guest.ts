@@ -1,0 +1,93 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const SCRIPT = fileURLToPath(new URL('../../scripts/guest-env.sh', import.meta.url));
+
+/** The guest environment's cache folder (scripts/guest-env.sh builds it on first use). */
+export function guestEnv(): string {
+  const out = execFileSync('bash', [SCRIPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').pop()!;
+}
+
+export interface GuestOptions {
+  /** What test/guest/init runs and its arguments: vq.mode=... vq.KEY=VALUE. */
+  args: Record<string, string | number>;
+  /** QEMU's device options for the vhost-user socket. */
+  device: string[];
+}
+
+/** A Linux guest under QEMU (TCG) on the serial console; its "VQ-" lines are what tests read. */
+export class Guest {
+  readonly proc: ChildProcess;
+  output = '';
+
+  constructor(env: string, o: GuestOptions) {
+    const append = ['console=ttyS0', 'quiet', 'panic=-1', ...Object.entries(o.args).map(([k, v]) => `vq.${k}=${v}`)];
+    this.proc = spawn(
+      'qemu-system-x86_64',
+      [
+        '-accel',
+        'tcg',
+        '-m',
+        '512',
+        '-smp',
+        '1',
+        '-object',
+        'memory-backend-memfd,id=mem,size=512M,share=on',
+        '-numa',
+        'node,memdev=mem',
+        '-kernel',
+        join(env, 'kernel/vmlinuz'),
+        '-initrd',
+        join(env, 'initramfs.gz'),
+        '-append',
+        append.join(' '),
+        '-display',
+        'none',
+        '-serial',
+        'stdio',
+        '-monitor',
+        'none',
+        '-no-reboot',
+        ...o.device,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const take = (c: Buffer): void => void (this.output += c.toString());
+    this.proc.stdout!.on('data', take);
+    this.proc.stderr!.on('data', take);
+  }
+
+  /** The first line matching `re`, waiting for it (rejects when QEMU exits first or after `ms`). */
+  async line(re: RegExp, ms = 240_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      for (const l of this.output.split(/\r?\n/)) {
+        const m = l.match(re);
+        if (m !== null) return m;
+      }
+      if (this.proc.exitCode !== null) throw new Error(`the guest stopped before ${re}:\n${this.output.slice(-3000)}`);
+      if (Date.now() > deadline) throw new Error(`no ${re} from the guest:\n${this.output.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The negotiated feature bits the guest reported for virtio device `id` (1 net, 19 vsock). */
+  async features(id: number): Promise<bigint> {
+    const m = await this.line(new RegExp(`^VQ-FEATURES device=0x${id.toString(16).padStart(4, '0')} ([01]+)`));
+    return [...m[1]].reduce((acc, c, i) => (c === '1' ? acc | (1n << BigInt(i)) : acc), 0n);
+  }
+
+  /** Waits for QEMU to exit (the guest powers off after its test), killing it after `ms`. */
+  exited(ms = 240_000): Promise<number | null> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null) return resolve(this.proc.exitCode);
+      const kill = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+      this.proc.once('exit', (code) => {
+        clearTimeout(kill);
+        resolve(code);
+      });
+    });
+  }
+}
