@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
+import { inNamespace, ip } from '../support/netns.js';
 import { ServeProcess, VqProcess } from '../support/serve-process.js';
 
 // Two network namespaces, each with a TAP interface served by its own `vq serve net --backend tap:NAME`, joined by
@@ -14,25 +15,6 @@ import { ServeProcess, VqProcess } from '../support/serve-process.js';
 const TCP_EXCHANGE = fileURLToPath(new URL('../support/tcp-exchange.mjs', import.meta.url));
 const TRANSFER_BYTES = 8 << 20;
 const tag = process.pid % 100_000;
-
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-
-/** Runs `command` in namespace `ns` and resolves with its output; rejects if it exits non-zero. */
-function inNamespace(ns: string, command: string[], onLine?: (line: string) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (onLine !== undefined) c.toString().split('\n').forEach(onLine);
-    });
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    p.once('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${command.join(' ')} in ${ns} exited ${code}: ${err}${out}`)),
-    );
-  });
-}
 
 interface Exchange {
   sent: string;
