@@ -1,8 +1,29 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/guest-env.sh', import.meta.url));
+
+/** Every ring layout with IN_ORDER on and off: what each guest test runs. */
+export const GUEST_CASES = (['split', 'packed'] as const).flatMap((ring) =>
+  [true, false].map((inOrder) => ({ ring, inOrder })),
+);
+
+/**
+ * For a test file: a temporary folder (removed after) and the guest environment (built before the tests, which may
+ * take minutes on a fresh machine).
+ */
+export function useGuestEnv(prefix: string): { dir: string; env: string } {
+  const dirs = { dir: mkdtempSync(join(tmpdir(), prefix)), env: '' };
+  beforeAll(() => {
+    dirs.env = guestEnv();
+  }, 600_000);
+  afterAll(() => rmSync(dirs.dir, { recursive: true, force: true }));
+  return dirs;
+}
 
 /** The guest environment's cache folder (scripts/guest-env.sh builds it on first use). */
 export function guestEnv(): string {

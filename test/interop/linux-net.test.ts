@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
 import { VIRTIO_ID_NET } from '../../src/spec/net.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { inNamespace, ip } from '../support/netns.js';
 import { ServeProcess } from '../support/serve-process.js';
-import { Guest, guestEnv } from './guest.js';
+import { GUEST_CASES, Guest, useGuestEnv } from './guest.js';
 
 // The Linux guest's own virtio-net driver (kernel >= 7.0, QEMU's virtio-net-pci on a vhost-user netdev) against
 // vqkit's net device with a tap backend in a network namespace the test creates: ping, and 8 MiB each way over TCP.
@@ -16,12 +14,7 @@ import { Guest, guestEnv } from './guest.js';
 const BYTES = 8 << 20;
 const ONE_WAY = fileURLToPath(new URL('../support/tcp-oneway.mjs', import.meta.url));
 const tag = process.pid % 100_000;
-const dir = mkdtempSync(join(tmpdir(), 'vq-guest-net-'));
-let env = '';
-beforeAll(() => {
-  env = guestEnv();
-}, 600_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const guestDirs = useGuestEnv('vq-guest-net-');
 
 interface OneWay {
   sha256: string;
@@ -57,15 +50,13 @@ function within<T>(p: Promise<T>, guest: Guest, what: string): Promise<T> {
   ]);
 }
 
-const cases = (['split', 'packed'] as const).flatMap((ring) => [true, false].map((inOrder) => ({ ring, inOrder })));
-
 describe("Linux guest's virtio-net driver against vqkit's net device (tap backend in a network namespace)", () => {
-  it.each(cases)(
+  it.each(GUEST_CASES)(
     '$ring ring, IN_ORDER $inOrder: ping, 8 MiB guest to host and host to guest over TCP',
     async ({ ring, inOrder }) => {
       const ns = `vqguest${tag}`;
       const tap = `vqg${tag}`;
-      const socket = join(dir, `${ring}-${inOrder}.sock`);
+      const socket = join(guestDirs.dir, `${ring}-${inOrder}.sock`);
       ip('netns', 'add', ns);
       const daemon = new ServeProcess('net', socket, ['--backend', `tap:${tap}`], ns);
       let guest: Guest | null = null;
@@ -77,7 +68,7 @@ describe("Linux guest's virtio-net driver against vqkit's net device (tap backen
         const upload = await oneWay(ns, 'sink', '10.213.9.1', 5001);
         const download = await oneWay(ns, 'source', '10.213.9.1', 5002);
         const on = (b: boolean): string => (b ? 'on' : 'off');
-        guest = new Guest(env, {
+        guest = new Guest(guestDirs.env, {
           args: { mode: 'net', bytes: BYTES, ip: '10.213.9.2/24', host: '10.213.9.1', upport: 5001, downport: 5002 },
           device: [
             '-chardev',

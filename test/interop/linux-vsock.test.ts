@@ -1,35 +1,26 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
 import { VIRTIO_ID_VSOCK } from '../../src/spec/vsock.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { ServeProcess } from '../support/serve-process.js';
 import { hostConnect, hostListen, readAll } from '../support/vsock-host.js';
-import { Guest, guestEnv } from './guest.js';
+import { GUEST_CASES, Guest, useGuestEnv } from './guest.js';
 
 // The Linux guest's own virtio-vsock driver (kernel >= 7.0, under QEMU's vhost-user-vsock-pci) against vqkit's vsock
 // device: streams both ways through the unix-socket bridge, several at once, a refused port, and a clean kernel log.
 
 const BYTES = 8 << 20;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-const dir = mkdtempSync(join(tmpdir(), 'vq-guest-vsock-'));
-let env = '';
-beforeAll(() => {
-  env = guestEnv();
-}, 600_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const cases = (['split', 'packed'] as const).flatMap((ring) => [true, false].map((inOrder) => ({ ring, inOrder })));
+const guestDirs = useGuestEnv('vq-guest-vsock-');
 
 describe("Linux guest's virtio-vsock driver against vqkit's vsock device", () => {
-  it.each(cases)(
+  it.each(GUEST_CASES)(
     '$ring ring, IN_ORDER $inOrder: 3 x 8 MiB guest to host, 8 MiB host to guest, RST on a refused port',
     async ({ ring, inOrder }) => {
-      const socket = join(dir, `${ring}-${inOrder}.sock`);
-      const uds = join(dir, `${ring}-${inOrder}.uds`);
+      const socket = join(guestDirs.dir, `${ring}-${inOrder}.sock`);
+      const uds = join(guestDirs.dir, `${ring}-${inOrder}.uds`);
       const daemon = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '3']);
       const uploads: Promise<Buffer>[] = [];
       const server = await hostListen(uds, 5000, (s) => uploads.push(readAll(s)));
@@ -37,7 +28,7 @@ describe("Linux guest's virtio-vsock driver against vqkit's vsock device", () =>
       try {
         await daemon.waitFor(/listening on/);
         const on = (b: boolean): string => (b ? 'on' : 'off');
-        guest = new Guest(env, {
+        guest = new Guest(guestDirs.env, {
           args: { mode: 'vsock', bytes: BYTES },
           device: [
             '-chardev',
