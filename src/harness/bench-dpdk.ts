@@ -8,6 +8,7 @@ import { hasFeature } from '../virtqueue/features.js';
 import { median } from './bench.js';
 import type { RingLayout } from './options.js';
 import { Testpmd } from './testpmd.js';
+import { killOnExit } from '../os/child-guard.js';
 
 /** Who consumes the frames DPDK's virtio-user sends. */
 export type DpdkReceiver = 'dpdk-vhost' | 'vqkit';
@@ -186,7 +187,7 @@ async function startReceiver(socket: string, receiver: DpdkReceiver, ring: RingL
   // vqkit's device on CPU 0, all its threads: the sink worker and the (idle) vhost-user thread.
   const args = ['-c', '0', process.execPath, VQ, 'serve', 'net', '--socket', socket, '--backend', 'sink'];
   args.push(ring === 'packed' ? '--packed' : '--no-packed');
-  const p = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = killOnExit(spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';
   p.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
   await waitUntil(

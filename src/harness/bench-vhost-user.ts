@@ -9,6 +9,7 @@ import { runTwoThreads } from '../transport/local/threads.js';
 import { HYBRID_BUSY_POLL_US, RING_ONLY_TRAFFIC, median } from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
+import { killOnExit } from '../os/child-guard.js';
 
 export interface VhostUserBenchRow {
   /** wait: both sides sleep on notifications at once; hybrid: they busy-poll up to 50 us first. */
@@ -96,7 +97,7 @@ async function withDaemon(busyPollUs: number, body: (socket: string) => Promise<
   const socket = join(dir, 'test.sock');
   const vq = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
   const args = [vq, 'serve', 'test', '--socket', socket, '--no-verify-data', '--busy-poll', String(busyPollUs)];
-  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const daemon = killOnExit(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   try {
     await new Promise<void>((resolve, reject) => {
       daemon.stdout!.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { killOnExit } from '../os/child-guard.js';
 
 let prefixes = 0;
 
@@ -14,25 +15,27 @@ export class Testpmd {
   constructor(vdev: string, forward: string[], extraEal: string[] = [], mainLcore: 0 | 1 = 0) {
     const eal = ['-l', '0-1', '--main-lcore', String(mainLcore), '--no-huge', '-m', '512', '--no-pci'];
     const prefix = `vqkit-${process.pid}-${prefixes++}`;
-    this.proc = spawn(
-      'dpdk-testpmd',
-      [
-        ...eal,
-        '--file-prefix',
-        prefix,
-        '--vdev',
-        vdev,
-        ...extraEal,
-        '--',
-        '--stats-period',
-        '1',
-        '--nb-cores',
-        '1',
-        '--total-num-mbufs',
-        '8192',
-        ...forward,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    this.proc = killOnExit(
+      spawn(
+        'dpdk-testpmd',
+        [
+          ...eal,
+          '--file-prefix',
+          prefix,
+          '--vdev',
+          vdev,
+          ...extraEal,
+          '--',
+          '--stats-period',
+          '1',
+          '--nb-cores',
+          '1',
+          '--total-num-mbufs',
+          '8192',
+          ...forward,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
     );
     const take = (chunk: Buffer): void => void (this.output += chunk.toString());
     this.proc.stdout!.on('data', take);

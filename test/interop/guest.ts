@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { killOnExit } from '../../src/os/child-guard.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/guest-env.sh', import.meta.url));
 
@@ -45,35 +46,37 @@ export class Guest {
 
   constructor(env: string, o: GuestOptions) {
     const append = ['console=ttyS0', 'quiet', 'panic=-1', ...Object.entries(o.args).map(([k, v]) => `vq.${k}=${v}`)];
-    this.proc = spawn(
-      'qemu-system-x86_64',
-      [
-        '-accel',
-        'tcg',
-        '-m',
-        '512',
-        '-smp',
-        '1',
-        '-object',
-        'memory-backend-memfd,id=mem,size=512M,share=on',
-        '-numa',
-        'node,memdev=mem',
-        '-kernel',
-        join(env, 'kernel/vmlinuz'),
-        '-initrd',
-        join(env, 'initramfs.gz'),
-        '-append',
-        append.join(' '),
-        '-display',
-        'none',
-        '-serial',
-        'stdio',
-        '-monitor',
-        'none',
-        '-no-reboot',
-        ...o.device,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    this.proc = killOnExit(
+      spawn(
+        'qemu-system-x86_64',
+        [
+          '-accel',
+          'tcg',
+          '-m',
+          '512',
+          '-smp',
+          '1',
+          '-object',
+          'memory-backend-memfd,id=mem,size=512M,share=on',
+          '-numa',
+          'node,memdev=mem',
+          '-kernel',
+          join(env, 'kernel/vmlinuz'),
+          '-initrd',
+          join(env, 'initramfs.gz'),
+          '-append',
+          append.join(' '),
+          '-display',
+          'none',
+          '-serial',
+          'stdio',
+          '-monitor',
+          'none',
+          '-no-reboot',
+          ...o.device,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
     );
     const take = (c: Buffer): void => void (this.output += c.toString());
     this.proc.stdout!.on('data', take);

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { killOnExit } from '../../src/os/child-guard.js';
 
 // Network namespaces a test creates, and commands run in them.
 
@@ -7,7 +8,7 @@ export const ip = (...args: string[]): string => execFileSync('ip', args, { enco
 /** Runs `command` in namespace `ns` and resolves with its output; rejects if it exits non-zero. */
 export function inNamespace(ns: string, command: string[], onLine?: (line: string) => void): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = killOnExit(spawn('ip', ['netns', 'exec', ns, ...command], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     let err = '';
     p.stdout.on('data', (c: Buffer) => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { killOnExit } from '../../src/os/child-guard.js';
 
 export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
@@ -14,7 +15,7 @@ export class VqProcess {
   constructor(args: string[], netns?: string) {
     const command = [process.execPath, VQ, ...args];
     if (netns !== undefined) command.unshift('ip', 'netns', 'exec', netns);
-    this.proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.proc = killOnExit(spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] }));
     let partial = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {
       partial += chunk.toString();
