@@ -361,14 +361,17 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
     },
   );
 
-  it('sink backend: frames are consumed and counted, none come back', async () => {
-    await withDaemon(['--backend', 'sink'], async (path, d) => {
-      const p = await openPort(path);
-      for (let i = 0; i < 200; i++) p.send('02:00:00:00:00:0b', '02:00:00:00:00:0a', i & 0xff, 60 + i);
-      p.close();
-      expect(await d.waitFor(/pair0 stopped/)).toMatch(/tx 200 frames \(0 refused\), rx 0 frames/);
-    });
-  });
+  it.each(combos)(
+    'sink backend: frames are consumed and counted, none come back ($ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable)',
+    async (c) => {
+      await withDaemon(['--backend', 'sink'], async (path, d) => {
+        const p = await openPort(path, c);
+        for (let i = 0; i < 200; i++) p.send('02:00:00:00:00:0b', '02:00:00:00:00:0a', i & 0xff, 60 + i);
+        p.close();
+        expect(await d.waitFor(/pair0 stopped/)).toMatch(/tx 200 frames \(0 refused\), rx 0 frames/);
+      });
+    },
+  );
 
   it('--pcap writes every frame both ways as pcap records (Ethernet link type), whole and in order per direction', async () => {
     const file = join(dir, 'loop.pcap');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
+import { VIRTIO_NET_F_MRG_RXBUF } from '../../src/spec/net.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { inNamespace, ip } from '../support/netns.js';
 import { ServeProcess, VqProcess } from '../support/serve-process.js';
@@ -24,11 +25,13 @@ interface Exchange {
 }
 const lastJson = (out: string): Exchange => JSON.parse(out.trim().split('\n').pop()!) as Exchange;
 
-const cases = (['split', 'packed'] as const).flatMap((ring) => [true, false].map((inOrder) => ({ ring, inOrder })));
+const cases = (['split', 'packed'] as const).flatMap((ring) =>
+  [true, false].flatMap((inOrder) => [true, false].map((mergeable) => ({ ring, inOrder, mergeable }))),
+);
 
 describe.each(cases)(
-  'tap backend: two namespaces joined through vqkit ($ring ring, IN_ORDER $inOrder)',
-  ({ ring, inOrder }) => {
+  'tap backend: two namespaces joined through vqkit ($ring ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable)',
+  ({ ring, inOrder, mergeable }) => {
     const dir = mkdtempSync(join(tmpdir(), 'vq-tap-'));
     const ns = [`vqtap${tag}a`, `vqtap${tag}b`];
     const taps = [`vqt${tag}a`, `vqt${tag}b`];
@@ -44,6 +47,7 @@ describe.each(cases)(
         const args = ['--backend', `tap:${taps[i]}`, ring === 'packed' ? '--packed' : '--no-packed'];
         if (i === 0) args.push('--pcap', join(dir, 'port0.pcap'));
         args.push(inOrder ? '--in-order' : '--no-in-order');
+        args.push(mergeable ? '--mrg-rxbuf' : '--no-mrg-rxbuf');
         const daemon = new ServeProcess('net', join(dir, `port${i}.sock`), args, ns[i]);
         daemons.push(daemon);
         await daemon.waitFor(/listening on/);
@@ -60,10 +64,11 @@ describe.each(cases)(
         '--ring',
         ring,
       ]);
+      // (vqkit's driver asks for MRG_RXBUF; the daemon decides whether it is offered.)
       await wire.waitFor(/carrying frames/);
       const line = await wire.waitFor(/port 0 .*negotiated/);
       negotiated = BigInt(/\((0x[0-9a-f]+)\)$/.exec(line)![1]);
-      console.log(`tap ${ring} IN_ORDER ${inOrder}: ${line}`);
+      console.log(`tap ${ring} IN_ORDER ${inOrder} MRG_RXBUF ${mergeable}: ${line}`);
     });
 
     afterAll(async () => {
@@ -73,9 +78,10 @@ describe.each(cases)(
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('negotiates the ring asked for, with IN_ORDER exactly when the device offers it', () => {
+    it('negotiates the ring asked for, with IN_ORDER and MRG_RXBUF exactly when the device offers them', () => {
       expect(hasFeature(negotiated, VIRTIO_F_RING_PACKED)).toBe(ring === 'packed');
       expect(hasFeature(negotiated, VIRTIO_F_IN_ORDER)).toBe(inOrder);
+      expect(hasFeature(negotiated, VIRTIO_NET_F_MRG_RXBUF)).toBe(mergeable);
     });
 
     it('ping crosses from one namespace to the other and back', async () => {
