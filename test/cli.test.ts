@@ -106,6 +106,27 @@ describe('vq command line', () => {
     }
   });
 
+  it.each([
+    [
+      ['serve', 'net'],
+      ['--backend', '--queues', '--mtu', '--pcap', '--rx-used-entries', 'not offered yet'],
+    ],
+    [
+      ['serve', 'vsock'],
+      ['--uds-path', '--guest-cid', 'CONNECT', '--in-order', '--packed'],
+    ],
+    [['net-wire'], ['--vhost-user', 'patch cable', '--ring']],
+    [['net-traffic'], ['--vhost-user', '--listen', '--frames', '--window']],
+    [
+      ['bench', 'dpdk'],
+      ['--runs', '--seconds', '--ring', '--in-order', '--out'],
+    ],
+  ])('vq %j --help explains what it does and its flags', (cmd, words) => {
+    const r = vq(...cmd, '--help');
+    expect(r.code).toBe(0);
+    for (const w of words) expect(r.out).toContain(w);
+  });
+
   it('vq serve net, vq serve vsock, vq net-traffic and vq net-wire refuse bad flags and unreachable back-ends, saying why', () => {
     const cases: [string[], number, RegExp][] = [
       [
