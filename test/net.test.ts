@@ -300,6 +300,17 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
         expect(pair.send(f)).toBe(true);
         driver.flushTx(0);
       },
+      /** Waits until the device has taken every frame sent (all transmit buffers are back). */
+      async transmitted(): Promise<void> {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          void pair.canSend; // reclaims completed transmit buffers
+          if (pair.tx.inFlight === 0) return;
+          if (Date.now() > deadline) throw new Error(`${pair.tx.inFlight} frames still not taken after 10 s`);
+          driver.wait(20);
+          await new Promise((r) => setImmediate(r));
+        }
+      },
       /** The tag of the next frame received, after checking who sent it. */
       async next(): Promise<{ tag: number; src: string; dst: string; length: number }> {
         const deadline = Date.now() + 10_000;
@@ -367,6 +378,8 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
       await withDaemon(['--backend', 'sink'], async (path, d) => {
         const p = await openPort(path, c);
         for (let i = 0; i < 200; i++) p.send('02:00:00:00:00:0b', '02:00:00:00:00:0a', i & 0xff, 60 + i);
+        // Closing at once could stop the device before it takes them: wait for the transmit buffers to come back.
+        await p.transmitted();
         p.close();
         expect(await d.waitFor(/pair0 stopped/)).toMatch(/tx 200 frames \(0 refused\), rx 0 frames/);
       });
