@@ -47,6 +47,8 @@ if ! command -v cpio >/dev/null; then
   apt_update
   $SUDO apt-get "${apt_opts[@]}" install -y -qq cpio >/dev/null
 fi
+# The packages apt fetched for those installs are not needed again.
+rm -rf "$apt_dir/cache/archives"/*.deb
 
 # The kernel: whatever linux-image-amd64 of trixie-backports depends on, >= 7.0.
 if [ ! -f "$cache/kernel/vmlinuz" ]; then
@@ -69,6 +71,7 @@ if [ ! -f "$cache/kernel/vmlinuz" ]; then
   echo "$version" >"$cache/kernel.new/version"
   rm -rf "$cache/kernel"
   mv "$cache/kernel.new" "$cache/kernel"
+  rm -rf "$cache/debs"
 fi
 version=$(cat "$cache/kernel/version")
 
