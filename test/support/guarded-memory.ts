@@ -1,4 +1,6 @@
 import { GuestMemory } from '../../src/memory/guest-memory.js';
+import type { Features } from '../../src/virtqueue/features.js';
+import type { RingAddresses, UsedEntryPolicy } from '../../src/virtqueue/types.js';
 
 /** Where the test rings' guest memory starts and how large it is (by default). */
 export const GUEST = 0x10000;
@@ -44,5 +46,23 @@ export class GuardedGuestMemory {
   /** A guest address as an offset into view. */
   protected off(addr: number): number {
     return addr - GUEST;
+  }
+}
+
+/** A ring of either layout in guarded guest memory: the configs its device and driver are built from. */
+export abstract class GuardedRing extends GuardedGuestMemory {
+  abstract readonly size: number;
+  abstract readonly features: Features;
+  abstract readonly addresses: RingAddresses;
+
+  protected deviceConfig(usedEntries: UsedEntryPolicy) {
+    const { size, features, memory, addresses } = this;
+    return { name: 'mock.0', size, features, memory, addresses, usedEntries };
+  }
+
+  /** Indirect tables at tableBase, `indirectMax` entries each. */
+  protected driverConfig(indirectMax: number) {
+    const { size, features, memory, addresses } = this;
+    return { name: 'mock.0', size, features, memory, addresses, indirectArea: this.tableBase, indirectMax };
   }
 }

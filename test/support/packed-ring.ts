@@ -5,11 +5,11 @@ import { PackedDevice } from '../../src/virtqueue/packed/packed-device.js';
 import { PackedDriver } from '../../src/virtqueue/packed/packed-driver.js';
 import { packedRingLayout } from '../../src/virtqueue/packed/layout.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../src/virtqueue/types.js';
-import { GUEST, GuardedGuestMemory, MEMORY_BYTES } from './guarded-memory.js';
+import { GUEST, GuardedRing, MEMORY_BYTES } from './guarded-memory.js';
 import { features, type FeatureFlags } from './split-ring.js';
 
 /** A packed ring in guest memory between guard areas, with raw writers for playing a buggy or hostile peer. */
-export class PackedTestRing extends GuardedGuestMemory {
+export class PackedTestRing extends GuardedRing {
   readonly addresses: RingAddresses;
   readonly features: Features;
 
@@ -24,21 +24,11 @@ export class PackedTestRing extends GuardedGuestMemory {
   }
 
   device(usedEntries: UsedEntryPolicy = 'batched'): PackedDevice {
-    const { size, features, memory, addresses } = this;
-    return new PackedDevice({ name: 'mock.0', size, features, memory, addresses, usedEntries });
+    return new PackedDevice(this.deviceConfig(usedEntries));
   }
 
   driver<T>(indirectMax = 8): PackedDriver<T> {
-    const { size, features, memory, addresses } = this;
-    return new PackedDriver<T>({
-      name: 'mock.0',
-      size,
-      features,
-      memory,
-      addresses,
-      indirectArea: this.tableBase,
-      indirectMax,
-    });
+    return new PackedDriver<T>(this.driverConfig(indirectMax));
   }
 
   writeDescAt(at: number, addr: bigint | number, len: number, id: number, flags: number): void {

@@ -1,4 +1,4 @@
-import { GUEST, GuardedGuestMemory, MEMORY_BYTES } from './guarded-memory.js';
+import { GUEST, GuardedRing, MEMORY_BYTES } from './guarded-memory.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -31,7 +31,7 @@ export function features(f: FeatureFlags = {}): Features {
  * A split ring in guarded guest memory for unit tests, with raw writers for every field so a test can play a buggy
  * or hostile peer (after rust-vmm virtio-queue's mock module).
  */
-export class TestRing extends GuardedGuestMemory {
+export class TestRing extends GuardedRing {
   readonly addresses: RingAddresses;
   readonly features: Features;
 
@@ -46,21 +46,11 @@ export class TestRing extends GuardedGuestMemory {
   }
 
   device(usedEntries: UsedEntryPolicy = 'batched'): SplitDevice {
-    const { size, features, memory, addresses } = this;
-    return new SplitDevice({ name: 'mock.0', size, features, memory, addresses, usedEntries });
+    return new SplitDevice(this.deviceConfig(usedEntries));
   }
 
   driver<T>(indirectMax = 8): SplitDriver<T> {
-    const { size, features, memory, addresses } = this;
-    return new SplitDriver<T>({
-      name: 'mock.0',
-      size,
-      features,
-      memory,
-      addresses,
-      indirectArea: this.tableBase,
-      indirectMax,
-    });
+    return new SplitDriver<T>(this.driverConfig(indirectMax));
   }
 
   /** A raw descriptor at `addr` (a table slot or an indirect table entry). addr64 may be any 64-bit value. */
