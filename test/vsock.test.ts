@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VsockConnection } from '../src/devices/vsock/endpoint.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../src/spec/features.js';
+import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
+import { openNetPort } from '../src/transport/vhost-user/net-port.js';
 import { VsockPort } from '../src/transport/vhost-user/vsock-port.js';
 import { hasFeature } from '../src/virtqueue/features.js';
 import { ServeProcess } from './support/serve-process.js';
@@ -192,6 +194,41 @@ describe("vqkit's vsock driver and vsock device over vhost-user (two processes)"
       server.close();
     } finally {
       await d.stop();
+    }
+  });
+
+  it('a back-end without a vsock config space is refused by the driver with VhostUserFrontendError', async () => {
+    const opts = {
+      ring: 'split' as const,
+      inOrder: true,
+      indirect: false,
+      eventIdx: true,
+      queueSize: 64,
+      idleTimeoutMs: 5000,
+    };
+    // The test device has no config space at all (no CONFIG protocol feature).
+    const test = new ServeProcess('test', join(dir, `t${n++}.sock`));
+    try {
+      await test.waitFor(/listening on/);
+      await expect(VsockPort.open(test.socket, opts)).rejects.toThrow(VhostUserFrontendError);
+      await expect(VsockPort.open(test.socket, opts)).rejects.toThrow(/the back-end has no config space/);
+    } finally {
+      await test.stop();
+    }
+    // The vsock device's 8 bytes are not a net config space: it refuses the 12-byte read with an empty reply.
+    const vsock = new ServeProcess('vsock', join(dir, `v${n}.sock`), [
+      '--uds-path',
+      join(dir, `v${n++}.uds`),
+      '--guest-cid',
+      '3',
+    ]);
+    try {
+      await vsock.waitFor(/listening on/);
+      const net = openNetPort(vsock.socket, { ...opts, mergeable: true, control: true, pairs: 1 });
+      await expect(net).rejects.toThrow(VhostUserFrontendError);
+      await expect(net).rejects.toThrow(/the back-end refused GET_CONFIG of 12 bytes/);
+    } finally {
+      await vsock.stop();
     }
   });
 

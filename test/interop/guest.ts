@@ -103,6 +103,17 @@ export class Guest {
     return [...m[1]].reduce((acc, c, i) => (c === '1' ? acc | (1n << BigInt(i)) : acc), 0n);
   }
 
+  /**
+   * The end of every guest test: how many virtio, vsock or vhost errors the guest found in its kernel log; then it
+   * powers off and QEMU exits.
+   */
+  async finish(): Promise<number> {
+    const errors = Number((await this.line(/^VQ-KERNEL-ERRORS (\d+)/))[1]);
+    await this.line(/^VQ-DONE/);
+    await this.exited();
+    return errors;
+  }
+
   /** Waits for QEMU to exit (the guest powers off after its test), killing it after `ms`. */
   exited(ms = 240_000): Promise<number | null> {
     return new Promise((resolve) => {

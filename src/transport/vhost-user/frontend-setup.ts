@@ -3,18 +3,27 @@ import { closeFd } from '../../os/fd.js';
 import { Mapping } from '../../os/mapping.js';
 import { MemFd } from '../../os/memfd.js';
 import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
-import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../../spec/features.js';
 import {
   VHOST_USER_F_PROTOCOL_FEATURES,
   VhostUserProtocolFeature as P,
   VhostUserRequest as R,
   requestName,
 } from '../../spec/vhost-user.js';
-import { bit, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { bit, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
 import type { RingAddresses } from '../../virtqueue/types.js';
 import { VhostUserConnection } from './connection.js';
+import type { QueuePlan } from './guest-plan.js';
 import {
+  decodeConfig,
   decodeU64,
+  encodeConfig,
   encodeMemTable,
   encodeSingleRegion,
   encodeU64,
@@ -24,6 +33,23 @@ import {
   type VhostUserMessage,
 } from './messages.js';
 import { QueueControl } from './queue-control.js';
+
+/** What a driver of vqkit's asks for of the ring: the layout and the ring features, with VERSION_1. */
+export interface RingWants {
+  ring: 'split' | 'packed';
+  inOrder: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+}
+
+export function ringWants(o: RingWants): Features {
+  const bits = [VIRTIO_F_VERSION_1];
+  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
+  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
+  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
+  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  return featureMask(...bits);
+}
 
 /** The back-end misbehaved or went away: what happened, in words a user can act on. */
 export class VhostUserFrontendError extends Error {
@@ -115,6 +141,32 @@ export class FrontendSetup {
   setFeatures(negotiated: Features): void {
     const protocol = this.protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n;
     this.conn.send(R.SET_FEATURES, encodeU64(negotiated | protocol));
+  }
+
+  /** The whole config space of `size` bytes (GET_CONFIG, protocol feature CONFIG); a refusal or another size is an error. */
+  async readConfig(size: number): Promise<Uint8Array> {
+    const reply = await this.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(size) }));
+    // An empty reply is how a back-end refuses the read (its config space is smaller, or it has none).
+    if (reply.payload.length === 0)
+      throw new VhostUserFrontendError(`the back-end refused GET_CONFIG of ${size} bytes`);
+    const c = decodeConfig(reply);
+    if (c.size !== size) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes, ${size} asked`);
+    return c.bytes;
+  }
+
+  /** Shares the memory `queues` were planned in (from `guestBase`), sets each up and enables them all. */
+  startQueues(
+    name: string,
+    guestBase: number,
+    memoryBytes: number,
+    size: number,
+    packed: boolean,
+    queues: readonly QueuePlan[],
+  ): SharedGuestMemory {
+    const memory = this.shareMemory(name, guestBase, memoryBytes);
+    for (const q of queues) this.setUpVring(q.index, size, packed, q.addresses, memory, q.control);
+    this.enableVrings(queues.map((q) => q.index));
+    return memory;
   }
 
   /** Creates `bytes` of guest memory at `guestBase` and gives it to the back-end. */

@@ -1,11 +1,5 @@
 import { formatMac } from '../../devices/net/frame.js';
-import {
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_INDIRECT_DESC,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-  VIRTIO_F_VERSION_1,
-} from '../../spec/features.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import {
   NET_CONFIG_MAX_VIRTQUEUE_PAIRS,
   NET_CONFIG_MTU,
@@ -21,7 +15,7 @@ import {
   VIRTIO_NET_HDR_SIZE,
   maxFrameSize,
 } from '../../spec/net.js';
-import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
 import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
 import { VhostUserConnection } from './connection.js';
 import {
@@ -29,18 +23,15 @@ import {
   VhostUserFrontendError,
   acceptBackend,
   connectBackend,
+  ringWants,
+  type RingWants,
   type SharedGuestMemory,
 } from './frontend-setup.js';
 import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from './guest-plan.js';
-import { decodeConfig, encodeConfig } from './messages.js';
 import { QueueControl } from './queue-control.js';
 
-export interface NetPortOptions {
-  ring: 'split' | 'packed';
-  inOrder: boolean;
+export interface NetPortOptions extends RingWants {
   mergeable: boolean;
-  indirect: boolean;
-  eventIdx: boolean;
   /** Use the control queue (if offered): set the queue pairs, turn promiscuous mode on. DPDK's vhost has none. */
   control: boolean;
   queueSize: number;
@@ -87,15 +78,11 @@ export interface NetPort {
 
 /** What the net driver asks for. */
 function netWants(o: NetPortOptions): Features {
-  const bits = [VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS];
-  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
-  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
-  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
-  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  const bits = [VIRTIO_NET_F_MAC, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS];
   if (o.mergeable) bits.push(VIRTIO_NET_F_MRG_RXBUF);
   if (o.control) bits.push(VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_CTRL_RX);
   if (o.control && o.pairs > 1) bits.push(VIRTIO_NET_F_MQ);
-  return featureMask(...bits);
+  return ringWants(o) | featureMask(...bits);
 }
 
 /**
@@ -125,12 +112,9 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
     let mtu = 1500;
     let maxPairs = Infinity;
     if (hasFeature(setup.protocol, P.CONFIG)) {
-      const c = decodeConfig(
-        await setup.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(NET_CONFIG_SIZE) })),
-      );
-      if (c.size !== NET_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
-      const v = new DataView(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength);
-      if (hasFeature(negotiated, VIRTIO_NET_F_MAC)) mac = formatMac(c.bytes);
+      const config = await setup.readConfig(NET_CONFIG_SIZE);
+      const v = new DataView(config.buffer, config.byteOffset, config.byteLength);
+      if (hasFeature(negotiated, VIRTIO_NET_F_MAC)) mac = formatMac(config);
       if (hasFeature(negotiated, VIRTIO_NET_F_MTU)) mtu = v.getUint16(NET_CONFIG_MTU, true);
       if (hasFeature(negotiated, VIRTIO_NET_F_MQ)) maxPairs = v.getUint16(NET_CONFIG_MAX_VIRTQUEUE_PAIRS, true);
     }
@@ -151,9 +135,7 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
       q === 2 * o.pairs ? PAGE : q % 2 === 0 ? size * rxBufferBytes : size * txSlotBytes,
     );
     const { queues, memoryBytes } = planQueues(GUEST_BASE, packed, size, areas);
-    const memory = setup.shareMemory('vqkit-net', GUEST_BASE, memoryBytes);
-    for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, memory, q.control);
-    setup.enableVrings(queues.map((q) => q.index));
+    const memory = setup.startQueues('vqkit-net', GUEST_BASE, memoryBytes, size, packed, queues);
     const plan: NetPortPlan = {
       features: negotiated,
       guestBase: GUEST_BASE,

@@ -3,14 +3,8 @@ import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
 import { VsockDriver } from '../../drivers/vsock-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
-import {
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_INDIRECT_DESC,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-  VIRTIO_F_VERSION_1,
-} from '../../spec/features.js';
-import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
+import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
 import {
   VMADDR_CID_HOST,
   VSOCK_CONFIG_GUEST_CID,
@@ -21,16 +15,18 @@ import {
 import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
 import { createDriverQueue } from '../../virtqueue/index.js';
 import { VhostUserConnection } from './connection.js';
-import { FrontendSetup, VhostUserFrontendError, acceptBackend, connectBackend } from './frontend-setup.js';
+import {
+  FrontendSetup,
+  VhostUserFrontendError,
+  acceptBackend,
+  connectBackend,
+  ringWants,
+  type RingWants,
+} from './frontend-setup.js';
 import { GUEST_BASE, planQueues } from './guest-plan.js';
-import { decodeConfig, encodeConfig } from './messages.js';
 import { QueueControl } from './queue-control.js';
 
-export interface VsockPortOptions {
-  ring: 'split' | 'packed';
-  inOrder: boolean;
-  indirect: boolean;
-  eventIdx: boolean;
+export interface VsockPortOptions extends RingWants {
   queueSize: number;
   /** Listen on the path for a back-end that connects, instead of connecting. */
   listen?: boolean;
@@ -96,19 +92,11 @@ export class VsockPort {
     try {
       const setup = new FrontendSetup(conn, owned);
       await setup.handshake(featureMask(P.CONFIGURE_MEM_SLOTS, P.CONFIG));
-      const bits = [VIRTIO_F_VERSION_1];
-      if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
-      if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
-      if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
-      if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
-      const negotiated = setup.negotiate(featureMask(...bits));
+      const negotiated = setup.negotiate(ringWants(o));
       if (!hasFeature(setup.protocol, P.CONFIG)) throw new VhostUserFrontendError('the back-end has no config space');
-      const c = decodeConfig(
-        await setup.ask(R.GET_CONFIG, encodeConfig({ offset: 0, flags: 0, bytes: new Uint8Array(VSOCK_CONFIG_SIZE) })),
-      );
-      if (c.size !== VSOCK_CONFIG_SIZE) throw new VhostUserFrontendError(`GET_CONFIG returned ${c.size} bytes`);
+      const config = await setup.readConfig(VSOCK_CONFIG_SIZE);
       const guestCid = Number(
-        new DataView(c.bytes.buffer, c.bytes.byteOffset).getBigUint64(VSOCK_CONFIG_GUEST_CID, true),
+        new DataView(config.buffer, config.byteOffset).getBigUint64(VSOCK_CONFIG_GUEST_CID, true),
       );
       setup.setFeatures(negotiated);
       const size = o.queueSize;
@@ -120,9 +108,7 @@ export class VsockPort {
         size,
         slotBytes.map((b) => b * size),
       );
-      const shared = setup.shareMemory('vqkit-vsock', GUEST_BASE, memoryBytes);
-      for (const q of queues) setup.setUpVring(q.index, size, packed, q.addresses, shared, q.control);
-      setup.enableVrings(queues.map((q) => q.index));
+      const shared = setup.startQueues('vqkit-vsock', GUEST_BASE, memoryBytes, size, packed, queues);
       const memory = new GuestMemory([{ guestAddr: GUEST_BASE, size: memoryBytes, buffer: shared.mapping.buffer }]);
       const names = ['rx', 'tx', 'event'];
       return new VsockPort(
