@@ -34,6 +34,19 @@ import {
 } from './messages.js';
 import { QueueControl } from './queue-control.js';
 
+/**
+ * Resolves when the back-end closes the connection (or reading it fails). A back-end sends nothing unasked on this
+ * channel once the rings run: a message here is left unread.
+ */
+export function backendGone(conn: VhostUserConnection): Promise<void> {
+  return new Promise((resolve) => {
+    conn.receive().then(
+      (m) => m === null && resolve(),
+      () => resolve(),
+    );
+  });
+}
+
 /** What a driver of vqkit's asks for of the ring: the layout and the ring features, with VERSION_1. */
 export interface RingWants {
   ring: 'split' | 'packed';

@@ -22,6 +22,7 @@ import {
   FrontendSetup,
   VhostUserFrontendError,
   acceptBackend,
+  backendGone,
   connectBackend,
   ringWants,
   type RingWants,
@@ -150,14 +151,9 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
       mtu,
     };
     // The back-end closing the socket stops whoever drives the rings: frames can no longer come.
-    // (It sends nothing unasked on this channel: a message here is left unread, as before.)
-    const gone = new Promise<void>((resolve) => {
-      const end = (): void => {
-        queues.forEach((q) => Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1));
-        resolve();
-      };
-      conn.receive().then((m) => m === null && end(), end);
-    });
+    const gone = backendGone(conn).then(() =>
+      queues.forEach((q) => Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1)),
+    );
     const described = describeFeatures(negotiated, NET_FEATURE_NAMES);
     return { plan, negotiated, described, mac, mtu, memory, gone, close };
   } catch (e) {

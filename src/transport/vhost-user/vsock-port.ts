@@ -19,6 +19,7 @@ import {
   FrontendSetup,
   VhostUserFrontendError,
   acceptBackend,
+  backendGone,
   connectBackend,
   ringWants,
   type RingWants,
@@ -71,10 +72,7 @@ export class VsockPort {
     const b = build(this.endpoint);
     this.#driver = b.driver;
     this.#ctls = b.ctls;
-    void conn.receive().then(
-      (m) => m === null && (this.#gone = true),
-      () => (this.#gone = true),
-    );
+    void backendGone(conn).then(() => (this.#gone = true));
   }
 
   get described(): string {
