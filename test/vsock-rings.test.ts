@@ -102,6 +102,43 @@ describe('vsock device and driver on local rings', () => {
     expect(c.state).toBe('established');
   });
 
+  it('a transmit buffer larger than a header and 64 KiB of data is refused (BAD_LENGTH) and completed', () => {
+    const r = rings();
+    raw(r.tx, r.memory, new Uint8Array(VSOCK_HDR_SIZE + 64 * 1024 + 1));
+    expect(r.device.transmit()).toBe(1);
+    expect(r.device.lastError?.code).toBe('BAD_LENGTH');
+    expect(r.host.stats.packetsIn).toBe(0);
+  });
+
+  it('an event buffer too small for an event is refused (BAD_BUFFER); the reset goes in the next one', () => {
+    const r = rings();
+    raw(r.event, r.memory, new Uint8Array(0), 2);
+    r.events.postTransportReset();
+    expect(r.events.lastError?.code).toBe('BAD_BUFFER');
+    expect(r.events.pending).toBe(true);
+    r.run();
+    expect(r.events.posted).toBe(1);
+    // The driver got the refused buffer back empty, and says so, then the event.
+    expect(r.driver.lastError?.code).toBe('SHORT_HEADER');
+    expect(r.driver.stats.bufferErrors).toBe(1);
+    expect(r.driver.stats.events).toBe(1);
+  });
+
+  it('the driver refuses a receive completion shorter than a header (SHORT_HEADER) and takes the next packet', () => {
+    const r = rings();
+    r.host.listen(1, (c) => c.accept());
+    r.driver.pump();
+    // A device that completes a receive buffer with 10 bytes.
+    const chain = r.rx.device.pop()!;
+    r.rx.device.complete(chain, 10);
+    r.rx.device.flush();
+    const c = r.guest.connect(1);
+    r.run();
+    expect(r.driver.lastError?.code).toBe('SHORT_HEADER');
+    expect(r.driver.stats.bufferErrors).toBe(1);
+    expect(c.state).toBe('established');
+  });
+
   it('a receive buffer too small for a header is refused and completed empty; the packet goes in the next one', () => {
     const r = rings();
     r.host.listen(1, (c) => c.accept());

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -230,6 +230,29 @@ describe("vqkit's vsock driver and vsock device over vhost-user (two processes)"
     } finally {
       await vsock.stop();
     }
+  });
+
+  it('a host program that does not send a CONNECT line is disconnected, and the log says why', async () => {
+    await withDevice({ ring: 'split', inOrder: true }, async (_port, uds, d) => {
+      const cases: [string, RegExp][] = [
+        ['HELLO 5\n', /host connection refused: bad line "HELLO 5"/],
+        ['CONNECT 99999999999\n', /host connection refused: bad line "CONNECT 99999999999"/],
+        ['x'.repeat(100), /host connection refused: no CONNECT line/],
+      ];
+      for (const [line, logged] of cases) {
+        const from = d.lines.length;
+        const s = createConnection({ path: uds, allowHalfOpen: true });
+        s.write(line);
+        const ended = await new Promise<string>((resolve) => {
+          let got = '';
+          s.on('data', (c: Buffer) => (got += c.toString()));
+          s.once('end', () => resolve(got));
+        });
+        expect(ended).toBe('');
+        s.destroy();
+        await d.waitFor(logged, from);
+      }
+    });
   });
 
   it('a guest connection to a host port nobody listens on is refused with RST; so is a host one to a closed guest port', async () => {

@@ -15,7 +15,7 @@ export interface VsockDriverStats {
   txPackets: number;
   rxPackets: number;
   events: number;
-  /** Completions refused before the protocol saw them (shorter than a header). */
+  /** Completions refused before the protocol saw them (shorter than a header, or than an event). */
   bufferErrors: number;
 }
 
@@ -121,11 +121,21 @@ export class VsockDriver {
     let n = 0;
     for (let slot = this.event.takeUsed(); slot !== undefined; slot = this.event.takeUsed()) {
       n++;
+      this.#freeEvents.push(slot);
+      const len = this.event.usedLen;
+      if (len < VSOCK_EVENT_SIZE) {
+        this.stats.bufferErrors++;
+        this.lastError = new VsockPacketError(
+          'SHORT_HEADER',
+          this.event.name,
+          `event buffer ${slot} came back with ${len} bytes`,
+        );
+        continue;
+      }
       this.stats.events++;
       const at = slot * a.slotBytes;
       const id = new DataView(a.area.buffer, a.area.byteOffset + at, VSOCK_EVENT_SIZE).getUint32(0, true);
-      if (this.event.usedLen >= VSOCK_EVENT_SIZE && id === VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) this.endpoint.resetAll();
-      this.#freeEvents.push(slot);
+      if (id === VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) this.endpoint.resetAll();
     }
     return n;
   }

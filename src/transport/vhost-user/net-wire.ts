@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { VhostUserFrontendError } from './frontend-setup.js';
 import { openNetPort, type NetPort, type NetPortOptions } from './net-port.js';
 import { NetPortDriver } from './net-port-driver.js';
 
@@ -27,11 +28,11 @@ export class NetWire {
     try {
       for (const path of paths) ports.push(await openNetPort(path, { ...o, pairs: 1 }));
       const wire = new NetWire(ports);
-      for (const d of wire.#drivers) {
+      wire.#drivers.forEach((d, i) => {
         const problem = d.startControl(o.idleTimeoutMs);
-        if (problem !== null) throw new Error(problem);
+        if (problem !== null) throw new VhostUserFrontendError(`${paths[i]}: ${problem}`);
         d.refill(0);
-      }
+      });
       return wire;
     } catch (e) {
       ports.forEach((p) => p.close());
