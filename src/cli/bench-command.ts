@@ -1,104 +1,161 @@
-import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { benchRing, median, type BenchMode, type BenchReport } from '../harness/bench.js';
+import { join } from 'node:path';
+import {
+  SWEEP_BATCHES,
+  SWEEP_QUEUE_SIZES,
+  median,
+  type BenchMode,
+  type BenchReport,
+  type SweepOptions,
+} from '../harness/bench.js';
+import { benchRing } from '../harness/bench-ring.js';
+import type { RingLayout } from '../harness/options.js';
+import { writePerformanceReport, writeReport } from '../report/performance.js';
 import { benchDpdk, type DpdkBenchReport, type DpdkSample } from '../harness/bench-dpdk.js';
-import { benchVhostUser, type VhostUserBenchReport } from '../harness/bench-vhost-user.js';
+import {
+  benchVhostUser,
+  benchVhostUserSweep,
+  type VhostUserBenchReport,
+  type VhostUserMode,
+} from '../harness/bench-vhost-user.js';
 import { ProgressBar } from './progress.js';
 import { positiveInt } from './run-command.js';
 import { formatTable } from './table.js';
 
+const listOf =
+  (what: string) =>
+  (v: string): number[] =>
+    v.split(',').map((x) => positiveInt(what)(x.trim()));
+
+/** A comma-separated list of positive integers, its default shown as typed. */
+const listOption = (flags: string, description: string, what: string, fallback: number[]): Option =>
+  new Option(flags, `${description}, comma-separated`).argParser(listOf(what)).default(fallback, fallback.join(','));
+
+const ALL_MODES: BenchMode[] = ['poll', 'wait', 'hybrid'];
+const modesOf = (v: unknown): BenchMode[] => (v === 'all' ? ALL_MODES : [v as BenchMode]);
+const ringsOf = (v: unknown): RingLayout[] => (v === 'both' ? ['split', 'packed'] : [v as RingLayout]);
+const indirectOf = (v: unknown): boolean[] => (v === 'both' ? [false, true] : [v === 'on']);
+
+/** The flags of the two sweep suites (ring, vhost-user): what to sweep and how long each run is. */
+function sweepFlags(cmd: Command, modes: string[], defaultMode: string): Command {
+  return cmd
+    .option('--runs <n>', 'interleaved rounds per variant (at least 5 for published figures)', positiveInt('runs'), 5)
+    .option(
+      '--run-ms <n>',
+      'milliseconds the driver adds buffers in each run (the rate is measured after the first third)',
+      positiveInt('run ms'),
+      300,
+    )
+    .addOption(listOption('--batch <list>', 'batch sizes (buffers added between kicks)', 'batch', SWEEP_BATCHES))
+    .addOption(listOption('--queue-size <list>', 'queue sizes', 'queue size', SWEEP_QUEUE_SIZES))
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'poll: both sides busy-poll; wait: they sleep on notifications; hybrid: busy-poll 50 us, then sleep',
+      )
+        .choices(modes)
+        .default(defaultMode),
+    )
+    .addOption(new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('both'))
+    .addOption(
+      new Option('--ring <layout>', 'ring layouts to compare').choices(['split', 'packed', 'both']).default('both'),
+    );
+}
+
+function sweepOptionsOf(flags: Record<string, unknown>, command: string, onProgress: Progress): SweepOptions {
+  return {
+    runs: flags.runs as number,
+    durationMs: flags.runMs as number,
+    batches: flags.batch as number[],
+    queueSizes: flags.queueSize as number[],
+    modes: flags.mode === 'both' ? ['poll', 'wait'] : modesOf(flags.mode),
+    indirect: indirectOf(flags.indirect),
+    rings: ringsOf(flags.ring),
+    command,
+    onProgress,
+  };
+}
+
 export function benchCommand(): Command {
-  const bench = new Command('bench').description('Measure performance (see README: how to read the figures).');
+  const bench = new Command('bench')
+    .description(
+      'Measure performance: the ring, vhost-user and dpdk suites write one JSON report each, `vq bench report` turns ' +
+        'them into docs/PERFORMANCE.md with plots. `vq bench --quick` is a first look in under two minutes.',
+    )
+    .option('--quick', 'a first look: a small ring and vhost-user sweep (batch 1, 32, 256; 3 rounds), as a table')
+    .option('--out-dir <dir>', 'with --quick: also write the JSON reports here')
+    .action(async (flags: Record<string, unknown>, c: Command) => {
+      if (flags.quick !== true) {
+        c.help();
+        return;
+      }
+      const bar = new ProgressBar();
+      const reports = await quickBench((what, done, total) => bar.update(what, done, total));
+      bar.clear();
+      for (const r of reports) {
+        if (typeof flags.outDir === 'string') writeReport(join(flags.outDir, `${r.suite}-quick.json`), r);
+        process.stdout.write(`${renderBench(r)}\n\n`);
+      }
+    });
   bench.addCommand(
     reportingSuite(
-      new Command('ring')
-        .description(
-          'Two-thread ring throughput, driver and device pinned to different CPUs: for split and packed rings, IN_ORDER ' +
-            'with batched used entries, IN_ORDER with per-buffer entries, and no IN_ORDER, all interleaved (A B C ...), ' +
-            'median and min-max of --runs rounds, CPU time per buffer, and ratios (IN_ORDER gain per ring, packed vs ' +
-            'split) measured in the same run.',
-        )
-        .option(
-          '--runs <n>',
-          'interleaved rounds per variant (at least 5 for published figures)',
-          positiveInt('runs'),
-          5,
-        )
-        .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 4_000_000)
-        .option('--batch <n>', 'buffers added between kicks', positiveInt('batch'), 32)
-        .option('--queue-size <n>', 'queue size', positiveInt('queue size'), 256)
-        .addOption(
-          new Option(
-            '--mode <mode>',
-            'poll: both threads busy-poll; wait: they sleep on notifications; hybrid: busy-poll 50 us, then sleep',
-          )
-            .choices(['poll', 'wait', 'hybrid', 'both', 'all'])
-            .default('both'),
-        )
-        .addOption(
-          new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('off'),
-        )
-        .addOption(
-          new Option('--ring <layout>', 'ring layouts to compare').choices(['split', 'packed', 'both']).default('both'),
-        )
-        .option('--no-gc-check', 'skip the allocation check (GC count over 1M and 10M buffers)'),
+      sweepFlags(
+        new Command('ring').description(
+          'Two-thread ring throughput, driver and device pinned to different CPUs, no transport. For every mode, ' +
+            'indirect setting, queue size and batch size: split and packed rings with IN_ORDER and batched used ' +
+            'entries, IN_ORDER with per-buffer entries, and no IN_ORDER, all interleaved (A B C ...); median and ' +
+            'min-max of --runs rounds, CPU time per buffer, the exact counters (used entries, kicks, interrupts, ' +
+            'batches per buffer) and the ratios (IN_ORDER gain per ring, packed vs split) measured in the same run.',
+        ),
+        ['poll', 'wait', 'hybrid', 'both', 'all'],
+        'both',
+      ).option('--no-gc-check', 'skip the allocation check (GC count over 1M and 10M buffers)'),
       (flags, command, onProgress) =>
-        benchRing({
-          runs: flags.runs as number,
-          buffers: flags.buffers as number,
-          batch: flags.batch as number,
-          queueSize: flags.queueSize as number,
-          modes:
-            flags.mode === 'all'
-              ? ['poll', 'wait', 'hybrid']
-              : flags.mode === 'both'
-                ? ['poll', 'wait']
-                : [flags.mode as BenchMode],
-          indirect: flags.indirect === 'both' ? [false, true] : [flags.indirect === 'on'],
-          rings: flags.ring === 'both' ? ['split', 'packed'] : [flags.ring as 'split' | 'packed'],
-          gcCheck: flags.gcCheck !== false,
-          command,
-          onProgress,
-        }),
+        benchRing({ ...sweepOptionsOf(flags, command, onProgress), gcCheck: flags.gcCheck !== false }),
       renderBench,
     ),
   );
   bench.addCommand(
-    reportingSuite(
-      new Command('vhost-user')
-        .description(
-          'The test device over vhost-user between two processes (this starts a `vq serve test` daemon) against the ' +
-            'same combination in one process on two threads, interleaved; medians, min-max and the ratio.',
-        )
-        .option('--runs <n>', 'interleaved rounds', positiveInt('runs'), 5)
-        .option('--buffers <n>', 'buffers per run', positiveInt('buffers'), 2_000_000)
-        .addOption(
-          new Option('--mode <mode>', 'wait: sleep on notifications at once; hybrid: busy-poll 50 us first')
-            .choices(['wait', 'hybrid', 'both'])
-            .default('both'),
+    reportingSuite<BenchReport | VhostUserBenchReport>(
+      sweepFlags(
+        new Command('vhost-user').description(
+          'The ring sweep between two processes over vhost-user: the test driver here, the test device in a ' +
+            '`vq serve test` daemon this starts (eventfds, shared memfd). Same variants, interleaving and counters as ' +
+            "the ring suite; CPU time is the driver process's. --vs-in-process instead compares each combination " +
+            'at batch 32 with the same run in one process on two threads.',
         ),
+        ['wait', 'hybrid', 'both'],
+        'hybrid',
+      ).option('--vs-in-process', 'compare with the same combination in one process (batch 32, queue 256)'),
       (flags, command, onProgress) =>
-        benchVhostUser({
-          runs: flags.runs as number,
-          buffers: flags.buffers as number,
-          modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as 'wait' | 'hybrid'],
-          command,
-          onProgress,
-        }),
-      renderVhostUserBench,
+        flags.vsInProcess === true
+          ? benchVhostUser({
+              runs: flags.runs as number,
+              buffers: 2_000_000,
+              modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as VhostUserMode],
+              command,
+              onProgress,
+            })
+          : benchVhostUserSweep({
+              ...sweepOptionsOf(flags, command, onProgress),
+              modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as VhostUserMode],
+            }),
+      (r) => ('rows' in r ? renderVhostUserBench(r) : renderBench(r)),
     ),
   );
   bench.addCommand(
     reportingSuite(
       new Command('dpdk')
         .description(
-          "DPDK's virtio-user (testpmd txonly, 64-byte frames) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's " +
-            'net device (`vq serve net --backend sink`), interleaved, for split and packed rings with IN_ORDER on and ' +
-            'off: frames per second, receiver CPU time per frame, medians and min-max over --runs rounds, and the ' +
-            'vqkit / DPDK ratio. Needs dpdk-testpmd (scripts/install-interop.sh installs it) and CPUs 0 and 1.',
+          "In one run, interleaved: DPDK's virtio-user (testpmd txonly) into DPDK's vhost PMD (testpmd rxonly) and " +
+            "into vqkit's net device (`vq serve net --backend sink`), and vqkit's net driver (`vq net-traffic " +
+            "--tx-only`) into DPDK's vhost PMD; for split and packed rings, IN_ORDER on and off, 64- and 1500-byte " +
+            'frames. Frames per second, CPU time per frame, medians and min-max over --runs rounds, and the ratios ' +
+            'to DPDK. Needs dpdk-testpmd (scripts/install-interop.sh installs it) and CPUs 0 and 1.',
         )
         .option('--runs <n>', 'interleaved rounds (at least 5 for published figures)', positiveInt('runs'), 5)
         .option('--seconds <n>', 'seconds measured per sample, after one of warm-up', positiveInt('seconds'), 3)
+        .addOption(listOption('--frame-size <list>', 'frame sizes in bytes', 'frame size', [64, 1500]))
         .addOption(
           new Option('--ring <layout>', 'ring layouts to measure').choices(['split', 'packed', 'both']).default('both'),
         )
@@ -109,15 +166,62 @@ export function benchCommand(): Command {
         benchDpdk({
           runs: flags.runs as number,
           seconds: flags.seconds as number,
-          rings: flags.ring === 'both' ? ['split', 'packed'] : [flags.ring as 'split' | 'packed'],
+          rings: ringsOf(flags.ring),
           inOrder: flags.inOrder === 'both' ? [true, false] : [flags.inOrder === 'on'],
+          frameSizes: flags.frameSize as number[],
           command,
           onProgress,
         }),
       renderDpdkBench,
     ),
   );
+  bench.addCommand(
+    new Command('report')
+      .description(
+        'Turn the JSON reports of a directory (the newest of each suite) into a Markdown report with SVG and PNG ' +
+          'plots: throughput against batch size, the IN_ORDER gain per ring, vqkit against DPDK, used entries and ' +
+          'notifications per buffer, and the targets beside the measured figures.',
+      )
+      .option('--in <dir>', 'where the JSON reports are', 'docs/bench')
+      .option(
+        '--out <file>',
+        'the Markdown report to write (plots go in a plots/ folder beside it)',
+        'docs/PERFORMANCE.md',
+      )
+      .action((flags: { in: string; out: string }) => {
+        const written = writePerformanceReport(flags.in, flags.out);
+        process.stdout.write(`wrote ${written.join(', ')}\n`);
+      }),
+  );
   return bench;
+}
+
+/** `vq bench --quick`: a ring sweep (poll) and a vhost-user sweep (hybrid) over batch 1, 32 and 256, 3 rounds each. */
+async function quickBench(progress: (what: string, done: number, total: number) => void): Promise<BenchReport[]> {
+  const base = {
+    runs: 3,
+    durationMs: 150,
+    queueSizes: [256],
+    indirect: [false],
+    rings: ['split', 'packed'] as RingLayout[],
+  };
+  const command = 'vq bench --quick';
+  const ring = await benchRing({
+    ...base,
+    batches: [1, 32, 256],
+    modes: ['poll'],
+    gcCheck: false,
+    command,
+    onProgress: (d, t, w) => progress(`ring: ${w}`, d, t),
+  });
+  const vhostUser = await benchVhostUserSweep({
+    ...base,
+    batches: [32],
+    modes: ['hybrid'],
+    command,
+    onProgress: (d, t, w) => progress(`vhost-user: ${w}`, d, t),
+  });
+  return [ring, vhostUser];
 }
 
 type Progress = (done: number, total: number, what: string) => void;
@@ -126,7 +230,7 @@ type Progress = (done: number, total: number, what: string) => void;
  * A `vq bench SUITE` command's report flags (--json, --out) and action: runs the suite with a progress bar and the
  * command line it was run with, then writes the JSON and prints the table (or the JSON).
  */
-function reportingSuite<R>(
+function reportingSuite<R extends object>(
   cmd: Command,
   run: (flags: Record<string, unknown>, command: string, onProgress: Progress) => Promise<R>,
   render: (report: R) => string,
@@ -140,7 +244,7 @@ function reportingSuite<R>(
       const report = await run(flags, command, (done, total, what) => bar.update(what, done, total));
       bar.clear();
       const json = `${JSON.stringify(report, null, 2)}\n`;
-      if (typeof flags.out === 'string') writeFileSync(flags.out, json);
+      if (typeof flags.out === 'string') writeReport(flags.out, report);
       process.stdout.write(flags.json === true ? json : `${render(report)}\n`);
       c.setOptionValue('exitCode', 0);
     });
@@ -148,36 +252,33 @@ function reportingSuite<R>(
 
 export function renderDpdkBench(r: DpdkBenchReport): string {
   const pps = (xs: DpdkSample[]): number[] => xs.map((x) => x.pps);
-  const range = (xs: number[]): string => `${m(Math.min(...xs))}-${m(Math.max(...xs))}`;
-  const cpu = (xs: DpdkSample[]): string => median(xs.map((x) => x.cpuNsPerFrame)).toFixed(0);
+  const cell = (xs: DpdkSample[]): string =>
+    `${m(median(pps(xs)))} (${m(Math.min(...pps(xs)))}-${m(Math.max(...pps(xs)))}), ${median(xs.map((x) => x.cpuNsPerFrame)).toFixed(0)} ns`;
   return [
-    `DPDK benchmark: virtio-user txonly, ${r.frameBytes}-byte frames, ${r.runs} interleaved rounds x ${r.seconds} s, ` +
-      `${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, DPDK ${r.machine.dpdk}`,
+    `DPDK benchmark: ${r.runs} interleaved rounds x ${r.seconds} s, queue size ${r.queueSize}, ${r.machine.cpus} CPUs ` +
+      `(${r.machine.model}), node ${r.machine.node}, DPDK ${r.machine.dpdk}`,
+    'Mpps median (min-max), CPU ns per frame',
     '',
     formatTable(
       [
         'ring',
         'IN_ORDER',
-        'DPDK vhost Mpps',
-        'min-max',
-        'CPU ns/frame',
-        'vqkit Mpps',
-        'min-max',
-        'CPU ns/frame',
+        'frame',
+        'virtio-user -> DPDK vhost',
+        'virtio-user -> vqkit',
         'vqkit / DPDK',
-        'per-round min-max',
+        'vqkit driver -> DPDK vhost',
+        'vqkit driver / virtio-user',
       ],
       r.rows.map((x) => [
         x.ring,
         x.inOrder ? 'on' : 'off',
-        m(median(pps(x.dpdkVhost))),
-        range(pps(x.dpdkVhost)),
-        cpu(x.dpdkVhost),
-        m(median(pps(x.vqkit))),
-        range(pps(x.vqkit)),
-        cpu(x.vqkit),
+        `${x.frameBytes} B`,
+        cell(x.dpdkVhost),
+        cell(x.vqkit),
         `${x.ratio.toFixed(3)}x`,
-        `${Math.min(...x.roundRatios).toFixed(3)}-${Math.max(...x.roundRatios).toFixed(3)}`,
+        cell(x.vqkitDriver),
+        `${x.driverRatio.toFixed(3)}x`,
       ]),
     ),
   ].join('\n');
@@ -216,21 +317,35 @@ export function renderVhostUserBench(r: VhostUserBenchReport): string {
 const m = (bps: number): string => (bps / 1e6).toFixed(2);
 
 export function renderBench(r: BenchReport): string {
+  const perBuf = (x: number | null): string => (x === null ? '-' : x.toFixed(4));
   const rows = r.variants.map((v) => [
     v.group,
     v.variant,
     m(v.medianBuffersPerSec),
     `${m(v.minBuffersPerSec)}-${m(v.maxBuffersPerSec)}`,
     v.medianCpuNsPerBuffer.toFixed(0),
-    v.usedEntriesPerBuffer.toFixed(4),
-    v.kicksPerBuffer.toFixed(4),
-    v.interruptsPerBuffer.toFixed(4),
+    perBuf(v.usedEntriesPerBuffer),
+    perBuf(v.kicksPerBuffer),
+    perBuf(v.interruptsPerBuffer),
+    perBuf(v.batchesPerBuffer),
   ]);
+  const pinned = r.machine.pinned === null ? '' : `, threads ${r.machine.pinned ? 'pinned' : 'NOT pinned'}`;
   const lines = [
-    `ring benchmark: ${r.runs} interleaved rounds x ${r.buffers} buffers, ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, threads ${r.machine.pinned ? 'pinned' : 'NOT pinned'}`,
+    `${r.suite} benchmark: ${r.runs} interleaved rounds of ${r.durationMs} ms per variant, ${r.machine.cpus} CPUs ` +
+      `(${r.machine.model}), node ${r.machine.node}${pinned}`,
     '',
     formatTable(
-      ['group', 'variant', 'Mbuf/s (median)', 'min-max', 'CPU ns/buf', 'used/buf', 'kicks/buf', 'irqs/buf'],
+      [
+        'group',
+        'variant',
+        'Mbuf/s (median)',
+        'min-max',
+        'CPU ns/buf',
+        'used/buf',
+        'kicks/buf',
+        'irqs/buf',
+        'batches/buf',
+      ],
       rows,
     ),
     '',

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { RunOptionsError } from '../harness/run.js';
+import { ReportFormatError } from '../report/load.js';
 import { OsError } from '../os/libc.js';
 import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
@@ -33,7 +34,12 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof RunOptionsError || e instanceof VhostUserFrontendError || e instanceof FeatureNegotiationError) {
+    if (
+      e instanceof RunOptionsError ||
+      e instanceof VhostUserFrontendError ||
+      e instanceof FeatureNegotiationError ||
+      e instanceof ReportFormatError
+    ) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;
     }

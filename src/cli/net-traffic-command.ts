@@ -56,7 +56,9 @@ export function netTrafficCommand(): Command {
     .option('--frame-size <n>', 'bytes per frame (Ethernet header on), or random', frameSizeArg, 'random')
     .option('--window <n>', 'frames in flight per pair', positiveInt('window'), 128)
     .option('--timeout <ms>', 'fail when nothing comes back for this long', positiveInt('timeout'), 5000)
-    .option('--seed <n>', 'frame sizes seed', positiveInt('seed'), 1);
+    .option('--seed <n>', 'frame sizes seed', positiveInt('seed'), 1)
+    .option('--tx-only', 'transmit only, for benchmarks: one frame of --frame-size again and again, nothing back')
+    .option('--duration <s>', 'with --tx-only: seconds to transmit', positiveInt('duration'), 5);
   return netDriverOptions(command).action(async (flags: Record<string, unknown>, cmd: Command) => {
     const r = await runNetTraffic(flags.vhostUser as string, {
       ...netDriverOptionsOf(flags),
@@ -67,6 +69,8 @@ export function netTrafficCommand(): Command {
       idleTimeoutMs: flags.timeout as number,
       seed: flags.seed as number,
       listen: flags.listen === true,
+      txOnly: flags.txOnly === true,
+      durationMs: (flags.duration as number) * 1000,
     });
     const out = (line: string): void => void process.stdout.write(`${line}\n`);
     out(`negotiated: ${r.described}`);
@@ -76,10 +80,10 @@ export function netTrafficCommand(): Command {
         `pair ${p}: sent ${t.sent}, received ${t.received}, bad ${t.bad}, receive buffers ${t.rxBuffers}, refused ${t.rxErrors}`,
       ),
     );
-    const frames = r.pairs.reduce((n, t) => n + t.received, 0);
+    const frames = r.pairs.reduce((n, t) => n + (flags.txOnly === true ? t.sent : t.received), 0);
     const secs = r.elapsedMs / 1000;
     out(
-      `${frames} frames back in ${secs.toFixed(2)} s (${(frames / secs / 1e6).toFixed(3)} Mpps, ${((r.bytes * 8) / secs / 1e9).toFixed(2)} Gbit/s)`,
+      `${frames} frames ${flags.txOnly === true ? 'sent' : 'back'} in ${secs.toFixed(2)} s (${(frames / secs / 1e6).toFixed(3)} Mpps, ${((r.bytes * 8) / secs / 1e9).toFixed(2)} Gbit/s)`,
     );
     out(r.failure === null ? 'PASS' : `FAIL: ${r.failure}`);
     cmd.setOptionValue('exitCode', r.failure === null ? 0 : 1);

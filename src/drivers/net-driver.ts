@@ -67,13 +67,13 @@ export class NetDriverPair {
 
   /** Room to send another frame now. */
   get canSend(): boolean {
-    this.#reclaimTx();
+    this.reclaimTx();
     return this.#freeTx.length > 0;
   }
 
   /** Queues one frame (Ethernet header and payload); false if no transmit slot is free. Kick with kickTx(). */
   send(frame: Uint8Array, offset = 0, length = frame.length - offset): boolean {
-    this.#reclaimTx();
+    this.reclaimTx();
     const slot = this.#freeTx.pop();
     if (slot === undefined) return false;
     const at = slot * this.o.txSlotBytes;
@@ -90,7 +90,8 @@ export class NetDriverPair {
     return this.tx.kickPrepare();
   }
 
-  #reclaimTx(): void {
+  /** Takes back the transmit buffers the device has used (their slots are free again). */
+  reclaimTx(): void {
     for (let slot = this.tx.takeUsed(); slot !== undefined; slot = this.tx.takeUsed()) this.#freeTx.push(slot);
   }
 

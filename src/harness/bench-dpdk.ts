@@ -1,44 +1,54 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../spec/features.js';
 import { hasFeature } from '../virtqueue/features.js';
 import { median } from './bench.js';
+import { machineInfo, type MachineInfo } from './machine.js';
 import type { RingLayout } from './options.js';
 import { Testpmd } from './testpmd.js';
 import { killOnExit } from '../os/child-guard.js';
 
-/** Who consumes the frames DPDK's virtio-user sends. */
-export type DpdkReceiver = 'dpdk-vhost' | 'vqkit';
+/** What is measured: who sends into whom. */
+export type DpdkCase = 'virtio-user->dpdk-vhost' | 'virtio-user->vqkit' | 'vqkit->dpdk-vhost';
+export const DPDK_CASES: DpdkCase[] = ['virtio-user->dpdk-vhost', 'virtio-user->vqkit', 'vqkit->dpdk-vhost'];
 
 export interface DpdkSample {
-  /** Frames per second the receiver took off the ring (virtio-user's transmit counter over the window). */
+  /** Frames per second taken off the ring (virtio-user's transmit counter, or DPDK vhost's receive counter). */
   pps: number;
-  /** The receiver's CPU time (all its threads) per frame over the window. */
+  /** CPU time per frame of the vqkit process, or of the DPDK receiver when no vqkit runs, over the window. */
   cpuNsPerFrame: number;
 }
 
 export interface DpdkBenchRow {
   ring: RingLayout;
   inOrder: boolean;
+  frameBytes: number;
+  /** DPDK virtio-user into DPDK's vhost PMD: the reference. */
   dpdkVhost: DpdkSample[];
+  /** DPDK virtio-user into vqkit's net device. */
   vqkit: DpdkSample[];
+  /** vqkit's net driver into DPDK's vhost PMD. */
+  vqkitDriver: DpdkSample[];
   /** median(vqkit pps) / median(DPDK vhost pps), both from this run. */
   ratio: number;
   /** vqkit / DPDK of each interleaved round. */
   roundRatios: number[];
+  /** median(vqkit driver pps) / median(DPDK virtio-user into the same vhost PMD). */
+  driverRatio: number;
+  driverRoundRatios: number[];
 }
 
 export interface DpdkBenchReport {
   suite: 'dpdk';
   date: string;
-  machine: { cpus: number; model: string; node: string; dpdk: string };
+  machine: MachineInfo;
   command: string;
   runs: number;
   seconds: number;
-  frameBytes: number;
+  queueSize: number;
   rows: DpdkBenchRow[];
 }
 
@@ -48,50 +58,82 @@ export interface DpdkBenchOptions {
   seconds: number;
   rings: RingLayout[];
   inOrder: boolean[];
+  frameSizes: number[];
   command: string;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
 const QUEUE_SIZE = 256;
-const FRAME_BYTES = 64;
 const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
 /**
- * DPDK virtio-user (testpmd txonly, 64-byte frames) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's net
- * device (`vq serve net --backend sink`), interleaved (A B A B ...) for each ring and IN_ORDER setting. The sender
- * forwards on CPU 1, the receiver runs on CPU 0. The rate is what virtio-user could put on the ring: with the ring
- * full it is exactly what the receiver takes off it.
+ * In one run, interleaved (A B C A B C ...) for each ring, IN_ORDER setting and frame size: DPDK virtio-user (testpmd
+ * txonly) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's net device (`vq serve net --backend sink`), and
+ * vqkit's net driver (`vq net-traffic --tx-only`) into DPDK's vhost PMD. The sender runs on CPU 1, the receiver on
+ * CPU 0. The rate is what the sender could put on the ring: with the ring full it is what the receiver takes off it.
  */
 export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
   const dir = mkdtempSync(join(tmpdir(), 'vq-bench-dpdk-'));
   const rows: DpdkBenchRow[] = [];
-  const combos = o.rings.flatMap((ring) => o.inOrder.map((inOrder) => ({ ring, inOrder })));
-  const total = combos.length * o.runs * 2;
+  const combos = o.frameSizes.flatMap((frameBytes) =>
+    o.rings.flatMap((ring) => o.inOrder.map((inOrder) => ({ ring, inOrder, frameBytes }))),
+  );
+  const total = combos.length * o.runs * DPDK_CASES.length;
   let done = 0;
   let sockets = 0;
   try {
     const rowOf = new Map(
-      combos.map((c): [typeof c, DpdkBenchRow] => [c, { ...c, dpdkVhost: [], vqkit: [], ratio: 0, roundRatios: [] }]),
+      combos.map((c): [typeof c, DpdkBenchRow] => [
+        c,
+        {
+          ...c,
+          dpdkVhost: [],
+          vqkit: [],
+          vqkitDriver: [],
+          ratio: 0,
+          roundRatios: [],
+          driverRatio: 0,
+          driverRoundRatios: [],
+        },
+      ]),
     );
     // Rounds outermost: every variant is measured once before any is measured again.
     for (let round = 0; round < o.runs; round++) {
       for (const c of combos) {
         const row = rowOf.get(c)!;
-        for (const receiver of ['dpdk-vhost', 'vqkit'] as const) {
+        for (const what of DPDK_CASES) {
           o.onProgress?.(
             done++,
             total,
-            `round ${round + 1}: ${c.ring} IN_ORDER ${c.inOrder ? 'on' : 'off'} -> ${receiver}`,
+            `round ${round + 1}: ${c.ring} IN_ORDER ${c.inOrder ? 'on' : 'off'} ${c.frameBytes} B, ${what}`,
           );
           const socket = join(dir, `s${sockets++}.sock`);
-          const sample = await measure(socket, receiver, c.ring, c.inOrder, o.seconds);
-          (receiver === 'vqkit' ? row.vqkit : row.dpdkVhost).push(sample);
+          const sample =
+            what === 'vqkit->dpdk-vhost'
+              ? await measureVqkitDriver(socket, c.ring, c.inOrder, c.frameBytes, o.seconds)
+              : await measure(
+                  socket,
+                  what === 'virtio-user->vqkit' ? 'vqkit' : 'dpdk-vhost',
+                  c.ring,
+                  c.inOrder,
+                  c.frameBytes,
+                  o.seconds,
+                );
+          (what === 'virtio-user->vqkit'
+            ? row.vqkit
+            : what === 'vqkit->dpdk-vhost'
+              ? row.vqkitDriver
+              : row.dpdkVhost
+          ).push(sample);
         }
         row.roundRatios.push(row.vqkit[round].pps / row.dpdkVhost[round].pps);
+        row.driverRoundRatios.push(row.vqkitDriver[round].pps / row.dpdkVhost[round].pps);
       }
     }
+    const pps = (xs: DpdkSample[]): number => median(xs.map((s) => s.pps));
     for (const row of rowOf.values()) {
-      row.ratio = median(row.vqkit.map((s) => s.pps)) / median(row.dpdkVhost.map((s) => s.pps));
+      row.ratio = pps(row.vqkit) / pps(row.dpdkVhost);
+      row.driverRatio = pps(row.vqkitDriver) / pps(row.dpdkVhost);
       rows.push(row);
     }
   } finally {
@@ -100,18 +142,119 @@ export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
   return {
     suite: 'dpdk',
     date: new Date().toISOString(),
-    machine: {
-      cpus: availableParallelism(),
-      model: cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      dpdk: dpdkVersion(),
-    },
+    machine: machineInfo(true),
     command: o.command,
     runs: o.runs,
     seconds: o.seconds,
-    frameBytes: FRAME_BYTES,
+    queueSize: QUEUE_SIZE,
     rows,
   };
+}
+
+/** Who consumes the frames DPDK's virtio-user sends. */
+type DpdkReceiver = 'dpdk-vhost' | 'vqkit';
+
+/** Counter samples taken each time testpmd prints its per-second statistics. */
+interface CounterWindow {
+  frames: number;
+  ms: number;
+  cpuNs: number;
+}
+
+/**
+ * Reads `counter` (e.g. TX-packets) from testpmd's per-second statistics until frames flow, skips one more second
+ * for warm-up, and returns the next `seconds` seconds; `cpuOf` is the process whose CPU time is charged.
+ */
+async function measureWindow(
+  t: Testpmd,
+  counter: RegExp,
+  cpuOf: number,
+  seconds: number,
+  what: string,
+  alive: () => string | null,
+): Promise<CounterWindow> {
+  const seen: CounterWindow[] = [];
+  let flowing = -1;
+  const deadline = Date.now() + 30_000 + seconds * 1000;
+  for (;;) {
+    const found = [...t.output.matchAll(counter)];
+    while (seen.length < found.length) {
+      seen.push({ frames: Number(found[seen.length][1]), ms: performance.now(), cpuNs: cpuNs(cpuOf) });
+      if (flowing < 0 && seen.at(-1)!.frames > 0) flowing = seen.length - 1;
+    }
+    if (flowing >= 0 && seen.length > flowing + 1 + seconds) break;
+    const dead = alive();
+    if (dead !== null) throw new Error(dead);
+    if (Date.now() > deadline) throw new Error(`no frames flowed (${what}):\n${t.output.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const first = seen[flowing + 1];
+  const last = seen[flowing + 1 + seconds];
+  return { frames: last.frames - first.frames, ms: last.ms - first.ms, cpuNs: last.cpuNs - first.cpuNs };
+}
+
+const sampleOf = (w: CounterWindow): DpdkSample => ({
+  pps: (w.frames * 1000) / w.ms,
+  cpuNsPerFrame: w.cpuNs / w.frames,
+});
+
+/** vqkit's net driver (on CPU 1) transmitting into DPDK's vhost PMD (rxonly, on CPU 0); rate from vhost's counter. */
+async function measureVqkitDriver(
+  socket: string,
+  ring: RingLayout,
+  inOrder: boolean,
+  frameBytes: number,
+  seconds: number,
+): Promise<DpdkSample> {
+  const rx = new Testpmd(
+    `net_vhost0,iface=${socket},queues=1`,
+    ['--forward-mode=rxonly'],
+    ['--log-level=lib.vhost.config:info'],
+    1,
+  );
+  let out = '';
+  let sender: ChildProcess | null = null;
+  try {
+    await waitUntil(
+      () => existsSync(socket),
+      () => rx.proc.exitCode !== null,
+      rx.proc,
+      'the vhost PMD socket',
+    );
+    const args = ['-c', '1', process.execPath, VQ, 'net-traffic', '--vhost-user', socket, '--tx-only'];
+    args.push('--duration', String(seconds + 30), '--frame-size', String(frameBytes), '--no-ctrl-vq', '--no-mrg-rxbuf');
+    args.push('--ring', ring, inOrder ? '--in-order' : '--no-in-order', '--queue-size', String(QUEUE_SIZE));
+    const p = killOnExit(spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    sender = p;
+    const take = (d: Buffer): void => void (out += d.toString());
+    p.stdout!.on('data', take);
+    p.stderr!.on('data', take);
+    const w = await measureWindow(rx, /RX-packets:\s+(\d+)/g, p.pid!, seconds, 'vqkit driver -> DPDK vhost', () =>
+      p.exitCode !== null ? `vq net-traffic exited (${p.exitCode}):\n${out.slice(-2000)}` : null,
+    );
+    const negotiated = /negotiated Virtio features: (0x[0-9a-f]+)/.exec(rx.output);
+    if (negotiated === null) throw new Error("DPDK vhost's log has no negotiated features");
+    checkNegotiated(BigInt(negotiated[1]), ring, inOrder, 'DPDK vhost');
+    return sampleOf(w);
+  } finally {
+    if (sender !== null && sender.exitCode === null) {
+      const s = sender;
+      await new Promise<void>((resolve) => {
+        s.once('exit', () => resolve());
+        s.kill('SIGINT');
+      });
+    }
+    await rx.stop();
+  }
+}
+
+function checkNegotiated(features: bigint, ring: RingLayout, inOrder: boolean, who: string): void {
+  if (
+    hasFeature(features, VIRTIO_F_IN_ORDER) !== inOrder ||
+    hasFeature(features, VIRTIO_F_RING_PACKED) !== (ring === 'packed')
+  ) {
+    throw new Error(`${who} negotiated 0x${features.toString(16)}, not the ${ring} ring with IN_ORDER ${inOrder}`);
+  }
 }
 
 /** One sample: start the receiver, then the sender; measure over `seconds` after a second of warm-up; stop both. */
@@ -120,48 +263,27 @@ async function measure(
   receiver: DpdkReceiver,
   ring: RingLayout,
   inOrder: boolean,
+  frameBytes: number,
   seconds: number,
 ): Promise<DpdkSample> {
   const rx = await startReceiver(socket, receiver, ring);
   let sender: Testpmd | null = null;
   try {
-    sender = new Testpmd(
+    const t = new Testpmd(
       `net_virtio_user0,path=${socket},queues=1,queue_size=${QUEUE_SIZE},in_order=${inOrder ? 1 : 0},` +
         `packed_vq=${ring === 'packed' ? 1 : 0}`,
-      ['--forward-mode=txonly', `--txpkts=${FRAME_BYTES}`, `--txd=${QUEUE_SIZE}`, `--rxd=${QUEUE_SIZE}`],
+      ['--forward-mode=txonly', `--txpkts=${frameBytes}`, `--txd=${QUEUE_SIZE}`, `--rxd=${QUEUE_SIZE}`],
       ['--log-level=pmd.net.virtio.init:debug'],
       0,
     );
-    // testpmd prints its port counters every second: skip until frames flow, one more for warm-up, then measure.
-    const counters = /TX-packets:\s+(\d+)/g;
-    const seen: { packets: number; at: number; cpuNs: number }[] = [];
-    let flowing = -1;
-    const deadline = Date.now() + 30_000 + seconds * 1000;
-    for (;;) {
-      const found = [...sender.output.matchAll(counters)];
-      while (seen.length < found.length) {
-        seen.push({ packets: Number(found[seen.length][1]), at: performance.now(), cpuNs: cpuNs(rx.pid) });
-        if (flowing < 0 && seen.at(-1)!.packets > 0) flowing = seen.length - 1;
-      }
-      if (flowing >= 0 && seen.length > flowing + 1 + seconds) break;
-      if (sender.proc.exitCode !== null)
-        throw new Error(`testpmd (virtio-user) exited:\n${sender.output.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`no frames flowed to ${receiver}:\n${sender.output.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const negotiated = /features after negotiate = ([0-9a-f]+)/.exec(sender.output);
+    sender = t;
+    const w = await measureWindow(t, /TX-packets:\s+(\d+)/g, rx.pid, seconds, `virtio-user -> ${receiver}`, () =>
+      t.proc.exitCode !== null ? `testpmd (virtio-user) exited:\n${t.output.slice(-2000)}` : null,
+    );
+    const negotiated = /features after negotiate = ([0-9a-f]+)/.exec(t.output);
     if (negotiated === null) throw new Error("virtio-user's log has no negotiated features");
-    const features = BigInt(`0x${negotiated[1]}`);
-    if (
-      hasFeature(features, VIRTIO_F_IN_ORDER) !== inOrder ||
-      hasFeature(features, VIRTIO_F_RING_PACKED) !== (ring === 'packed')
-    ) {
-      throw new Error(`${receiver} negotiated 0x${negotiated[1]}, not the ${ring} ring with IN_ORDER ${inOrder}`);
-    }
-    const first = seen[flowing + 1];
-    const last = seen[flowing + 1 + seconds];
-    const frames = last.packets - first.packets;
-    return { pps: (frames * 1000) / (last.at - first.at), cpuNsPerFrame: (last.cpuNs - first.cpuNs) / frames };
+    checkNegotiated(BigInt(`0x${negotiated[1]}`), ring, inOrder, receiver);
+    return sampleOf(w);
   } finally {
     await sender?.stop();
     await rx.stop();
@@ -225,12 +347,3 @@ function cpuNs(pid: number): number {
 }
 /** USER_HZ: 100 on Linux. */
 const CLOCK_TICKS = 100;
-
-/** The installed DPDK package's version. */
-function dpdkVersion(): string {
-  try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'dpdk'], { encoding: 'utf8' });
-  } catch {
-    return 'unknown';
-  }
-}

@@ -6,7 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { planLocal } from '../transport/local/plan.js';
 import { perSecond } from '../transport/local/report.js';
 import { runTwoThreads } from '../transport/local/threads.js';
-import { HYBRID_BUSY_POLL_US, RING_ONLY_TRAFFIC, median } from './bench.js';
+import {
+  HYBRID_BUSY_POLL_US,
+  RING_ONLY_TRAFFIC,
+  benchSweep,
+  median,
+  type BenchMode,
+  type BenchReport,
+  type SweepOptions,
+} from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
 import { killOnExit } from '../os/child-guard.js';
@@ -91,12 +99,70 @@ export async function benchVhostUser(o: {
   };
 }
 
+/**
+ * The `vhost-user` suite: the sweep of the ring suite between two processes, the test driver here and a `vq serve
+ * test` daemon (started per notification mode, busy-polling as the mode says), over eventfds and a shared memfd.
+ * The CPU time per buffer is this process's (the driver's); the daemon's is not counted, nor its interrupts.
+ */
+export async function benchVhostUserSweep(o: SweepOptions): Promise<BenchReport> {
+  const parts: BenchReport[] = [];
+  for (const mode of o.modes) {
+    const busyPollUs = mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0;
+    // The used-entry policy is the device's: one daemon batches, the other writes an entry per buffer.
+    await withDaemon(busyPollUs, async (batched) => {
+      await withDaemon(
+        busyPollUs,
+        async (perBuffer) => {
+          parts.push(
+            await benchSweep('vhost-user', { ...o, modes: [mode] }, async (run) => {
+              const socket = run.inOrder && run.usedEntries === 'per-buffer' ? perBuffer : batched;
+              const r = await runOverVhostUser(socket, run);
+              if (!r.passed) throw new Error(r.failure ?? 'failed');
+              const n = r.buffers;
+              return {
+                buffersPerSec: r.buffersPerSec,
+                cpuNsPerBuffer: r.cpuNsPerBuffer,
+                usedEntriesPerBuffer: r.usedEntries / n,
+                kicksPerBuffer: r.kicks / n,
+                interruptsPerBuffer: null,
+                batchesPerBuffer: (r.kicks + r.kicksSuppressed) / n,
+                flushesPerBuffer: null,
+                gcCount: 0,
+                pinned: null,
+              };
+            }),
+          );
+        },
+        ['--used-entries', 'per-buffer'],
+      );
+    });
+  }
+  return { ...parts[0], variants: parts.flatMap((p) => p.variants), ratios: parts.flatMap((p) => p.ratios) };
+}
+
+/** The modes the vhost-user suite takes: across processes there is no shared spin flag to poll. */
+export type VhostUserMode = Exclude<BenchMode, 'poll'>;
+
 /** Runs `body` against a `vq serve test` daemon (data checks off, busy-polling as given), then stops it. */
-async function withDaemon(busyPollUs: number, body: (socket: string) => Promise<void>): Promise<void> {
+export async function withDaemon(
+  busyPollUs: number,
+  body: (socket: string) => Promise<void>,
+  extraArgs: string[] = [],
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vq-bench-'));
   const socket = join(dir, 'test.sock');
   const vq = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
-  const args = [vq, 'serve', 'test', '--socket', socket, '--no-verify-data', '--busy-poll', String(busyPollUs)];
+  const args = [
+    vq,
+    'serve',
+    'test',
+    '--socket',
+    socket,
+    '--no-verify-data',
+    '--busy-poll',
+    String(busyPollUs),
+    ...extraArgs,
+  ];
   const daemon = killOnExit(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   try {
     await new Promise<void>((resolve, reject) => {

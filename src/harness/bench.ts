@@ -1,34 +1,51 @@
-import { cpus, availableParallelism } from 'node:os';
-import { planLocal } from '../transport/local/plan.js';
-import { nsPer, perSecond } from '../transport/local/report.js';
-import { runTwoThreads } from '../transport/local/threads.js';
+import { machineInfo, type MachineInfo } from './machine.js';
+import type { UsedEntryPolicy } from '../virtqueue/types.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 
 /** One variant of a comparison: a name and how it differs from the group's base. */
 export interface BenchVariant {
   name: string;
-  options: Partial<RunOptions>;
+  ring: RingLayout;
+  inOrder: boolean;
+  usedEntries: UsedEntryPolicy;
 }
 
+/** One interleaved comparison: every variant at one mode, indirect setting, batch size and queue size. */
 export interface BenchGroup {
-  /** e.g. "split, event-idx, poll". */
+  /** e.g. "poll, queue 256, batch 32". */
   name: string;
+  mode: BenchMode;
+  indirect: boolean;
+  batch: number;
+  queueSize: number;
   base: RunOptions;
-  variants: BenchVariant[];
 }
 
+/** One run of one variant: rates from the clock, counters exact. */
 export interface BenchSample {
   buffersPerSec: number;
   cpuNsPerBuffer: number;
   usedEntriesPerBuffer: number;
   kicksPerBuffer: number;
-  interruptsPerBuffer: number;
+  /** Null where the device runs in another process (vhost-user): its interrupts are not counted here. */
+  interruptsPerBuffer: number | null;
+  /** Batches the driver published (kickPrepare calls that exposed buffers), per buffer. */
+  batchesPerBuffer: number;
+  /** Device flushes (used-buffer publications) per buffer; null where the device is in another process. */
+  flushesPerBuffer: number | null;
   gcCount: number;
 }
 
 export interface VariantSummary {
   group: string;
   variant: string;
+  mode: BenchMode;
+  ring: RingLayout;
+  inOrder: boolean;
+  usedEntries: UsedEntryPolicy;
+  indirect: boolean;
+  batch: number;
+  queueSize: number;
   samples: BenchSample[];
   medianBuffersPerSec: number;
   minBuffersPerSec: number;
@@ -36,11 +53,22 @@ export interface VariantSummary {
   medianCpuNsPerBuffer: number;
   usedEntriesPerBuffer: number;
   kicksPerBuffer: number;
-  interruptsPerBuffer: number;
+  interruptsPerBuffer: number | null;
+  batchesPerBuffer: number;
+  flushesPerBuffer: number | null;
 }
+
+export type RatioKind = 'in-order-gain' | 'packed-vs-split';
 
 export interface RatioSummary {
   group: string;
+  kind: RatioKind;
+  /** The ring of an IN_ORDER gain; 'packed' for packed vs split. */
+  ring: RingLayout;
+  mode: BenchMode;
+  indirect: boolean;
+  batch: number;
+  queueSize: number;
   /** What the ratio shows, e.g. "split: IN_ORDER gain". */
   label: string;
   numerator: string;
@@ -51,13 +79,16 @@ export interface RatioSummary {
   roundRatios: { min: number; median: number; max: number };
 }
 
+export type SweepSuite = 'ring' | 'vhost-user';
+
 export interface BenchReport {
-  suite: 'ring';
+  suite: SweepSuite;
   date: string;
-  machine: { cpus: number; model: string; node: string; pinned: boolean };
+  machine: MachineInfo & { pinned: boolean | null };
   command: string;
   runs: number;
-  buffers: number;
+  /** How long the driver adds buffers in each run (it then waits for the last ones). */
+  durationMs: number;
   variants: VariantSummary[];
   ratios: RatioSummary[];
   gcCheck?: { buffers: number; gcCount: number }[];
@@ -86,102 +117,121 @@ export const RING_ONLY_TRAFFIC = {
 export type BenchMode = 'poll' | 'wait' | 'hybrid';
 export const HYBRID_BUSY_POLL_US = 50;
 
-export interface RingBenchOptions {
+/** The batch sizes and queue sizes of a full sweep. */
+export const SWEEP_BATCHES = [1, 4, 16, 32, 64, 128, 256];
+export const SWEEP_QUEUE_SIZES = [256, 1024];
+
+/** Upper bound on buffers per run: runs are timed (durationMs), this only keeps a counter finite. */
+const BUFFER_CAP = 1_000_000_000;
+
+export interface SweepOptions {
   runs: number;
-  buffers: number;
-  batch: number;
-  queueSize: number;
+  durationMs: number;
+  batches: number[];
+  queueSizes: number[];
   modes: BenchMode[];
   indirect: boolean[];
   rings: RingLayout[];
-  gcCheck: boolean;
   command: string;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
-/**
- * The ring benchmark: driver and device on two pinned threads, no transport. For each notification mode and
- * indirect setting it compares, for each ring layout, IN_ORDER with batched used entries, IN_ORDER with per-buffer
- * entries, and no IN_ORDER, interleaving all the variants (A B C D E F A B C ...) so drift on a shared machine hits
- * them alike and ratios between any two come from the same run. Buffers are
- * fixed-shape (one writable segment) and data bytes are not touched, so the figure is the ring's; tokens, order and
- * lengths are still verified, and a run that fails verification aborts the benchmark.
- */
-export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
+/** Runs one variant once and returns its sample, or throws if the run failed verification. */
+export type SampleRunner = (run: RunOptions) => Promise<BenchSample & { pinned: boolean | null }>;
+
+/** The variants every group compares: for each ring, IN_ORDER batched, IN_ORDER per-buffer, no IN_ORDER. */
+export function sweepVariants(rings: RingLayout[]): BenchVariant[] {
+  return rings.flatMap((ring): BenchVariant[] => [
+    { name: `${ring} in-order batched`, ring, inOrder: true, usedEntries: 'batched' },
+    { name: `${ring} in-order per-buffer`, ring, inOrder: true, usedEntries: 'per-buffer' },
+    { name: `${ring} no in-order`, ring, inOrder: false, usedEntries: 'batched' },
+  ]);
+}
+
+export function sweepGroups(o: SweepOptions): BenchGroup[] {
   const groups: BenchGroup[] = [];
   for (const mode of o.modes) {
     for (const indirect of o.indirect) {
-      const base: RunOptions = {
-        ...DEFAULT_RUN,
-        ...RING_ONLY_TRAFFIC,
-        indirect,
-        indirectMode: 'always',
-        queueSize: o.queueSize,
-        batch: o.batch,
-        buffers: o.buffers,
-        poll: mode === 'poll',
-        busyPollUs: mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0,
-        seed: 1,
-      };
-      const variants: BenchVariant[] = [];
-      for (const ring of o.rings) {
-        variants.push(
-          { name: `${ring} in-order batched`, options: { ring, inOrder: true, usedEntries: 'batched' } },
-          { name: `${ring} in-order per-buffer`, options: { ring, inOrder: true, usedEntries: 'per-buffer' } },
-          { name: `${ring} no in-order`, options: { ring, inOrder: false } },
-        );
+      for (const queueSize of o.queueSizes) {
+        for (const requested of o.batches) {
+          // A batch larger than the ring is the ring: the driver can never have more in flight.
+          const batch = Math.min(requested, queueSize);
+          if (
+            groups.some(
+              (g) => g.mode === mode && g.indirect === indirect && g.queueSize === queueSize && g.batch === batch,
+            )
+          )
+            continue;
+          const base: RunOptions = {
+            ...DEFAULT_RUN,
+            ...RING_ONLY_TRAFFIC,
+            indirect,
+            indirectMode: 'always',
+            queueSize,
+            batch,
+            buffers: BUFFER_CAP,
+            durationMs: o.durationMs,
+            // The first third warms the JIT up (each run is a fresh thread); the rate is measured over the rest.
+            warmupMs: Math.round(o.durationMs / 3),
+            poll: mode === 'poll',
+            busyPollUs: mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0,
+            seed: 1,
+          };
+          const name = `${mode}${indirect ? ' indirect' : ''}, queue ${queueSize}, batch ${batch}`;
+          groups.push({ name, mode, indirect, batch, queueSize, base });
+        }
       }
-      groups.push({ name: `event-idx${indirect ? ' indirect' : ''} ${mode}`, base, variants });
     }
   }
-  const total = groups.reduce((n, g) => n + g.variants.length * o.runs, 0) + (o.gcCheck ? 2 : 0);
+  return groups;
+}
+
+/**
+ * The sweep behind the `ring` and `vhost-user` suites: for each notification mode, indirect setting, queue size and
+ * batch size, every variant (per ring: IN_ORDER batched, IN_ORDER per-buffer, no IN_ORDER) is run `runs` times,
+ * interleaved (A B C D E F A B C ...), so drift on a shared machine hits them alike and every ratio comes from the
+ * same run. Buffers are fixed-shape and data bytes are not touched, so the figure is the ring's; tokens, order and
+ * lengths are still verified, and a run that fails verification aborts the sweep.
+ */
+export async function benchSweep(suite: SweepSuite, o: SweepOptions, runSample: SampleRunner): Promise<BenchReport> {
+  const groups = sweepGroups(o);
+  const variantsOf = sweepVariants(o.rings);
+  const total = groups.length * variantsOf.length * o.runs;
   let done = 0;
-  let pinned = true;
+  let pinned: boolean | null = null;
   const variants: VariantSummary[] = [];
   const ratios: RatioSummary[] = [];
   for (const g of groups) {
-    const samples = new Map<string, BenchSample[]>(g.variants.map((v) => [v.name, []]));
+    const samples = new Map<string, BenchSample[]>(variantsOf.map((v) => [v.name, []]));
     for (let round = 0; round < o.runs; round++) {
-      for (const v of g.variants) {
-        o.onProgress?.(done, total, `${g.name}: ${v.name}`);
-        const run = { ...g.base, ...v.options };
-        const r = await runTwoThreads(planLocal(run));
-        if (r.failure !== null)
-          throw new Error(`benchmark run failed verification (${g.name}, ${v.name}): ${r.failure}`);
-        pinned &&= r.pinned;
-        samples.get(v.name)!.push({
-          buffersPerSec: perSecond(r.completed, r.elapsedMs),
-          cpuNsPerBuffer: nsPer(r.cpuMs, r.completed),
-          usedEntriesPerBuffer: r.deviceQueue.usedEntriesWritten / r.completed,
-          kicksPerBuffer: r.kicks / r.completed,
-          interruptsPerBuffer: r.interrupts / r.completed,
-          gcCount: r.gcCount ?? 0,
+      for (const v of variantsOf) {
+        o.onProgress?.(done, total, `${g.name}: ${v.name} (round ${round + 1} of ${o.runs})`);
+        const { pinned: p, ...sample } = await runSample({
+          ...g.base,
+          ring: v.ring,
+          inOrder: v.inOrder,
+          usedEntries: v.usedEntries,
+        }).catch((e: unknown) => {
+          throw new Error(`benchmark run failed (${g.name}, ${v.name}): ${e instanceof Error ? e.message : String(e)}`);
         });
+        if (p !== null) pinned = (pinned ?? true) && p;
+        samples.get(v.name)!.push(sample);
         done++;
       }
     }
-    for (const v of g.variants) {
-      const s = samples.get(v.name)!;
-      const bps = s.map((x) => x.buffersPerSec);
-      variants.push({
-        group: g.name,
-        variant: v.name,
-        samples: s,
-        medianBuffersPerSec: median(bps),
-        minBuffersPerSec: Math.min(...bps),
-        maxBuffersPerSec: Math.max(...bps),
-        medianCpuNsPerBuffer: median(s.map((x) => x.cpuNsPerBuffer)),
-        usedEntriesPerBuffer: median(s.map((x) => x.usedEntriesPerBuffer)),
-        kicksPerBuffer: median(s.map((x) => x.kicksPerBuffer)),
-        interruptsPerBuffer: median(s.map((x) => x.interruptsPerBuffer)),
-      });
-    }
-    const ratio = (label: string, numerator: string, denominator: string): void => {
+    for (const v of variantsOf) variants.push(summarize(g, v, samples.get(v.name)!));
+    const ratio = (kind: RatioKind, ring: RingLayout, label: string, numerator: string, denominator: string): void => {
       const a = samples.get(numerator)!.map((x) => x.buffersPerSec);
       const b = samples.get(denominator)!.map((x) => x.buffersPerSec);
       const perRound = a.map((x, i) => x / b[i]);
       ratios.push({
         group: g.name,
+        kind,
+        ring,
+        mode: g.mode,
+        indirect: g.indirect,
+        batch: g.batch,
+        queueSize: g.queueSize,
         label,
         numerator,
         denominator,
@@ -189,32 +239,55 @@ export async function benchRing(o: RingBenchOptions): Promise<BenchReport> {
         roundRatios: { min: Math.min(...perRound), median: median(perRound), max: Math.max(...perRound) },
       });
     };
-    for (const ring of o.rings) ratio(`${ring}: IN_ORDER gain`, `${ring} in-order batched`, `${ring} no in-order`);
-    if (o.rings.length === 2) ratio('packed vs split, IN_ORDER', 'packed in-order batched', 'split in-order batched');
-  }
-  let gcCheck: BenchReport['gcCheck'];
-  if (o.gcCheck) {
-    gcCheck = [];
-    for (const buffers of [1_000_000, 10_000_000]) {
-      o.onProgress?.(done, total, `allocation check: ${buffers} buffers`);
-      const base = groups[0].base;
-      const run = { ...base, ring: o.rings[0], buffers, poll: true, inOrder: true, usedEntries: 'batched' as const };
-      const r = await runTwoThreads(planLocal(run));
-      if (r.failure !== null) throw new Error(`allocation check failed verification: ${r.failure}`);
-      gcCheck.push({ buffers, gcCount: r.gcCount ?? 0 });
-      done++;
+    for (const ring of o.rings) {
+      ratio('in-order-gain', ring, `${ring}: IN_ORDER gain`, `${ring} in-order batched`, `${ring} no in-order`);
+    }
+    if (o.rings.length === 2) {
+      ratio(
+        'packed-vs-split',
+        'packed',
+        'packed vs split, IN_ORDER',
+        'packed in-order batched',
+        'split in-order batched',
+      );
     }
   }
   o.onProgress?.(done, total, 'done');
   return {
-    suite: 'ring',
+    suite,
     date: new Date().toISOString(),
-    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, pinned },
+    machine: { ...machineInfo(), pinned },
     command: o.command,
     runs: o.runs,
-    buffers: o.buffers,
+    durationMs: o.durationMs,
     variants,
     ratios,
-    gcCheck,
+  };
+}
+
+function summarize(g: BenchGroup, v: BenchVariant, s: BenchSample[]): VariantSummary {
+  const bps = s.map((x) => x.buffersPerSec);
+  const med = (f: (x: BenchSample) => number | null): number | null =>
+    s.some((x) => f(x) === null) ? null : median(s.map((x) => f(x)!));
+  return {
+    group: g.name,
+    variant: v.name,
+    mode: g.mode,
+    ring: v.ring,
+    inOrder: v.inOrder,
+    usedEntries: v.usedEntries,
+    indirect: g.indirect,
+    batch: g.batch,
+    queueSize: g.queueSize,
+    samples: s,
+    medianBuffersPerSec: median(bps),
+    minBuffersPerSec: Math.min(...bps),
+    maxBuffersPerSec: Math.max(...bps),
+    medianCpuNsPerBuffer: median(s.map((x) => x.cpuNsPerBuffer)),
+    usedEntriesPerBuffer: median(s.map((x) => x.usedEntriesPerBuffer)),
+    kicksPerBuffer: median(s.map((x) => x.kicksPerBuffer)),
+    interruptsPerBuffer: med((x) => x.interruptsPerBuffer),
+    batchesPerBuffer: median(s.map((x) => x.batchesPerBuffer)),
+    flushesPerBuffer: med((x) => x.flushesPerBuffer),
   };
 }

@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Buffers to complete; with durationMs, an upper bound. */
   buffers: number;
   durationMs?: number;
+  /** With durationMs: the rate is measured from this many ms in (after JIT warm-up) to the end (MeasuredWindow). */
+  warmupMs?: number;
   /** Two worker threads sharing a SharedArrayBuffer instead of one thread stepping both sides. */
   threads: boolean;
   /** Threads busy-poll instead of sleeping on notifications. */

@@ -3,6 +3,7 @@ import { nsPer, perSecond, type PairReport } from '../transport/local/report.js'
 import { runSingleThread } from '../transport/local/single-thread.js';
 import { runTwoThreads } from '../transport/local/threads.js';
 import { runFrontend } from '../transport/vhost-user/frontend.js';
+import type { MeasuredWindow } from '../transport/service-loops.js';
 import type { TestDriverStats } from '../drivers/test-driver.js';
 import { describeFeatures } from '../virtqueue/features.js';
 import type { DriverStats } from '../virtqueue/types.js';
@@ -101,7 +102,7 @@ export async function runOverVhostUser(
     interrupts: null,
     interruptsSuppressed: null,
     usedEntries: stats.queue.usedEntriesRead,
-    buffersPerSec: perSecond(completed, elapsedMs),
+    buffersPerSec: rateOf(completed, elapsedMs, result.measured),
     elapsedMs,
     cpuNsPerBuffer: nsPer((cpu.user + cpu.system) / 1000, completed),
     gcCount: null,
@@ -136,13 +137,17 @@ export function toResult(o: RunOptions, negotiated: string, r: PairReport & { pi
     interrupts: r.interrupts,
     interruptsSuppressed: r.deviceQueue.interruptsSuppressed,
     usedEntries: r.deviceQueue.usedEntriesWritten,
-    buffersPerSec: perSecond(r.completed, r.elapsedMs),
+    buffersPerSec: rateOf(r.completed, r.elapsedMs, r.measured),
     elapsedMs: r.elapsedMs,
     cpuNsPerBuffer: nsPer(r.cpuMs, r.completed),
     gcCount: r.gcCount ?? null,
     pinned: r.pinned ?? null,
   };
 }
+
+/** Buffers per second: over the part after the warm-up where there was one, else over the whole run. */
+export const rateOf = (completed: number, elapsedMs: number, measured?: MeasuredWindow | null): number =>
+  measured ? perSecond(measured.completed, measured.elapsedMs) : perSecond(completed, elapsedMs);
 
 /** The `vq run` command line that reproduces a run (one-thread runs replay exactly; `step` says where it failed). */
 export function replayCommand(o: RunOptions, step?: number): string {

@@ -68,10 +68,18 @@ export function serveDevice(device: TestDevice, flushEvery: number, n: Notifier)
   return { interrupts, lostNotification };
 }
 
+/** Buffers completed after the warm-up mark and the time from it to the end. */
+export interface MeasuredWindow {
+  completed: number;
+  elapsedMs: number;
+}
+
 export interface DriverLoopResult {
   kicks: number;
   elapsedMs: number;
   lostNotification: boolean;
+  /** With a warm-up: the part of the run after it (null without one, or if the run ended first). */
+  measured: MeasuredWindow | null;
 }
 
 /**
@@ -84,11 +92,14 @@ export function driveDriver(
   n: Notifier,
   progress: (completed: number) => void,
   durationMs?: number,
+  warmupMs?: number,
 ): DriverLoopResult {
   const vq = driver.queue;
   const pending = (): boolean => vq.hasUsed();
   const deadline = durationMs === undefined ? Infinity : performance.now() + durationMs;
   const started = performance.now();
+  const warmEnds = warmupMs === undefined ? Infinity : started + warmupMs;
+  let warm: { completed: number; at: number } | null = null;
   let kicks = 0;
   let rounds = 0;
   let lostNotification = false;
@@ -108,7 +119,9 @@ export function driveDriver(
     if (driver.failure !== null || vq.error !== null) break;
     if ((++rounds & 0xff) === 0) {
       progress(driver.completed);
-      if (performance.now() > deadline) driver.stopAdding = true;
+      const now = performance.now();
+      if (now > deadline) driver.stopAdding = true;
+      if (warm === null && now >= warmEnds) warm = { completed: driver.completed, at: now };
     }
     if (progressed > 0 || n.poll || n.busyPoll?.(pending)) continue;
     const armed = n.arm();
@@ -123,5 +136,7 @@ export function driveDriver(
     vq.disableInterrupts();
   }
   progress(driver.completed);
-  return { kicks, elapsedMs: performance.now() - started, lostNotification };
+  const ended = performance.now();
+  const measured = warm === null ? null : { completed: driver.completed - warm.completed, elapsedMs: ended - warm.at };
+  return { kicks, elapsedMs: ended - started, lostNotification, measured };
 }

@@ -1,6 +1,7 @@
 import type { TestDevice, TestDeviceStats } from '../../devices/test-device.js';
 import type { TestDriver, TestDriverStats } from '../../drivers/test-driver.js';
 import type { DeviceStats, DriverStats } from '../../virtqueue/types.js';
+import type { MeasuredWindow } from '../service-loops.js';
 
 /** What a driver/device pair did in one run: counters are exact, times are what the clock said. */
 export interface PairReport {
@@ -17,6 +18,8 @@ export interface PairReport {
   kicks: number;
   interrupts: number;
   elapsedMs: number;
+  /** With a warm-up (RunOptions.warmupMs): the part of the run after it. */
+  measured?: MeasuredWindow | null;
   /** Process CPU time (all threads) over the run. */
   cpuMs: number;
   /** Garbage collections during the run (two-thread runs: both workers). */

@@ -84,6 +84,7 @@ export async function runTwoThreads(plan: LocalPlan, hooks: TwoThreadHooks = {})
     kicks: driver.kicks,
     interrupts: device.interrupts,
     elapsedMs: driver.elapsedMs,
+    measured: driver.measured,
     cpuMs: (cpu.user + cpu.system) / 1000,
     gcCount,
     pinned,

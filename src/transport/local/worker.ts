@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pinCurrentThread } from '../../os/affinity.js';
 import type { TestDevice } from '../../devices/test-device.js';
 import type { TestDriver } from '../../drivers/test-driver.js';
-import { driveDriver, serveDevice, type Notifier } from '../service-loops.js';
+import { driveDriver, serveDevice, type MeasuredWindow, type Notifier } from '../service-loops.js';
 import { Control, busyPoll, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';
 import { copyStats, deviceFailure, driverFailure } from './report.js';
@@ -25,6 +25,7 @@ export interface DriverResult {
   completed: number;
   kicks: number;
   elapsedMs: number;
+  measured: MeasuredWindow | null;
   queue: TestDriver['queue']['stats'];
   test: TestDriver['stats'];
 }
@@ -83,6 +84,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
     notifier(Control.KICKS, Control.IRQS),
     (completed) => Atomics.store(ctl, Control.PROGRESS, completed),
     input.plan.options.durationMs,
+    input.plan.options.warmupMs,
   );
   const failure = r.lostNotification
     ? `lost notification: used buffers pending but no interrupt came (${driver.completed} done)`
@@ -98,6 +100,7 @@ function runDriver(driver: TestDriver): Omit<Extract<WorkerMessage, { role: 'dri
       completed: driver.completed,
       kicks: r.kicks,
       elapsedMs: r.elapsedMs,
+      measured: r.measured,
       queue: copyStats(vq.stats),
       test: copyStats(driver.stats),
     },

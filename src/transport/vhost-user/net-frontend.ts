@@ -15,6 +15,9 @@ export interface NetTrafficOptions extends NetPortOptions {
   /** Give up when nothing came back for this long (and, listening, when no back-end connects). */
   idleTimeoutMs: number;
   seed: number;
+  /** Transmit only, for durationMs: nothing is expected back (see NetTrafficInput). */
+  txOnly?: boolean;
+  durationMs?: number;
 }
 
 export interface NetTrafficRun extends NetTrafficResult {
@@ -46,6 +49,8 @@ export async function runNetTraffic(path: string, o: NetTrafficOptions): Promise
       ),
       idleTimeoutMs: o.idleTimeoutMs,
       seed: o.seed,
+      txOnly: o.txOnly,
+      durationMs: o.durationMs,
     };
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './net-traffic-worker.js'), { workerData: input });
     // The back-end closing the socket mid-run stops the worker (openNetPort raises its STOP flags).

@@ -11,6 +11,12 @@ export interface NetTrafficInput extends NetPortPlan {
   window: number;
   idleTimeoutMs: number;
   seed: number;
+  /**
+   * Transmit only, for benchmarks: one fixed frame (frameSize bytes) sent again and again for durationMs, nothing
+   * expected back (a sink, or testpmd rxonly).
+   */
+  txOnly?: boolean;
+  durationMs?: number;
 }
 
 export interface PairTraffic {
@@ -83,6 +89,49 @@ function frameProblem(
   return null;
 }
 
+/** Spin this long for a free transmit slot before sleeping on the device's interrupt. */
+const TX_SPIN_MS = 0.05;
+
+/** Transmit-only: the same frame back to back until the duration ends; every frame sent counts once the device used it. */
+function transmitOnly(driver: NetPortDriver, maxFrame: number): Omit<NetTrafficResult, 'controlOk'> {
+  const length = o.frameSize === 'random' ? maxFrame : Math.min(o.frameSize, maxFrame);
+  const frame = new Uint8Array(length);
+  buildFrame(frame, 0, 0, length);
+  const pair = driver.pairs[0];
+  const traffic: PairTraffic = { sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 };
+  const started = performance.now();
+  const end = started + (o.durationMs ?? 1000);
+  let failure: string | null = null;
+  let lastProgress = started;
+  while (failure === null) {
+    const now = performance.now();
+    if (now >= end) break;
+    let sent = 0;
+    while (sent < 64 && pair.canSend && pair.send(frame, 0, length)) sent++;
+    if (sent > 0) {
+      driver.flushTx(0);
+      traffic.sent += sent;
+      lastProgress = now;
+    } else if (driver.stopped) failure = 'the back-end stopped';
+    else if (now - lastProgress > o.idleTimeoutMs) failure = `no transmit buffer came back for ${o.idleTimeoutMs} ms`;
+    else if (now - lastProgress > TX_SPIN_MS) driver.wait(10);
+    const broken = pair.tx.error ?? pair.lastError;
+    if (broken !== null) failure = broken.message;
+  }
+  // Every frame sent is taken by the device before this returns: the count is what it consumed.
+  const elapsedMs = performance.now() - started;
+  const draining = performance.now();
+  while (failure === null) {
+    pair.reclaimTx();
+    if (pair.tx.inFlight === 0) break;
+    if (driver.stopped) failure = 'the back-end stopped with transmit buffers outstanding';
+    else if (performance.now() - draining > o.idleTimeoutMs) {
+      failure = `${pair.tx.inFlight} transmit buffers never came back`;
+    } else driver.wait(10);
+  }
+  return { failure, pairs: [traffic], elapsedMs, bytes: traffic.sent * length };
+}
+
 function run(): NetTrafficResult {
   const mapping = Mapping.map(o.memoryFd, o.memoryBytes);
   try {
@@ -95,6 +144,7 @@ function run(): NetTrafficResult {
     if (problem !== null) return { failure: problem, pairs: [], controlOk, elapsedMs: 0, bytes: 0 };
 
     const maxFrame = maxFrameSize(o.mtu) - 4;
+    if (o.txOnly === true) return { ...transmitOnly(driver, maxFrame), controlOk };
     const pairs = driver.pairs;
     const traffic: PairTraffic[] = pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
     const frame = new Uint8Array(maxFrame);

@@ -1,3 +1,4 @@
+import type { MeasuredWindow } from '../service-loops.js';
 import type { TestDeviceOptions } from '../../devices/test-device.js';
 import type { Features } from '../../virtqueue/features.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
@@ -45,5 +46,7 @@ export interface QueueResult {
   stats: Record<string, unknown>;
   completed?: number;
   elapsedMs?: number;
+  /** The driver's run after its warm-up (RunOptions.warmupMs). */
+  measured?: MeasuredWindow | null;
   kicks?: number;
 }

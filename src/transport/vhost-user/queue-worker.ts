@@ -87,12 +87,14 @@ function runDriver(o: DriverQueueInput): QueueResult {
           Atomics.wait(ctl, QueueControl.PAUSE, 1, 100);
       },
       plan.options.durationMs,
+      plan.options.warmupMs,
     );
     return {
       failure: driverFailure(driver) ?? (driver.done ? null : 'stopped before all buffers completed'),
       stats: { queue: copyStats(driver.queue.stats), test: copyStats(driver.stats) },
       completed: driver.completed,
       elapsedMs: r.elapsedMs,
+      measured: r.measured,
       kicks: r.kicks,
     };
   } finally {
