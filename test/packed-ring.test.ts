@@ -27,6 +27,37 @@ const writable = (ring: PackedTestRing, lens: number[], at = 0, readable: number
 };
 
 describe('packed ring', () => {
+  it.each([
+    { inOrder: true, usedEntries: 'batched' as const },
+    { inOrder: true, usedEntries: 'per-buffer' as const },
+    { inOrder: false, usedEntries: 'batched' as const },
+  ])(
+    'republishes addr, len and Buffer ID where the device wrote used descriptors (IN_ORDER $inOrder, $usedEntries)',
+    ({ inOrder, usedEntries }) => {
+      // The driver compares against its own record of the ring, not the ring: what the device wrote into the used
+      // descriptors it took back (a short len, another id) must not survive into the next lap.
+      const ring = new PackedTestRing(4, { inOrder, indirect: false });
+      const drv = ring.driver<number>();
+      const dev = ring.device(usedEntries);
+      for (let lap = 0; lap < 3; lap++) {
+        for (let i = 0; i < 4; i++) drv.add(writable(ring, [64], 64 * i), i, false);
+        drv.kickPrepare();
+        for (let i = 0; i < 4; i++) {
+          const c = dev.pop()!;
+          expect([c.writableLength, c.segCount]).toEqual([64, 1]);
+          expect(ring.readDesc(i)).toMatchObject({ addr: ring.dataBase + 64 * i, len: 64 });
+          dev.complete(c, 3 + i);
+        }
+        dev.flush();
+        // The used descriptors now hold the device's lengths (3..6) and ids.
+        expect(ring.readDesc(inOrder && usedEntries === 'batched' ? 0 : 3).len).not.toBe(64);
+        const back: number[] = [];
+        for (let t = drv.takeUsed(); t !== undefined; t = drv.takeUsed()) back.push(t);
+        expect(back).toEqual([0, 1, 2, 3]);
+      }
+    },
+  );
+
   it('exposes a list with its first descriptor last, Buffer ID in the last descriptor, AVAIL/USED per lap', () => {
     const ring = new PackedTestRing(4);
     const drv = ring.driver<string>();

@@ -45,6 +45,13 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
   /** Descriptor ring as 32-bit words (addr lo, addr hi, len, id | flags << 16) and as 16-bit words (id at 8d + 6, flags at 8d + 7). */
   readonly #desc32: Uint32Array;
   readonly #desc16: Uint16Array;
+  /**
+   * What the descriptor ring holds, as far as the driver knows: addr lo, addr hi, len and Buffer ID of each
+   * descriptor, in private memory. add() compares against it instead of loading the shared ring: a driver that
+   * recycles its buffers in order rewrites only the flags, and never reads a line the device is polling. Used
+   * descriptors the driver takes back are copied into it (the device wrote their id and len).
+   */
+  readonly #shadow: Uint32Array;
   /** Ours: [off_wrap, flags], read by the device (used buffer notifications). */
   readonly #driverEvent: Uint16Array;
   /** The device's: [off_wrap, flags] (available buffer notifications). */
@@ -91,6 +98,7 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     const ringBytes = packedDescRingSize(size);
     this.#desc32 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint32Array);
     this.#desc16 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint16Array);
+    this.#shadow = new Uint32Array(size * 4);
     const ev = (what: string, addr: number): Uint16Array =>
       ringView(name, memory, what, addr, PVIRTQ_EVENT_SIZE, PVIRTQ_EVENT_ALIGN, Uint16Array);
     this.#driverEvent = ev('driver event suppression', addresses.driver);
@@ -173,9 +181,9 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
       const base = id * this.#indirectMax;
       for (let i = 0; i < n; i++) {
         // Only WRITE is valid in an indirect table; entries follow each other.
-        writeWords(table, base + i, sg.addrs[i], sg.lens[i], i >= sg.readableCount ? VIRTQ_DESC_F_WRITE : 0, 0);
+        writeTableEntry(table, base + i, sg.addrs[i], sg.lens[i], i >= sg.readableCount ? VIRTQ_DESC_F_WRITE : 0);
       }
-      writeWords(this.#desc32, pos, this.#indirectArea + base * PVIRTQ_DESC_SIZE, n * PVIRTQ_DESC_SIZE, 0, id);
+      this.#writeDesc(pos, this.#indirectArea + base * PVIRTQ_DESC_SIZE, n * PVIRTQ_DESC_SIZE, id, -1);
       headFlags = VIRTQ_DESC_F_INDIRECT | availFlags(wrap);
       if (++pos === this.size) {
         pos = 0;
@@ -189,10 +197,10 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
         if (i < n - 1) flags |= VIRTQ_DESC_F_NEXT;
         if (i === 0) {
           // Written last, by kickPrepare() or below: it exposes the list.
-          writeWords(this.#desc32, pos, sg.addrs[i], sg.lens[i], -1, id);
+          this.#writeDesc(pos, sg.addrs[i], sg.lens[i], id, -1);
           headFlags = flags;
         } else {
-          writeWords(this.#desc32, pos, sg.addrs[i], sg.lens[i], flags, id);
+          this.#writeDesc(pos, sg.addrs[i], sg.lens[i], id, flags);
         }
         if (++pos === this.size) {
           pos = 0;
@@ -246,6 +254,7 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     const id = this.#desc16[pos * 8 + 6];
     // "Element Length is reserved for used descriptors without VIRTQ_DESC_F_WRITE."
     const len = flags & VIRTQ_DESC_F_WRITE ? this.#desc32[pos * 4 + 2] : 0;
+    this.#resync(pos);
     this.stats.usedEntriesRead++;
     const problem = buffers.check(id, len, this.#inOrder);
     if (problem !== null) return this.#fail(problem.code, pos, problem.value, problem.detail);
@@ -280,6 +289,38 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     return this.#buffers.release(id);
   }
 
+  /**
+   * Stores a descriptor's addr, len and Buffer ID where they differ from what the ring holds, and its flags unless
+   * `flags` is -1 (a head, whose flags are written last).
+   */
+  #writeDesc(d: number, addr: number, len: number, id: number, flags: number): void {
+    const words = this.#desc32;
+    const shadow = this.#shadow;
+    const w = d * 4;
+    const lo = addr >>> 0;
+    const hi = (addr - lo) / TWO_32;
+    if (shadow[w] !== lo) words[w] = shadow[w] = lo;
+    if (shadow[w + 1] !== hi) words[w + 1] = shadow[w + 1] = hi;
+    if (shadow[w + 2] !== len) words[w + 2] = shadow[w + 2] = len;
+    if (flags >= 0) {
+      words[w + 3] = (id | (flags << 16)) >>> 0;
+      shadow[w + 3] = id;
+    } else if (shadow[w + 3] !== id) {
+      this.#desc16[d * 8 + 6] = shadow[w + 3] = id;
+    }
+  }
+
+  /** The device wrote the used descriptor at `d`: what the ring holds there now. */
+  #resync(d: number): void {
+    const w = d * 4;
+    const words = this.#desc32;
+    const shadow = this.#shadow;
+    shadow[w] = words[w];
+    shadow[w + 1] = words[w + 1];
+    shadow[w + 2] = words[w + 2];
+    shadow[w + 3] = this.#desc16[d * 8 + 6];
+  }
+
   disableInterrupts(): void {
     disarmEvent(this.#driverEvent);
   }
@@ -301,22 +342,17 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
 const wrapIndex = (i: number, size: number): number => (i >= size ? i - size : i);
 
 /**
- * Writes a packed descriptor: addr, len, id and (unless `flags` is -1, for a head written later) flags. Words that
- * already hold the value are not stored again, so a ring whose contents repeat lap after lap stays shared.
+ * Writes an indirect table entry (addr, len, flags; the id is unused). Tables are the driver's own memory, which the
+ * device only reads: words that already hold the value are not stored again, so a table reused as it was stays
+ * shared.
  */
-function writeWords(words: Uint32Array, d: number, addr: number, len: number, flags: number, id: number): void {
+function writeTableEntry(words: Uint32Array, d: number, addr: number, len: number, flags: number): void {
   const w = d * 4;
   const lo = addr >>> 0;
   const hi = (addr - lo) / TWO_32;
+  const v = (flags << 16) >>> 0;
   if (words[w] !== lo) words[w] = lo;
   if (words[w + 1] !== hi) words[w + 1] = hi;
   if (words[w + 2] !== len) words[w + 2] = len;
-  if (flags < 0) {
-    // Only the id: the flags half is the head's, written last.
-    const old = words[w + 3];
-    if ((old & 0xffff) !== id) words[w + 3] = (old & 0xffff0000) | id;
-  } else {
-    const v = (id | (flags << 16)) >>> 0;
-    if (words[w + 3] !== v) words[w + 3] = v;
-  }
+  if (words[w + 3] !== v) words[w + 3] = v;
 }
