@@ -296,7 +296,8 @@ describe('the performance report', () => {
     expect(row(/^\| dpdk, split 64 B: vqkit device >= 0.5x/)).toMatch(/0.700x .*\| yes \|$/);
     expect(markdown).toMatch(/## Where a target is missed\n\n- ring, packed: IN_ORDER gain/);
     expect(markdown).toContain('**What the profile shows.**');
-    expect(markdown).toContain('**What was tried');
+    expect(markdown).toContain('**What was fixed.**');
+    expect(markdown).toContain('**What is left, and what was tried.**');
 
     const allMet = buildPerformanceReport(
       { ring: sweepReport('ring', ['poll'], (v) => (v.includes('in-order batched') ? 2 : 1) * 1e6), files: ['r.json'] },

@@ -141,10 +141,12 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
         'Why: at batch 1 every buffer pays a whole publish / poll / reclaim round trip between the CPUs, so every ' +
         'variant is at its slowest; as the batch grows the fixed cost per batch (the publishing store, the cache ' +
         'line that carries the index or the head flags across, the used-entry handshake) is shared by more buffers ' +
-        'until per-buffer work dominates and the curves flatten. IN_ORDER with batched used entries pulls ahead on ' +
-        'the split ring because one used entry completes a whole batch and descriptors recycled in ring order are ' +
-        "republished unchanged, so their cache lines stay shared; the packed ring must rewrite every descriptor's " +
-        'flags each lap, which keeps its three variants together (see "Where a target is missed").',
+        'until per-buffer work dominates and the curves flatten. IN_ORDER with batched used entries pulls ahead most ' +
+        'on the split ring, because one used entry completes a whole batch and descriptors recycled in ring order ' +
+        'are republished unchanged, so their cache lines stay shared; the packed ring must rewrite every ' +
+        "descriptor's flags each lap, so its lines move between the CPUs whatever the IN_ORDER setting and its gain " +
+        'is smaller. With the ring full (batch 256 on a 256 ring) the driver waits for a whole ring to come back ' +
+        'before it adds again, so the two sides take turns instead of overlapping and every variant drops.',
       '',
     );
   }
@@ -237,8 +239,8 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
       'the saved work is small next to the rest. On the split ring it also keeps the descriptor table and the avail ' +
       'ring byte-identical lap after lap, which the driver does not store again, so those cache lines stop moving ' +
       "between the CPUs. The packed ring has no such lines: every descriptor's AVAIL/USED flags flip each lap, so " +
-      'both variants move the same descriptor lines and IN_ORDER saves only the used-descriptor writes, which the ' +
-      'store buffer was already hiding.',
+      'IN_ORDER spares the device its used-descriptor writes and the driver its per-buffer reads of them, but not ' +
+      'the traffic of the descriptor lines themselves, and its gain is smaller.',
     '',
   ].join('\n');
   return { markdown, plots: [p] };
@@ -474,25 +476,30 @@ function missedSection(rows: TargetRow[]): string {
 ${list}
 
 **What the profile shows.** \`node --cpu-prof\` on \`vq run --ring packed --in-order --event-idx --threads --poll
---batch 32 --max-chain 1 --max-segment 64 --shape fixed --no-verify-data --buffers 10000000\` and the same with
-\`--no-in-order\` (2026-11-24): without IN_ORDER the driver thread's samples are led by \`takeUsed\` (27%) and
-\`add\` (22%); with IN_ORDER \`takeUsed\` falls to 10% and most samples land in the driver's loop, into which V8
-inlines \`fill\` and \`reap\`, while the device thread's \`pop\` and \`#parse\` rise from 21% to 45%. A sampling
-profile cannot tell work from waiting in a polling loop, so each side's busy rounds were timed (a temporary probe,
-not committed): the driver thread is busy 92% of the run in every variant, so the driver sets the rate: 52 ns per buffer on the split ring with IN_ORDER, 61 ns on
-the packed ring with IN_ORDER, 65 ns packed without. In one thread, where no cache line moves between CPUs, packed
-IN_ORDER does gain 1.18x (10.53 against 8.95 M/s). So the packed driver's cost across two CPUs is not JavaScript
-work but descriptor lines: every lap it must rewrite each descriptor's flags (AVAIL/USED alternate), so each of the
-8 lines of a 32-buffer batch must be taken back from the device's cache, whether or not IN_ORDER spared the device
-its used writes. The split driver stores nothing into its descriptor table or avail ring once they repeat.
+--batch 32 --max-chain 1 --max-segment 64 --shape fixed --no-verify-data --buffers 10000000\` (and the same with
+\`--no-in-order\`, and on the split ring) attributes most of the driver thread's samples to its loop, into which V8
+inlines \`fill\` and \`reap\`: a sampling profile cannot tell work from waiting in a polling loop. So each side's
+busy rounds were timed (a temporary probe, not committed): the driver thread is busy over 90% of the run in every
+variant, so the driver sets the rate, and its \`fill\` (adding 32 buffers) took 44 ns per buffer on the packed ring
+with IN_ORDER against 26 ns in one thread and 35 ns on the split ring. It was stalling on its own descriptor ring:
+before storing a descriptor it loaded the words already there (to skip unchanged stores), and those are lines the
+device reads and polls.
 
-**What was tried, without a gain that held across runs:** skipping unchanged descriptor words; writing every word
-unconditionally; sequential Buffer IDs with no ID lists; touching reclaimed descriptors early to take their lines
-back before rewriting them; backing off the polling device and a short local spin; removing divisions from the hot
-path; a plain store instead of \`Atomics.store\` for the publishing flag (an experiment only, not spec-safe: no
-change); device flush sizes of 16, 32 and 256 (no change in the ordering of the variants); queue size 1024 and batch
-128 (packed IN_ORDER 15.5 and 16.0 M/s against 15.6 and 17.5 without). This machine exposes no hardware counters
-(\`perf\` reports them unsupported), which is what would pin the line transfers down.
+**What was fixed.** The packed driver now compares against a private record of what the ring holds, refreshed from
+each used descriptor it takes back, and stores only the flags of a recycled descriptor. \`fill\` fell to 35 ns per
+buffer and packed IN_ORDER at batch 32 rose from 15.05 to about 17.5 M/s; the ring suite's packed IN_ORDER gain went
+from 1.00x to the figure above.
+
+**What is left, and what was tried.** The packed ring still moves one descriptor line from the driver to the device
+for every four buffers each lap (the AVAIL/USED bits alternate), where the split ring moves about three lines per
+batch; that is the remaining gap to the split ring, and across processes (vhost-user, hybrid mode) the packed gain
+is within the noise of the wake-ups (see the per-round range). Tried without a gain that held across runs: writing
+every descriptor word unconditionally; sequential Buffer IDs with no ID lists; touching reclaimed descriptors early to
+take their lines back before rewriting them; backing off the polling device and a short local spin; removing
+divisions from the hot path; storing the flags of heads that share the held head's cache line together just before
+it (one line transfer per batch instead of several); a plain store instead of \`Atomics.store\` for the publishing
+flag (an experiment only, not spec-safe: no change); device flush sizes of 16, 32 and 256. This machine exposes no
+hardware counters (\`perf\` reports them unsupported), which is what would pin the remaining line transfers down.
 `;
 }
 
