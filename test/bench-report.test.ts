@@ -423,6 +423,15 @@ describe('vq bench on the command line', () => {
     expect(l.vhostUser?.variants).toHaveLength(6);
   });
 
+  it('says what to install when dpdk-testpmd is missing, instead of crashing', () => {
+    const r = spawnSync(process.execPath, [VQ, 'bench', 'dpdk', '--runs', '1'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: '/nonexistent' },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^vq: dpdk-testpmd is not installed .*scripts\/install-interop.sh/);
+  });
+
   it('prints the help of the suites when run without --quick or a suite', () => {
     const r = vq('bench');
     expect(r.out + r.err).toMatch(/--quick/);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { RunOptionsError } from '../harness/run.js';
 import { ReportFormatError } from '../report/load.js';
+import { BenchSetupError } from '../harness/bench-dpdk.js';
 import { OsError } from '../os/libc.js';
 import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
@@ -38,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       e instanceof RunOptionsError ||
       e instanceof VhostUserFrontendError ||
       e instanceof FeatureNegotiationError ||
-      e instanceof ReportFormatError
+      e instanceof ReportFormatError ||
+      e instanceof BenchSetupError
     ) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;

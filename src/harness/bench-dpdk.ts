@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,7 @@ const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
  * CPU 0. The rate is what the sender could put on the ring: with the ring full it is what the receiver takes off it.
  */
 export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
+  requireTestpmd();
   const dir = mkdtempSync(join(tmpdir(), 'vq-bench-dpdk-'));
   const rows: DpdkBenchRow[] = [];
   const combos = o.frameSizes.flatMap((frameBytes) =>
@@ -149,6 +150,20 @@ export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
     queueSize: QUEUE_SIZE,
     rows,
   };
+}
+
+/** A benchmark cannot start here: a program it needs is missing. */
+export class BenchSetupError extends Error {
+  override readonly name = 'BenchSetupError';
+}
+
+function requireTestpmd(): void {
+  const found = spawnSync('sh', ['-c', 'command -v dpdk-testpmd'], { encoding: 'utf8' });
+  if (found.status !== 0) {
+    throw new BenchSetupError(
+      'dpdk-testpmd is not installed (Debian package dpdk-dev): run bash scripts/install-interop.sh',
+    );
+  }
 }
 
 /** Who consumes the frames DPDK's virtio-user sends. */
