@@ -40,37 +40,29 @@ const VARIANT_NAMES = (ring: RingLayout): string[] => [
   `${ring} no in-order`,
 ];
 
-/** The figures of one mode / indirect / queue size, by variant name, sorted by batch. */
-function curve(
-  r: BenchReport,
-  mode: BenchMode,
-  indirect: boolean,
-  queueSize: number,
-  variant: string,
-): VariantSummary[] {
-  return r.variants
-    .filter((v) => v.mode === mode && v.indirect === indirect && v.queueSize === queueSize && v.variant === variant)
-    .sort((a, b) => a.batch - b.batch);
+/** A slice of a sweep that a plot or a figure reads: one mode, queue size and indirect setting. */
+interface View {
+  mode: BenchMode;
+  queueSize: number;
+  indirect: boolean;
+}
+
+const inView = (x: View, v: View): boolean =>
+  x.mode === v.mode && x.queueSize === v.queueSize && x.indirect === v.indirect;
+
+/** The figures of one variant in `view`, sorted by batch. */
+function curve(r: BenchReport, view: View, variant: string): VariantSummary[] {
+  return r.variants.filter((v) => inView(v, view) && v.variant === variant).sort((a, b) => a.batch - b.batch);
 }
 
 function ratioAt(
   r: BenchReport,
   kind: RatioSummary['kind'],
   ring: RingLayout,
-  mode: BenchMode,
-  indirect: boolean,
-  queueSize: number,
+  view: View,
   batch: number,
 ): RatioSummary | undefined {
-  return r.ratios.find(
-    (x) =>
-      x.kind === kind &&
-      x.ring === ring &&
-      x.mode === mode &&
-      x.indirect === indirect &&
-      x.queueSize === queueSize &&
-      x.batch === batch,
-  );
+  return r.ratios.find((x) => x.kind === kind && x.ring === ring && inView(x, view) && x.batch === batch);
 }
 
 /** The modes, queue sizes and rings a report covers. */
@@ -84,20 +76,30 @@ const throughputMode = (r: BenchReport): BenchMode => {
   return m.includes('poll') ? 'poll' : m.includes('hybrid') ? 'hybrid' : m[0];
 };
 const baseQueue = (r: BenchReport): number => (queueSizesOf(r).includes(256) ? 256 : queueSizesOf(r)[0]);
-const hasIndirectOff = (r: BenchReport): boolean => r.variants.some((v) => !v.indirect);
+/**
+ * What the report shows of a suite unless it says otherwise: its throughput mode (or `mode`), queue 256 where
+ * measured, and direct descriptors where measured.
+ */
+const headline = (r: BenchReport, mode = throughputMode(r), queueSize = baseQueue(r)): View => ({
+  mode,
+  queueSize,
+  indirect: !r.variants.some((v) => !v.indirect),
+});
 
-function throughputPlot(r: BenchReport, mode: BenchMode, queueSize: number, name: string): Plot {
-  const indirect = !hasIndirectOff(r);
-  const series: Series[] = ringsOf(r).flatMap((ring) =>
+/** One line per variant of every ring in `view` (packed dashed): `value` of each point against its batch size. */
+function variantSeries(r: BenchReport, view: View, value: (v: VariantSummary) => number | null): Series[] {
+  return ringsOf(r).flatMap((ring) =>
     VARIANT_NAMES(ring).map((variant) => ({
       name: variant,
       dashed: ring === 'packed',
-      points: curve(r, mode, indirect, queueSize, variant).map((v): [number, number] => [
-        v.batch,
-        v.medianBuffersPerSec / 1e6,
-      ]),
+      points: curve(r, view, variant).map((v): [number, number | null] => [v.batch, value(v)]),
     })),
   );
+}
+
+function throughputPlot(r: BenchReport, view: View, name: string): Plot {
+  const { mode, queueSize, indirect } = view;
+  const series = variantSeries(r, view, (v) => v.medianBuffersPerSec / 1e6);
   return {
     name,
     svg: lineChart({
@@ -114,9 +116,7 @@ function throughputPlot(r: BenchReport, mode: BenchMode, queueSize: number, name
 function sameRing(ring: BenchReport | undefined, vu: BenchReport): string {
   if (ring === undefined) return '';
   const at = (r: BenchReport, batch: number): VariantSummary | undefined =>
-    curve(r, throughputMode(r), !hasIndirectOff(r), baseQueue(r), 'split in-order batched').find(
-      (v) => v.batch === batch,
-    );
+    curve(r, headline(r), 'split in-order batched').find((v) => v.batch === batch);
   const pairs = [1, TARGET_BATCH]
     .map((b) => [b, at(vu, b), at(ring, b)] as const)
     .filter(([, a, b]) => a !== undefined && b !== undefined)
@@ -129,26 +129,25 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
   const plots: Plot[] = [];
   const text: string[] = ['## Throughput against batch size', ''];
   if (ring !== undefined) {
-    const mode = throughputMode(ring);
+    const view = headline(ring);
     for (const q of queueSizesOf(ring)) {
-      const p = throughputPlot(ring, mode, q, `ring-throughput-q${q}`);
+      const p = throughputPlot(ring, headline(ring, view.mode, q), `ring-throughput-q${q}`);
       plots.push(p);
       text.push(plotRef(p), '');
     }
-    const q = baseQueue(ring);
     const at = (variant: string, batch: number): VariantSummary | undefined =>
-      curve(ring, mode, !hasIndirectOff(ring), q, variant).find((v) => v.batch === batch);
+      curve(ring, view, variant).find((v) => v.batch === batch);
     const line = (variant: string): string => {
       const b1 = at(variant, 1);
       const b32 = at(variant, TARGET_BATCH);
-      const top = curve(ring, mode, !hasIndirectOff(ring), q, variant).reduce<VariantSummary | undefined>(
+      const top = curve(ring, view, variant).reduce<VariantSummary | undefined>(
         (best, v) => (best === undefined || v.medianBuffersPerSec > best.medianBuffersPerSec ? v : best),
         undefined,
       );
       return `${variant} ${b1 ? mbuf(b1.medianBuffersPerSec) : '-'} M/s at batch 1, ${b32 ? mbuf(b32.medianBuffersPerSec) : '-'} at batch 32, best ${top ? `${mbuf(top.medianBuffersPerSec)} at batch ${top.batch}` : '-'}`;
     };
     text.push(
-      `What it shows: buffers per second of the ring alone (two pinned threads, ${mode} mode, queue ${q}) as the ` +
+      `What it shows: buffers per second of the ring alone (two pinned threads, ${view.mode} mode, queue ${view.queueSize}) as the ` +
         `driver adds more buffers between kicks: ${ringsOf(ring)
           .flatMap((rg) => VARIANT_NAMES(rg).map(line))
           .join('; ')}. ` +
@@ -164,19 +163,18 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
     );
   }
   if (vu !== undefined) {
-    const mode = throughputMode(vu);
-    const q = baseQueue(vu);
-    const p = throughputPlot(vu, mode, q, 'vhost-user-throughput');
+    const view = headline(vu);
+    const p = throughputPlot(vu, view, 'vhost-user-throughput');
     plots.push(p);
     const b32 = (variant: string): string => {
-      const v = curve(vu, mode, !hasIndirectOff(vu), q, variant).find((x) => x.batch === TARGET_BATCH);
+      const v = curve(vu, view, variant).find((x) => x.batch === TARGET_BATCH);
       return v ? mbuf(v.medianBuffersPerSec) : '-';
     };
     text.push(
       plotRef(p),
       '',
       `What it shows: the same sweep between two processes over vhost-user (the test driver in one, \`vq serve test\` ` +
-        `in the other; eventfds, ${mode} mode, queue ${q}). At batch 32: ` +
+        `in the other; eventfds, ${view.mode} mode, queue ${view.queueSize}). At batch 32: ` +
         ringsOf(vu)
           .flatMap((rg) => VARIANT_NAMES(rg).map((v) => `${v} ${b32(v)} M/s`))
           .join(', ') +
@@ -195,22 +193,13 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
   const facts: string[] = [];
   for (const r of [ring, vu]) {
     if (r === undefined) continue;
-    const mode = throughputMode(r);
-    const q = baseQueue(r);
-    const indirect = !hasIndirectOff(r);
+    const view = headline(r);
     for (const rg of ringsOf(r)) {
       const pts = r.ratios
-        .filter(
-          (x) =>
-            x.kind === 'in-order-gain' &&
-            x.ring === rg &&
-            x.mode === mode &&
-            x.queueSize === q &&
-            x.indirect === indirect,
-        )
+        .filter((x) => x.kind === 'in-order-gain' && x.ring === rg && inView(x, view))
         .sort((a, b) => a.batch - b.batch);
       series.push({
-        name: `${r.suite}: ${rg} (${mode})`,
+        name: `${r.suite}: ${rg} (${view.mode})`,
         dashed: r.suite === 'vhost-user',
         points: pts.map((x) => [x.batch, x.ratioOfMedians]),
       });
@@ -324,20 +313,12 @@ function dpdkSection(d: DpdkBenchReport | undefined): Section {
 /** Section 4: used entries per buffer. */
 function usedEntriesSection(ring: BenchReport | undefined): Section {
   if (ring === undefined) return { markdown: '', plots: [] };
-  const mode = throughputMode(ring);
-  const q = baseQueue(ring);
-  const indirect = !hasIndirectOff(ring);
-  const series: Series[] = ringsOf(ring).flatMap((rg) =>
-    VARIANT_NAMES(rg).map((variant) => ({
-      name: variant,
-      dashed: rg === 'packed',
-      points: curve(ring, mode, indirect, q, variant).map((v): [number, number] => [v.batch, v.usedEntriesPerBuffer]),
-    })),
-  );
+  const view = headline(ring);
+  const series = variantSeries(ring, view, (v) => v.usedEntriesPerBuffer);
   const p: Plot = {
     name: 'used-entries',
     svg: lineChart({
-      title: `Used entries written per buffer (ring, ${mode}, queue ${q})`,
+      title: `Used entries written per buffer (ring, ${view.mode}, queue ${view.queueSize})`,
       xLabel: 'batch size',
       yLabel: 'used entries per buffer (exact counter)',
       logX: true,
@@ -347,7 +328,7 @@ function usedEntriesSection(ring: BenchReport | undefined): Section {
     }),
   };
   const at32 = ringsOf(ring)
-    .map((rg) => curve(ring, mode, indirect, q, `${rg} in-order batched`).find((v) => v.batch === TARGET_BATCH))
+    .map((rg) => curve(ring, view, `${rg} in-order batched`).find((v) => v.batch === TARGET_BATCH))
     .filter((v): v is VariantSummary => v !== undefined)
     .map(
       (v) =>
@@ -373,20 +354,10 @@ function usedEntriesSection(ring: BenchReport | undefined): Section {
 function notificationSection(ring: BenchReport | undefined, vu: BenchReport | undefined): Section {
   const source = ring !== undefined && modesOf(ring).includes('wait') ? ring : vu;
   if (source === undefined) return { markdown: '', plots: [] };
-  const mode: BenchMode = modesOf(source).includes('wait') ? 'wait' : throughputMode(source);
-  const q = baseQueue(source);
-  const indirect = !hasIndirectOff(source);
+  const view = headline(source, modesOf(source).includes('wait') ? 'wait' : throughputMode(source));
+  const { mode, queueSize: q } = view;
   const perBuffer = (v: VariantSummary): number => v.kicksPerBuffer + (v.interruptsPerBuffer ?? 0);
-  const series: Series[] = ringsOf(source).flatMap((rg) =>
-    VARIANT_NAMES(rg).map((variant) => ({
-      name: variant,
-      dashed: rg === 'packed',
-      points: curve(source, mode, indirect, q, variant).map((v): [number, number | null] => [
-        v.batch,
-        perBuffer(v) > 0 ? perBuffer(v) : null,
-      ]),
-    })),
-  );
+  const series = variantSeries(source, view, (v) => (perBuffer(v) > 0 ? perBuffer(v) : null));
   const counted = source.variants.some((v) => v.interruptsPerBuffer !== null) ? 'kicks + interrupts' : 'kicks';
   const p: Plot = {
     name: 'notifications',
@@ -401,7 +372,7 @@ function notificationSection(ring: BenchReport | undefined, vu: BenchReport | un
   };
   const first = `${ringsOf(source)[0]} in-order batched`;
   const at = (batch: number): string => {
-    const v = curve(source, mode, indirect, q, first).find((x) => x.batch === batch);
+    const v = curve(source, view, first).find((x) => x.batch === batch);
     return v && perBuffer(v) > 0
       ? `${perBuffer(v).toFixed(4)} (one per ${(1 / perBuffer(v)).toFixed(0)} buffers)`
       : '-';
@@ -431,14 +402,12 @@ function targets(l: LoadedReports): TargetRow[] {
   const rows: TargetRow[] = [];
   for (const r of [l.ring, l.vhostUser]) {
     if (r === undefined) continue;
-    const q = baseQueue(r);
-    const indirect = !hasIndirectOff(r);
+    const view = headline(r);
     for (const rg of ringsOf(r)) {
-      for (const mode of [throughputMode(r)]) {
-        const x = ratioAt(r, 'in-order-gain', rg, mode, indirect, q, TARGET_BATCH);
-        if (x === undefined) continue;
+      const x = ratioAt(r, 'in-order-gain', rg, view, TARGET_BATCH);
+      if (x !== undefined) {
         rows.push({
-          target: `${r.suite}, ${rg}: IN_ORDER gain >= ${TARGET_IN_ORDER_GAIN}x at batch 32 (${mode})`,
+          target: `${r.suite}, ${rg}: IN_ORDER gain >= ${TARGET_IN_ORDER_GAIN}x at batch 32 (${view.mode})`,
           measured: `${x3(x.ratioOfMedians)} (rounds ${x.roundRatios.min.toFixed(3)}-${x.roundRatios.max.toFixed(3)})`,
           met: x.ratioOfMedians >= TARGET_IN_ORDER_GAIN,
         });
@@ -458,11 +427,10 @@ function targets(l: LoadedReports): TargetRow[] {
       }
     }
     if (r.suite === 'ring' && ringsOf(r).length === 2) {
-      const mode = throughputMode(r);
-      const x = ratioAt(r, 'packed-vs-split', 'packed', mode, indirect, q, TARGET_BATCH);
+      const x = ratioAt(r, 'packed-vs-split', 'packed', view, TARGET_BATCH);
       if (x !== undefined) {
         rows.push({
-          target: `ring: packed IN_ORDER >= ${TARGET_PACKED_VS_SPLIT}x split IN_ORDER at batch 32 (${mode}; issue #3)`,
+          target: `ring: packed IN_ORDER >= ${TARGET_PACKED_VS_SPLIT}x split IN_ORDER at batch 32 (${view.mode}; issue #3)`,
           measured: x3(x.ratioOfMedians),
           met: x.ratioOfMedians >= TARGET_PACKED_VS_SPLIT,
         });
@@ -558,9 +526,7 @@ function targetTable(rows: TargetRow[], l: LoadedReports): string {
     if (r === undefined) continue;
     for (const mode of modesOf(r).filter((m) => m !== throughputMode(r))) {
       const gains = ringsOf(r)
-        .map(
-          (rg) => [rg, ratioAt(r, 'in-order-gain', rg, mode, !hasIndirectOff(r), baseQueue(r), TARGET_BATCH)] as const,
-        )
+        .map((rg) => [rg, ratioAt(r, 'in-order-gain', rg, headline(r, mode), TARGET_BATCH)] as const)
         .filter(([, x]) => x !== undefined)
         .map(([rg, x]) => `${rg} ${x3(x!.ratioOfMedians)}`);
       if (gains.length > 0) others.push(`${r.suite} in ${mode} mode ${gains.join(', ')}`);
