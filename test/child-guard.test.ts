@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { stopChild } from '../src/os/child-guard.js';
 
 describe('killOnExit', () => {
   it('kills a child still running when its parent exits (nothing left behind after an early stop)', () => {
@@ -19,6 +20,22 @@ describe('killOnExit', () => {
     // SIGKILL is delivered before the parent's exit returns; /proc shows at most a zombie being reaped by init.
     const state = existsSync(`/proc/${pid}/stat`) ? readState(pid) : 'gone';
     expect(['gone', 'Z']).toContain(state);
+  });
+});
+
+describe('stopChild', () => {
+  it('sends SIGINT and resolves once the child has exited, at once if it already has', async () => {
+    const code =
+      "process.on('SIGINT', () => { console.log('stopping'); process.exit(3); }); setInterval(() => {}, 1000); console.log('up');";
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
+    while (!out.includes('up')) await new Promise((r) => setTimeout(r, 10));
+    await stopChild(child);
+    expect(child.exitCode).toBe(3);
+    expect(out).toContain('stopping');
+    await stopChild(child);
+    expect(child.exitCode).toBe(3);
   });
 });
 

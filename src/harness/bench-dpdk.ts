@@ -9,7 +9,7 @@ import { median } from './bench.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import type { RingLayout } from './options.js';
 import { Testpmd } from './testpmd.js';
-import { killOnExit } from '../os/child-guard.js';
+import { killOnExit, stopChild } from '../os/child-guard.js';
 
 /** What is measured: who sends into whom. */
 export type DpdkCase = 'virtio-user->dpdk-vhost' | 'virtio-user->vqkit' | 'vqkit->dpdk-vhost';
@@ -252,13 +252,7 @@ async function measureVqkitDriver(
     checkNegotiated(BigInt(negotiated[1]), ring, inOrder, 'DPDK vhost');
     return sampleOf(w);
   } finally {
-    if (sender !== null && sender.exitCode === null) {
-      const s = sender;
-      await new Promise<void>((resolve) => {
-        s.once('exit', () => resolve());
-        s.kill('SIGINT');
-      });
-    }
+    if (sender !== null) await stopChild(sender);
     await rx.stop();
   }
 }
@@ -333,15 +327,7 @@ async function startReceiver(socket: string, receiver: DpdkReceiver, ring: RingL
     p,
     'vq serve net',
   );
-  return {
-    pid: p.pid!,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (p.exitCode !== null) return resolve();
-        p.once('exit', () => resolve());
-        p.kill('SIGINT');
-      }),
-  };
+  return { pid: p.pid!, stop: () => stopChild(p) };
 }
 
 async function waitUntil(ready: () => boolean, died: () => boolean, p: ChildProcess, what: string): Promise<void> {

@@ -2,7 +2,7 @@ import { planLocal } from '../transport/local/plan.js';
 import { nsPer } from '../transport/local/report.js';
 import { rateOf } from './run.js';
 import { runTwoThreads } from '../transport/local/threads.js';
-import { benchSweep, sweepGroups, type BenchReport, type SampleRunner, type SweepOptions } from './bench.js';
+import { benchSweep, sweepGroups, sweepRuns, type BenchReport, type SampleRunner, type SweepOptions } from './bench.js';
 
 /** Driver and device on two pinned threads of this process, no transport. */
 export const runRingSample: SampleRunner = async (run) => {
@@ -28,7 +28,7 @@ export const runRingSample: SampleRunner = async (run) => {
  */
 export async function benchRing(o: SweepOptions & { gcCheck: boolean }): Promise<BenchReport> {
   const gcRuns = o.gcCheck ? 2 : 0;
-  const sweepTotal = sweepGroups(o).length * o.rings.length * 3 * o.runs;
+  const sweepTotal = sweepRuns(o);
   const report = await benchSweep(
     'ring',
     { ...o, onProgress: (d, _t, what) => o.onProgress?.(d, sweepTotal + gcRuns, what) },

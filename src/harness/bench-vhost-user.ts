@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planLocal } from '../transport/local/plan.js';
@@ -11,12 +11,14 @@ import {
   RING_ONLY_TRAFFIC,
   benchSweep,
   median,
+  sweepRuns,
   type BenchMode,
   type BenchReport,
   type SweepOptions,
 } from './bench.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
+import { machineInfo, type MachineInfo } from './machine.js';
 import { killOnExit } from '../os/child-guard.js';
 
 export interface VhostUserBenchRow {
@@ -33,7 +35,7 @@ export interface VhostUserBenchRow {
 export interface VhostUserBenchReport {
   suite: 'vhost-user';
   date: string;
-  machine: { cpus: number; model: string; node: string };
+  machine: MachineInfo;
   command: string;
   runs: number;
   buffers: number;
@@ -91,7 +93,7 @@ export async function benchVhostUser(o: {
   return {
     suite: 'vhost-user',
     date: new Date().toISOString(),
-    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    machine: machineInfo(),
     command: o.command,
     runs: o.runs,
     buffers: o.buffers,
@@ -106,7 +108,13 @@ export async function benchVhostUser(o: {
  */
 export async function benchVhostUserSweep(o: SweepOptions): Promise<BenchReport> {
   const parts: BenchReport[] = [];
+  const total = sweepRuns(o);
+  let before = 0;
   for (const mode of o.modes) {
+    // One sweep per mode (each against its own daemons); progress counts across all of them.
+    const offset = before;
+    const onProgress = (done: number, _total: number, what: string): void => o.onProgress?.(offset + done, total, what);
+    before += sweepRuns({ ...o, modes: [mode] });
     const busyPollUs = mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0;
     // The used-entry policy is the device's: one daemon batches, the other writes an entry per buffer.
     await withDaemon(busyPollUs, async (batched) => {
@@ -114,7 +122,7 @@ export async function benchVhostUserSweep(o: SweepOptions): Promise<BenchReport>
         busyPollUs,
         async (perBuffer) => {
           parts.push(
-            await benchSweep('vhost-user', { ...o, modes: [mode] }, async (run) => {
+            await benchSweep('vhost-user', { ...o, modes: [mode], onProgress }, async (run) => {
               const socket = run.inOrder && run.usedEntries === 'per-buffer' ? perBuffer : batched;
               const r = await runOverVhostUser(socket, run);
               if (!r.passed) throw new Error(r.failure ?? 'failed');
@@ -127,7 +135,7 @@ export async function benchVhostUserSweep(o: SweepOptions): Promise<BenchReport>
                 interruptsPerBuffer: null,
                 batchesPerBuffer: (r.kicks + r.kicksSuppressed) / n,
                 flushesPerBuffer: null,
-                gcCount: 0,
+                gcCount: null,
                 pinned: null,
               };
             }),

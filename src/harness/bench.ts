@@ -33,7 +33,8 @@ export interface BenchSample {
   batchesPerBuffer: number;
   /** Device flushes (used-buffer publications) per buffer; null where the device is in another process. */
   flushesPerBuffer: number | null;
-  gcCount: number;
+  /** Garbage collections during the run; null where they are not counted (the vhost-user front-end). */
+  gcCount: number | null;
 }
 
 export interface VariantSummary {
@@ -148,6 +149,9 @@ export function sweepVariants(rings: RingLayout[]): BenchVariant[] {
   ]);
 }
 
+/** How many runs a sweep makes: its progress total. */
+export const sweepRuns = (o: SweepOptions): number => sweepGroups(o).length * sweepVariants(o.rings).length * o.runs;
+
 export function sweepGroups(o: SweepOptions): BenchGroup[] {
   const groups: BenchGroup[] = [];
   for (const mode of o.modes) {
@@ -196,7 +200,7 @@ export function sweepGroups(o: SweepOptions): BenchGroup[] {
 export async function benchSweep(suite: SweepSuite, o: SweepOptions, runSample: SampleRunner): Promise<BenchReport> {
   const groups = sweepGroups(o);
   const variantsOf = sweepVariants(o.rings);
-  const total = groups.length * variantsOf.length * o.runs;
+  const total = sweepRuns(o);
   let done = 0;
   let pinned: boolean | null = null;
   const variants: VariantSummary[] = [];

@@ -31,7 +31,7 @@ function vqkitVersion(): string {
 }
 
 /** The installed DPDK package's version. */
-export function dpdkVersion(): string {
+function dpdkVersion(): string {
   try {
     return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'dpdk'], { encoding: 'utf8' });
   } catch {
