@@ -13,6 +13,7 @@ import {
   packedDescRingSize,
 } from '../../spec/packed.js';
 import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '../errors.js';
+import { highWord, storeChangedWords } from '../descriptor-words.js';
 import { InFlightBuffers } from '../in-flight.js';
 import { armEvent, disarmEvent, eventWanted } from './event.js';
 import { ringFeatures, type Features } from '../features.js';
@@ -20,8 +21,6 @@ import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDriverStats } from '../stats.js';
 import type { ScatterList } from '../scatter-list.js';
 import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
-
-const TWO_32 = 2 ** 32;
 
 /**
  * The driver side of a packed virtqueue (VIRTIO 1.2 section 2.8).
@@ -298,7 +297,7 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     const shadow = this.#shadow;
     const w = d * 4;
     const lo = addr >>> 0;
-    const hi = (addr - lo) / TWO_32;
+    const hi = highWord(addr);
     if (shadow[w] !== lo) words[w] = shadow[w] = lo;
     if (shadow[w + 1] !== hi) words[w + 1] = shadow[w + 1] = hi;
     if (shadow[w + 2] !== len) words[w + 2] = shadow[w + 2] = len;
@@ -343,16 +342,7 @@ const wrapIndex = (i: number, size: number): number => (i >= size ? i - size : i
 
 /**
  * Writes an indirect table entry (addr, len, flags; the id is unused). Tables are the driver's own memory, which the
- * device only reads: words that already hold the value are not stored again, so a table reused as it was stays
- * shared.
+ * device only reads, so comparing against them costs no shared line.
  */
-function writeTableEntry(words: Uint32Array, d: number, addr: number, len: number, flags: number): void {
-  const w = d * 4;
-  const lo = addr >>> 0;
-  const hi = (addr - lo) / TWO_32;
-  const v = (flags << 16) >>> 0;
-  if (words[w] !== lo) words[w] = lo;
-  if (words[w + 1] !== hi) words[w + 1] = hi;
-  if (words[w + 2] !== len) words[w + 2] = len;
-  if (words[w + 3] !== v) words[w + 3] = v;
-}
+const writeTableEntry = (words: Uint32Array, d: number, addr: number, len: number, flags: number): void =>
+  storeChangedWords(words, d, addr, len, (flags << 16) >>> 0);

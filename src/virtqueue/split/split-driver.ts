@@ -15,14 +15,13 @@ import {
   usedRingSize,
 } from '../../spec/split.js';
 import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from '../errors.js';
+import { storeChangedWords } from '../descriptor-words.js';
 import { InFlightBuffers } from '../in-flight.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDriverStats } from '../stats.js';
 import type { ScatterList } from '../scatter-list.js';
 import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
-
-const TWO_32 = 2 ** 32;
 
 /**
  * The driver side of a split virtqueue (VIRTIO 1.2 section 2.7).
@@ -327,14 +326,6 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
   }
 }
 
-/** Writes a descriptor, storing only the words that changed (see add()): correct whatever the memory held. */
-function writeDesc(words: Uint32Array, d: number, addr: number, len: number, flags: number, next: number): void {
-  const w = d * 4;
-  const lo = addr >>> 0;
-  const hi = (addr - lo) / TWO_32;
-  const fn = (flags | (next << 16)) >>> 0;
-  if (words[w] !== lo) words[w] = lo;
-  if (words[w + 1] !== hi) words[w + 1] = hi;
-  if (words[w + 2] !== len) words[w + 2] = len;
-  if (words[w + 3] !== fn) words[w + 3] = fn;
-}
+/** Writes a split descriptor (flags and next in its last word), storing only the words that changed (see add()). */
+const writeDesc = (words: Uint32Array, d: number, addr: number, len: number, flags: number, next: number): void =>
+  storeChangedWords(words, d, addr, len, (flags | (next << 16)) >>> 0);
