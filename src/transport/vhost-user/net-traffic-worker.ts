@@ -107,7 +107,8 @@ function transmitOnly(driver: NetPortDriver, maxFrame: number): Omit<NetTrafficR
     const now = performance.now();
     if (now >= end) break;
     let sent = 0;
-    while (sent < 64 && pair.canSend && pair.send(frame, 0, length)) sent++;
+    // send() takes back used slots itself and says false when none is free.
+    while (sent < 64 && pair.send(frame, 0, length)) sent++;
     if (sent > 0) {
       driver.flushTx(0);
       traffic.sent += sent;
@@ -119,8 +120,8 @@ function transmitOnly(driver: NetPortDriver, maxFrame: number): Omit<NetTrafficR
     if (broken !== null) failure = broken.message;
   }
   // Every frame sent is taken by the device before this returns: the count is what it consumed.
-  const elapsedMs = performance.now() - started;
   const draining = performance.now();
+  const elapsedMs = draining - started;
   while (failure === null) {
     pair.reclaimTx();
     if (pair.tx.inFlight === 0) break;
