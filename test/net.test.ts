@@ -401,6 +401,17 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
     },
   );
 
+  it('net-traffic --tx-only stops with a failure naming the back-end when it goes away mid-run', async () => {
+    await withDaemon(['--backend', 'sink'], async (path, d) => {
+      const run = runNetTraffic(path, { ...base, frameSize: 200, txOnly: true, durationMs: 60_000 });
+      await d.waitFor(/negotiated/);
+      await d.stop();
+      const r = await run;
+      expect(r.failure).toMatch(/back-end (stopped|at .* went away during the run)/);
+      expect(r.pairs[0].received).toBe(0);
+    });
+  });
+
   it('--pcap writes every frame both ways as pcap records (Ethernet link type), whole and in order per direction', async () => {
     const file = join(dir, 'loop.pcap');
     await withDaemon(['--backend', 'loop', '--pcap', file], async (path, d) => {

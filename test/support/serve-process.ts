@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { killOnExit } from '../../src/os/child-guard.js';
+import { killOnExit, stopChild } from '../../src/os/child-guard.js';
 
 export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
@@ -45,11 +45,7 @@ export class VqProcess {
 
   /** Ends the process with SIGINT (it finishes its work and prints its summary) and waits for it. */
   stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) return resolve();
-      this.proc.once('exit', () => resolve());
-      this.proc.kill('SIGINT');
-    });
+    return stopChild(this.proc);
   }
 }
 
