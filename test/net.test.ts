@@ -403,8 +403,9 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
 
   it('net-traffic --tx-only stops with a failure naming the back-end when it goes away mid-run', async () => {
     await withDaemon(['--backend', 'sink'], async (path, d) => {
-      const run = runNetTraffic(path, { ...base, frameSize: 200, txOnly: true, durationMs: 60_000 });
-      await d.waitFor(/negotiated/);
+      const run = runNetTraffic(path, { ...base, control: false, frameSize: 200, txOnly: true, durationMs: 60_000 });
+      // Transmitting: the transmit queue (1) runs on the device.
+      await d.waitFor(/queue 1 started/);
       await d.stop();
       const r = await run;
       expect(r.failure).toMatch(/back-end (stopped|at .* went away during the run)/);

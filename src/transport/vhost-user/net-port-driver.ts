@@ -114,7 +114,8 @@ export class NetPortDriver {
       const deadline = performance.now() + timeoutMs;
       while (cvq.takeUsed() === undefined) {
         if (cvq.error !== null) return cvq.error.message;
-        if (this.stopped || performance.now() > deadline) return `no answer to control class ${cls} command ${cmd}`;
+        if (this.stopped) return `the back-end stopped before answering control class ${cls} command ${cmd}`;
+        if (performance.now() > deadline) return `no answer to control class ${cls} command ${cmd}`;
         this.wait(10);
       }
       if (area[64] !== VIRTIO_NET_OK) return `control class ${cls} command ${cmd} refused (ack ${area[64]})`;
