@@ -43,6 +43,7 @@ function sweepReport(
       modes: [mode],
       indirect: [false],
       rings: ['split', 'packed'],
+      workload: 'recycled',
       command,
     })) {
       for (const v of sweepVariants(['split', 'packed'])) {
@@ -337,6 +338,7 @@ describe('the sweep', () => {
       modes: ['poll'],
       indirect: [false, true],
       rings: ['split'],
+      workload: 'recycled',
       command: 'c',
     });
     expect(groups.map((g) => `${g.indirect ? 'i' : '-'}${g.queueSize}/${g.batch}`)).toEqual([
@@ -360,6 +362,7 @@ describe('the sweep', () => {
       modes: ['poll'],
       indirect: [false],
       rings: ['split', 'packed'],
+      workload: 'recycled',
       gcCheck: false,
       command: 'test',
       onProgress: (_d, _t, what) => seen.push(what),

@@ -92,6 +92,46 @@ describe('one-thread runs', () => {
     expect(batched.driverQueue.usedEntriesRead).toBe(batched.deviceQueue.usedEntriesWritten);
   });
 
+  it('a buffer pool of the queue size repeats what each ring position holds; a larger one changes it every lap', () => {
+    // The addresses the device finds at each ring position, lap after lap (IN_ORDER, one descriptor per buffer).
+    const lapsSeen = (ring: 'split' | 'packed', bufferPool?: number): number[][] => {
+      const o = options({
+        ring,
+        queueSize: 8,
+        maxChain: 1,
+        shape: 'fixed',
+        indirect: false,
+        verifyData: false,
+        bufferPool,
+      });
+      const { driver, device } = pair(o);
+      const laps: number[][] = [];
+      for (let lap = 0; lap < 4; lap++) {
+        expect(driver.fill(8)).toBe(8);
+        driver.queue.kickPrepare();
+        const seen: number[] = [];
+        for (let chain = device.queue.pop(); chain !== null; chain = device.queue.pop()) {
+          seen.push(chain.offsets[0]);
+          device.queue.complete(chain, chain.writableLength);
+        }
+        device.queue.flush();
+        expect(driver.reap()).toBe(8);
+        laps.push(seen);
+      }
+      expect(driver.failure).toBeNull();
+      return laps;
+    };
+    for (const ring of ['split', 'packed'] as const) {
+      const recycled = lapsSeen(ring);
+      expect(new Set(recycled.map((l) => l.join())).size).toBe(1);
+      const rotating = lapsSeen(ring, 16);
+      for (let lap = 1; lap < 4; lap++) {
+        expect(rotating[lap].every((addr, pos) => addr !== rotating[lap - 1][pos])).toBe(true);
+      }
+      expect(new Set(rotating.flat()).size).toBe(16);
+    }
+  });
+
   it('EVENT_IDX suppresses notifications and counts them', () => {
     const r = runSingleThread(planLocal(options({ buffers: 5000, batch: 'random', eventIdx: true })));
     expect(r.failure).toBeNull();
@@ -108,6 +148,9 @@ describe('run options', () => {
     expect(() => validateRun(options({ ring: 'packed', queueSize: 40000 }))).toThrow(/from 1 to 32768/);
     expect(() => validateRun(options({ maxChain: 300 }))).toThrow(/max chain/);
     expect(() => validateRun(options({ busyPollUs: -1 }))).toThrow(/busy poll/);
+    expect(() => validateRun(options({ bufferPool: 0 }))).toThrow(/buffer pool 0: from 1 to 65536/);
+    expect(() => validateRun(options({ bufferPool: 70000 }))).toThrow(/buffer pool/);
+    expect(() => validateRun(options({ bufferPool: 512 }))).not.toThrow();
   });
 
   it('the default matrix covers both layouts, every combination and policy, in one thread and two', () => {

@@ -1,8 +1,10 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import {
+  BUFFER_WORKLOADS,
   SWEEP_BATCHES,
   SWEEP_QUEUE_SIZES,
+  type BufferWorkload,
   median,
   type BenchMode,
   type BenchReport,
@@ -59,6 +61,16 @@ function sweepFlags(cmd: Command, modes: string[], defaultMode: string): Command
     .addOption(new Option('--indirect <which>', 'indirect descriptors').choices(['off', 'on', 'both']).default('both'))
     .addOption(
       new Option('--ring <layout>', 'ring layouts to compare').choices(['split', 'packed', 'both']).default('both'),
+    )
+    .addOption(
+      new Option(
+        '--workload <buffers>',
+        'recycled: the driver owns one buffer per ring position, so under IN_ORDER each returns to the position it ' +
+          'left and the ring repeats lap after lap; rotating: two per position, handed out in turn, so every ' +
+          "descriptor's address changes each lap (a pool larger than the ring)",
+      )
+        .choices(BUFFER_WORKLOADS)
+        .default('recycled'),
     );
 }
 
@@ -71,6 +83,7 @@ function sweepOptionsOf(flags: Record<string, unknown>, command: string, onProgr
     modes: flags.mode === 'both' ? ['poll', 'wait'] : modesOf(flags.mode),
     indirect: indirectOf(flags.indirect),
     rings: ringsOf(flags.ring),
+    workload: flags.workload as BufferWorkload,
     command,
     onProgress,
   };
@@ -204,6 +217,7 @@ async function quickBench(progress: (what: string, done: number, total: number) 
     queueSizes: [256],
     indirect: [false],
     rings: ['split', 'packed'] as RingLayout[],
+    workload: 'recycled' as const,
   };
   const command = 'vq bench --quick';
   const ring = await benchRing({

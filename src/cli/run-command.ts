@@ -59,6 +59,12 @@ export function runCommand(): Command {
         .default(DEFAULT_RUN.shape),
     )
     .option('--buffers <n>', 'buffers to complete per run', positiveInt('buffers'), DEFAULT_RUN.buffers)
+    .option(
+      '--buffer-pool <n>',
+      'buffers the driver owns, handed out in turn (default: the queue size, so under IN_ORDER each returns to the ' +
+        'ring position it left; more, and a position holds a different buffer each lap)',
+      positiveInt('buffer pool'),
+    )
     .option('--duration <seconds>', 'stop adding buffers after this long (--buffers stays an upper bound)', Number)
     .option('--threads', 'driver and device in two worker threads sharing memory (default: one thread, replayable)')
     .option('--poll', 'with --threads: busy-poll instead of sleeping on notifications')
@@ -99,6 +105,7 @@ export function runCommand(): Command {
         indirectMode: flags.indirectMode as RunOptions['indirectMode'],
         shape: flags.shape as RunOptions['shape'],
         buffers: flags.buffers as number,
+        bufferPool: flags.bufferPool as number | undefined,
         durationMs: flags.duration === undefined ? undefined : (flags.duration as number) * 1000,
         seed: flags.seed as number,
         window: flags.window as number,

@@ -27,7 +27,13 @@ export interface TestDriverOptions {
   /** Write and check the data bytes; off, only tokens, order and lengths are verified. */
   verifyData: boolean;
   seed: number;
-  /** Guest address of the data area and a view of it: queue size slots of maxChain * maxSegment bytes. */
+  /**
+   * Buffers the driver owns, handed out oldest-freed first (default: the queue size). With as many as the ring has
+   * slots, under IN_ORDER each buffer returns to the ring position it left, lap after lap; with more, a position
+   * holds a different buffer each lap, as in a driver that draws from a larger pool.
+   */
+  bufferPool?: number;
+  /** Guest address of the data area and a view of it: bufferPool slots of maxChain * maxSegment bytes. */
   dataAddr: number;
   data: Uint8Array;
 }
@@ -51,8 +57,8 @@ export interface TestDriverStats {
   bytesIn: number;
 }
 
-export const dataAreaBytes = (queueSize: number, maxChain: number, maxSegment: number): number =>
-  queueSize * maxChain * maxSegment;
+export const dataAreaBytes = (buffers: number, maxChain: number, maxSegment: number): number =>
+  buffers * maxChain * maxSegment;
 
 /**
  * The test driver (what Linux's virtio_test is): adds buffers in random batches with random chains, readable data
@@ -70,8 +76,8 @@ export class TestDriver {
   readonly #slots: BufferSlot[] = [];
   /**
    * Free slots as a FIFO ring: a buffer reuses the slot freed longest ago. Under IN_ORDER buffer n then always lands
-   * in the same slot as buffer n - size, so what the ring holds repeats lap after lap (the queues store only what
-   * changed).
+   * in the same slot as buffer n - pool, so with a pool of the queue size what the ring holds repeats lap after lap
+   * (the queues store only what changed).
    */
   readonly #free: BufferSlot[] = [];
   #freeAt = 0;
@@ -87,13 +93,14 @@ export class TestDriver {
     this.#prng = new Prng(options.seed);
     this.#inOrder = ringFeatures(queue.features).inOrder;
     this.#slotBytes = options.maxChain * options.maxSegment;
-    for (let i = 0; i < queue.size; i++) {
+    const pool = options.bufferPool ?? queue.size;
+    for (let i = 0; i < pool; i++) {
       const slot = new BufferSlot(i);
       if (options.shape === 'fixed') this.#fixedShape(slot);
       this.#slots.push(slot);
       this.#free.push(slot);
     }
-    this.#freeCount = queue.size;
+    this.#freeCount = pool;
   }
 
   #fixedShape(slot: BufferSlot): void {

@@ -82,6 +82,19 @@ export interface RatioSummary {
 
 export type SweepSuite = 'ring' | 'vhost-user';
 
+/**
+ * What the driver's buffers do between laps. recycled: the driver owns as many buffers as the ring has positions, so
+ * under IN_ORDER each returns to the position it left and what the ring holds repeats lap after lap. rotating: two
+ * buffers per position, handed out in turn, so every descriptor's address changes each lap, as in a driver that
+ * draws from a pool larger than its ring.
+ */
+export type BufferWorkload = 'recycled' | 'rotating';
+export const BUFFER_WORKLOADS: BufferWorkload[] = ['recycled', 'rotating'];
+
+/** The test driver's buffer pool for a workload (undefined: the queue size). */
+export const bufferPoolFor = (workload: BufferWorkload, queueSize: number): number | undefined =>
+  workload === 'rotating' ? 2 * queueSize : undefined;
+
 export interface BenchReport {
   suite: SweepSuite;
   date: string;
@@ -90,6 +103,8 @@ export interface BenchReport {
   runs: number;
   /** How long the driver adds buffers in each run (it then waits for the last ones). */
   durationMs: number;
+  /** What the driver's buffers do between laps (reports without it were 'recycled'). */
+  workload?: BufferWorkload;
   variants: VariantSummary[];
   ratios: RatioSummary[];
   gcCheck?: { buffers: number; gcCount: number }[];
@@ -133,6 +148,7 @@ export interface SweepOptions {
   modes: BenchMode[];
   indirect: boolean[];
   rings: RingLayout[];
+  workload: BufferWorkload;
   command: string;
   onProgress?: (done: number, total: number, what: string) => void;
 }
@@ -173,6 +189,7 @@ export function sweepGroups(o: SweepOptions): BenchGroup[] {
             indirectMode: 'always',
             queueSize,
             batch,
+            bufferPool: bufferPoolFor(o.workload, queueSize),
             buffers: BUFFER_CAP,
             durationMs: o.durationMs,
             // The first third warms the JIT up (each run is a fresh thread); the rate is measured over the rest.
@@ -181,7 +198,8 @@ export function sweepGroups(o: SweepOptions): BenchGroup[] {
             busyPollUs: mode === 'hybrid' ? HYBRID_BUSY_POLL_US : 0,
             seed: 1,
           };
-          const name = `${mode}${indirect ? ' indirect' : ''}, queue ${queueSize}, batch ${batch}`;
+          const rotating = o.workload === 'rotating' ? 'rotating buffers, ' : '';
+          const name = `${rotating}${mode}${indirect ? ' indirect' : ''}, queue ${queueSize}, batch ${batch}`;
           groups.push({ name, mode, indirect, batch, queueSize, base });
         }
       }
@@ -264,6 +282,7 @@ export async function benchSweep(suite: SweepSuite, o: SweepOptions, runSample: 
     command: o.command,
     runs: o.runs,
     durationMs: o.durationMs,
+    workload: o.workload,
     variants,
     ratios,
   };

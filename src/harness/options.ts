@@ -31,6 +31,8 @@ export interface RunOptions {
   /** Threads that sleep on notifications first busy-poll this many microseconds for work (0: sleep at once). */
   busyPollUs: number;
   seed: number;
+  /** Buffers the test driver owns (default: the queue size); more makes each ring position hold a new one each lap. */
+  bufferPool?: number;
   /** With IN_ORDER: one used entry per flushed batch, or one per buffer. */
   usedEntries: UsedEntryPolicy;
   /** The device publishes used buffers after serving at most this many chains (and whenever the ring runs dry). */

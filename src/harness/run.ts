@@ -39,6 +39,9 @@ export class RunOptionsError extends Error {
   override readonly name = 'RunOptionsError';
 }
 
+/** The largest test driver buffer pool: two buffers for each slot of the largest ring. */
+export const MAX_BUFFER_POOL = 65536;
+
 /** Rejects combinations the engine cannot run, with the reason. */
 export function validateRun(o: RunOptions): void {
   if (!AVAILABLE_RINGS.includes(o.ring)) throw new RunOptionsError(`the ${o.ring} ring is not implemented yet`);
@@ -62,6 +65,10 @@ export function validateRun(o: RunOptions): void {
     throw new RunOptionsError(`max segment ${o.maxSegment}: from 1 to 1048576 bytes`);
   }
   if (!Number.isInteger(o.buffers) || o.buffers < 1) throw new RunOptionsError(`buffers ${o.buffers}: at least 1`);
+  const pool = o.bufferPool;
+  if (pool !== undefined && (!Number.isInteger(pool) || pool < 1 || pool > MAX_BUFFER_POOL)) {
+    throw new RunOptionsError(`buffer pool ${pool}: from 1 to ${MAX_BUFFER_POOL} buffers`);
+  }
   if (!Number.isInteger(o.window) || o.window < 1) throw new RunOptionsError(`window ${o.window}: at least 1`);
   if (!Number.isFinite(o.busyPollUs) || o.busyPollUs < 0) {
     throw new RunOptionsError(`busy poll ${o.busyPollUs}: microseconds, 0 or more`);
@@ -163,6 +170,7 @@ export function replayCommand(o: RunOptions, step?: number): string {
     `--indirect-mode ${o.indirectMode}`,
     `--shape ${o.shape}`,
     `--buffers ${o.buffers}`,
+    o.bufferPool === undefined ? '' : `--buffer-pool ${o.bufferPool}`,
     `--used-entries ${o.usedEntries}`,
     `--flush-every ${o.flushEvery}`,
     `--completion ${o.completion}`,

@@ -56,7 +56,7 @@ export function planLocal(options: RunOptions): LocalPlan {
   const indirectMax = Math.min(options.maxChain, size);
   const indirectArea = alignPage(GUEST_BASE + ring.bytes);
   const dataAddr = alignPage(indirectArea + size * indirectMax * VIRTQ_DESC_SIZE);
-  const dataBytes = dataAreaBytes(size, options.maxChain, options.maxSegment);
+  const dataBytes = dataAreaBytes(options.bufferPool ?? size, options.maxChain, options.maxSegment);
   return {
     options,
     features,
@@ -94,6 +94,7 @@ export function buildDriverSide(plan: LocalPlan, memory: GuestMemory): TestDrive
     partialWrites: o.partialWrites,
     verifyData: o.verifyData,
     seed: o.seed,
+    bufferPool: o.bufferPool,
     dataAddr: plan.dataAddr,
     data: memory.translate(plan.dataAddr, plan.dataBytes),
   });

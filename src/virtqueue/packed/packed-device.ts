@@ -61,7 +61,7 @@ export class PackedDevice implements VirtqueueDevice {
   readonly #pool: ChainPool;
   readonly #used: UsedBatcher;
   readonly #sink: UsedSink;
-  /** Buffer IDs popped and not completed (reuse while in flight is an error without IN_ORDER). */
+  /** Without IN_ORDER: Buffer IDs popped and not completed (reusing one while in flight is an error). */
   readonly #idInFlight: Uint8Array;
   /** Descriptors popped whose used descriptor is not written yet: at most the ring size. */
   #outstandingDescs = 0;
@@ -148,7 +148,8 @@ export class PackedDevice implements VirtqueueDevice {
     // Acquire: the rest of the list was written before the head's flags exposed it.
     const headFlags = Atomics.load(this.#desc16, head * 8 + 7);
     if (!isAvailable(headFlags, this.#availWrap)) return null;
-    // A driver has only `size` descriptors: one more available while all are outstanding means it reused some.
+    // A driver has only `size` descriptors: one more available while all are outstanding means it reused some (and
+    // every chain of the pool is taken).
     if (this.#outstandingDescs >= this.size) {
       this.error = new VirtqueueError(
         E.TOO_MANY_IN_FLIGHT,
@@ -165,7 +166,7 @@ export class PackedDevice implements VirtqueueDevice {
       return null;
     }
     this.#pool.commit(chain);
-    this.#idInFlight[chain.id] = 1;
+    if (!this.#inOrder) this.#idInFlight[chain.id] = 1;
     this.#outstandingDescs += chain.descCount;
     this.stats.chainsPopped++;
     return chain;
@@ -273,7 +274,7 @@ export class PackedDevice implements VirtqueueDevice {
 
   complete(chain: Chain, written: number): void {
     this.#pool.release(this.name, chain, written, this.#inOrder);
-    this.#idInFlight[chain.id] = 0;
+    if (!this.#inOrder) this.#idInFlight[chain.id] = 0;
     this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
     this.stats.buffersUsed++;
   }
