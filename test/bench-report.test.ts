@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sweepGroups, sweepVariants, type BenchReport, type VariantSummary } from '../src/harness/bench.js';
+import {
+  sweepGroups,
+  sweepVariants,
+  type BenchReport,
+  type BufferWorkload,
+  type VariantSummary,
+} from '../src/harness/bench.js';
 import { benchRing } from '../src/harness/bench-ring.js';
 import type { DpdkBenchReport } from '../src/harness/bench-dpdk.js';
 import { ReportFormatError, loadReports, parseReport } from '../src/report/load.js';
@@ -31,6 +37,7 @@ function sweepReport(
   rate: (variant: string, batch: number) => number,
   date = '2026-11-24T00:00:00.000Z',
   command = `vq bench ${suite}`,
+  workload: BufferWorkload = 'recycled',
 ): BenchReport {
   const variants: VariantSummary[] = [];
   const ratios: BenchReport['ratios'] = [];
@@ -43,7 +50,7 @@ function sweepReport(
       modes: [mode],
       indirect: [false],
       rings: ['split', 'packed'],
-      workload: 'recycled',
+      workload,
       command,
     })) {
       for (const v of sweepVariants(['split', 'packed'])) {
@@ -92,8 +99,16 @@ function sweepReport(
       ratio('packed-vs-split', 'packed', 'packed in-order batched', 'split in-order batched');
     }
   }
-  return { suite, date, machine: MACHINE, command, runs: 5, durationMs: 300, variants, ratios };
+  return { suite, date, machine: MACHINE, command, runs: 5, durationMs: 300, workload, variants, ratios };
 }
+
+/** With rotating buffers: split IN_ORDER slows to 1.1x the base, packed IN_ORDER runs at 1.2x. */
+const ROTATING_RATES = (variant: string, batch: number): number => {
+  const base = 1e6 * (4 + Math.log2(batch));
+  if (variant === 'split in-order batched') return base * 1.1;
+  if (variant === 'packed in-order batched') return base * 1.2;
+  return base;
+};
 
 /** Split IN_ORDER gains 1.3x, packed 0.95x; packed IN_ORDER is 0.85x split's. */
 const RATES = (variant: string, batch: number): number => {
@@ -237,9 +252,13 @@ describe('reading benchmark reports', () => {
       'ring-new.json': sweepReport('ring', ['poll'], RATES, '2026-11-20T00:00:00.000Z'),
       'ring-quick.json': sweepReport('ring', ['poll'], RATES, '2026-11-23T00:00:00.000Z', 'vq bench --quick'),
       'vu-quick.json': sweepReport('vhost-user', ['hybrid'], RATES, '2026-11-23T00:00:00.000Z', 'vq bench --quick'),
+      'ring-rotating.json': sweepReport('ring', ['poll'], RATES, '2026-11-24T00:00:00.000Z', 'r', 'rotating'),
     });
     const l = loadReports(d);
+    // The rotating-buffers sweep is newer but a report of its own: it does not replace the ring suite's.
     expect(l.ring?.date).toBe('2026-11-20T00:00:00.000Z');
+    expect(l.ringRotating?.workload).toBe('rotating');
+    expect(l.ringRotating?.variants[0].group).toMatch(/^rotating buffers, poll, queue 256, batch 1$/);
     expect(l.vhostUser?.command).toBe('vq bench --quick');
     expect(l.dpdk).toBeUndefined();
     expect(() => loadReports(join(dir, 'nowhere'))).toThrow(/cannot read/);
@@ -257,9 +276,10 @@ function writePerformanceFiles(d: string, files: Record<string, unknown>): void 
 describe('the performance report', () => {
   const loaded = {
     ring: sweepReport('ring', ['poll', 'wait'], RATES),
+    ringRotating: sweepReport('ring', ['poll'], ROTATING_RATES, undefined, undefined, 'rotating'),
     vhostUser: sweepReport('vhost-user', ['hybrid'], RATES),
     dpdk: dpdkReport(0.7),
-    files: ['ring.json', 'vhost-user.json', 'dpdk.json'],
+    files: ['ring.json', 'ring-rotating.json', 'vhost-user.json', 'dpdk.json'],
   };
 
   it('shows every plot, each followed by a paragraph that says what it shows, with the figures from the reports', () => {
@@ -268,6 +288,7 @@ describe('the performance report', () => {
       'ring-throughput-q256',
       'vhost-user-throughput',
       'in-order-gain',
+      'packed-vs-split',
       'vqkit-vs-dpdk',
       'used-entries',
       'notifications',
@@ -285,6 +306,14 @@ describe('the performance report', () => {
       /Machine and method[\s\S]*2 CPUs \(test CPU\), Linux 6.1, Node v20, vqkit 0.1.0, DPDK 22.11/,
     );
     expect(markdown).toContain('`vq bench ring`');
+    // Packed against split, both workloads, from the reports: recycled 0.85x; rotating 1.2 / 1.1 = 1.091x.
+    expect(markdown).toContain('| recycled | 256 | 11.70 | 9.95 | 0.850x (0.800-0.900) |');
+    expect(markdown).toContain('| rotating | 256 | 9.90 | 10.80 | 1.091x (1.041-1.141) |');
+    expect(markdown).toContain('comes out ahead (1.091x at queue 256)');
+    expect(markdown).toMatch(/With rotating buffers .* packed\/split is\s+1.091x/);
+    const noRotating = buildPerformanceReport({ ...loaded, ringRotating: undefined }, 'x.md').markdown;
+    expect(noRotating).toContain('(no rotating run in this report: `vq bench ring --workload rotating`)');
+    expect(noRotating).not.toContain('| rotating |');
   });
 
   it('puts each target beside its measured figure, says which are missed, and explains a miss', () => {

@@ -12,6 +12,8 @@ export type AnyReport = BenchReport | DpdkBenchReport;
 
 export interface LoadedReports {
   ring?: BenchReport;
+  /** The ring suite with --workload rotating (every descriptor changes each lap). */
+  ringRotating?: BenchReport;
   vhostUser?: BenchReport;
   dpdk?: DpdkBenchReport;
   /** The files each was read from. */
@@ -80,13 +82,15 @@ export function loadReports(dir: string): LoadedReports {
   for (const name of names.sort()) {
     const file = join(dir, name);
     const report = parseReport(file, readFileSync(file, 'utf8'));
-    const cur = best.get(report.suite);
-    if (cur === undefined || rank(report) > rank(cur.report)) best.set(report.suite, { report, file });
+    const key = report.suite === 'dpdk' || report.workload !== 'rotating' ? report.suite : `${report.suite} rotating`;
+    const cur = best.get(key);
+    if (cur === undefined || rank(report) > rank(cur.report)) best.set(key, { report, file });
   }
   if (best.size === 0)
     throw new ReportFormatError(`${dir} holds no vq bench reports (run vq bench ring --out ${dir}/ring.json)`);
   return {
     ring: best.get('ring')?.report as BenchReport | undefined,
+    ringRotating: best.get('ring rotating')?.report as BenchReport | undefined,
     vhostUser: best.get('vhost-user')?.report as BenchReport | undefined,
     dpdk: best.get('dpdk')?.report as DpdkBenchReport | undefined,
     files: [...best.values()].map((b) => b.file),

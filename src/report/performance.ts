@@ -5,7 +5,7 @@ import { median, type BenchMode, type BenchReport, type RatioSummary, type Varia
 import type { DpdkBenchReport, DpdkSample } from '../harness/bench-dpdk.js';
 import type { RingLayout } from '../harness/options.js';
 import { loadReports, type LoadedReports } from './load.js';
-import { barChart, lineChart, type Series } from './svg-plot.js';
+import { barChart, lineChart, type LineChart, type Series } from './svg-plot.js';
 
 /** Writes a suite's JSON report (creating its directory). */
 export function writeReport(file: string, report: object): void {
@@ -187,6 +187,19 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
   return { markdown: text.join('\n'), plots };
 }
 
+/** A line chart of throughput ratios (medians of one run) against batch size. */
+const ratioPlot = (name: string, title: string, series: Series[], guides: LineChart['guides']): Plot => ({
+  name,
+  svg: lineChart({
+    title,
+    xLabel: 'batch size',
+    yLabel: 'throughput ratio (medians of one run)',
+    logX: true,
+    series,
+    guides,
+  }),
+});
+
 /** Section 2: the IN_ORDER gain per ring. */
 function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined): Section {
   const series: Series[] = [];
@@ -215,20 +228,10 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
     }
   }
   if (series.length === 0) return { markdown: '', plots: [] };
-  const p: Plot = {
-    name: 'in-order-gain',
-    svg: lineChart({
-      title: 'IN_ORDER gain: batched IN_ORDER / no IN_ORDER',
-      xLabel: 'batch size',
-      yLabel: 'throughput ratio (medians of one run)',
-      logX: true,
-      series,
-      guides: [
-        { y: TARGET_IN_ORDER_GAIN, label: `target ${TARGET_IN_ORDER_GAIN}x` },
-        { y: 1, label: 'no gain' },
-      ],
-    }),
-  };
+  const p = ratioPlot('in-order-gain', 'IN_ORDER gain: batched IN_ORDER / no IN_ORDER', series, [
+    { y: TARGET_IN_ORDER_GAIN, label: `target ${TARGET_IN_ORDER_GAIN}x` },
+    { y: 1, label: 'no gain' },
+  ]);
   const markdown = [
     '## The IN_ORDER gain per ring',
     '',
@@ -249,9 +252,86 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
   return { markdown, plots: [p] };
 }
 
+/** The packed/split IN_ORDER ratios of a ring report in `view`, by batch. */
+const packedVsSplit = (r: BenchReport, view: View): RatioSummary[] =>
+  r.ratios.filter((x) => x.kind === 'packed-vs-split' && inView(x, view)).sort((a, b) => a.batch - b.batch);
+
+/**
+ * Section 3: packed against split with IN_ORDER, when each ring position gets back the buffer it held (recycled)
+ * and when it gets a different one each lap (rotating).
+ */
+function packedSplitSection(recycled: BenchReport | undefined, rotating: BenchReport | undefined): Section {
+  const reports = [
+    ['recycled', recycled],
+    ['rotating', rotating],
+  ] as const;
+  const series: Series[] = [];
+  const rows: string[] = [];
+  let rotatingAt32: RatioSummary | undefined;
+  for (const [workload, r] of reports) {
+    if (r === undefined || ringsOf(r).length < 2) continue;
+    for (const queueSize of queueSizesOf(r)) {
+      const view = { ...headline(r, 'poll'), queueSize };
+      const pts = packedVsSplit(r, view);
+      if (pts.length === 0) continue;
+      series.push({
+        name: `${workload}, queue ${queueSize}`,
+        dashed: workload === 'rotating',
+        points: pts.map((x) => [x.batch, x.ratioOfMedians]),
+      });
+      const x = pts.find((p) => p.batch === TARGET_BATCH);
+      const at = (variant: string): string => {
+        const v = curve(r, view, variant).find((c) => c.batch === TARGET_BATCH);
+        return v === undefined ? '-' : mbuf(v.medianBuffersPerSec);
+      };
+      if (x !== undefined && workload === 'rotating' && queueSize === baseQueue(r)) rotatingAt32 = x;
+      if (x !== undefined) {
+        rows.push(
+          `| ${workload} | ${queueSize} | ${at('split in-order batched')} | ${at('packed in-order batched')} | ` +
+            `${x3(x.ratioOfMedians)} (${x.roundRatios.min.toFixed(3)}-${x.roundRatios.max.toFixed(3)}) |`,
+        );
+      }
+    }
+  }
+  if (series.length === 0) return { markdown: '', plots: [] };
+  const p = ratioPlot('packed-vs-split', 'Packed / split, both IN_ORDER batched (poll)', series, [
+    { y: TARGET_PACKED_VS_SPLIT, label: 'as fast as split' },
+  ]);
+  const markdown = [
+    '## Packed against split, and what the buffers do',
+    '',
+    plotRef(p),
+    '',
+    'What it shows: packed IN_ORDER throughput over split IN_ORDER (both with batched used entries, poll mode, ' +
+      'direct descriptors, from the same interleaved run) against batch size, for two things the buffers can do. ' +
+      '**recycled**: the driver owns one buffer per ring position, so under IN_ORDER each buffer returns to the ' +
+      'position it left and the ring holds the same descriptors lap after lap (the ring suite). **rotating**: two ' +
+      "buffers per position, handed out in turn (`--workload rotating`), so every descriptor's address changes each " +
+      'lap, as in a driver that draws from a pool larger than its ring. At batch 32:',
+    '',
+    '| buffers | queue | split IN_ORDER M/s | packed IN_ORDER M/s | packed / split (rounds) |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    'Why: the split driver stores only descriptor words that changed, so with recycled buffers it writes no ' +
+      'descriptor and no avail ring entry at all, and only the avail idx, the used entry and the used idx move ' +
+      "between the CPUs for each batch. The packed ring's AVAIL/USED flags flip every lap, so its driver rewrites " +
+      'every descriptor line (one per four buffers) and the device reads each one back, whatever the buffers do. ' +
+      'When the buffers rotate, the split driver must rewrite its descriptors too' +
+      (rotatingAt32 === undefined
+        ? ' (no rotating run in this report: `vq bench ring --workload rotating`).'
+        : rotatingAt32.ratioOfMedians >= TARGET_PACKED_VS_SPLIT
+          ? ', and then the packed ring, which publishes through the descriptors themselves (no avail idx to write, ' +
+            `no separate used ring to read), comes out ahead (${x3(rotatingAt32.ratioOfMedians)} at queue ${rotatingAt32.queueSize}).`
+          : `, and the packed ring comes to ${x3(rotatingAt32.ratioOfMedians)} of it at queue ${rotatingAt32.queueSize}.`),
+    '',
+  ].join('\n');
+  return { markdown, plots: [p] };
+}
+
 const pps = (xs: DpdkSample[]): number => median(xs.map((s) => s.pps));
 
-/** Section 3: vqkit against DPDK. */
+/** Section 4: vqkit against DPDK. */
 function dpdkSection(d: DpdkBenchReport | undefined): Section {
   if (d === undefined) return { markdown: '', plots: [] };
   const rows = [...d.rows].sort(
@@ -310,7 +390,7 @@ function dpdkSection(d: DpdkBenchReport | undefined): Section {
   return { markdown, plots: [p] };
 }
 
-/** Section 4: used entries per buffer. */
+/** Section 5: used entries per buffer. */
 function usedEntriesSection(ring: BenchReport | undefined): Section {
   if (ring === undefined) return { markdown: '', plots: [] };
   const view = headline(ring);
@@ -350,7 +430,7 @@ function usedEntriesSection(ring: BenchReport | undefined): Section {
   return { markdown, plots: [p] };
 }
 
-/** Section 4b: notifications per buffer (a mode that sleeps). */
+/** Section 5b: notifications per buffer (a mode that sleeps). */
 function notificationSection(ring: BenchReport | undefined, vu: BenchReport | undefined): Section {
   const source = ring !== undefined && modesOf(ring).includes('wait') ? ring : vu;
   if (source === undefined) return { markdown: '', plots: [] };
@@ -449,10 +529,19 @@ function targets(l: LoadedReports): TargetRow[] {
 }
 
 /** Why the packed IN_ORDER targets are missed: what was measured and tried (issue #3, #7). */
-function missedSection(rows: TargetRow[]): string {
+function missedSection(rows: TargetRow[], l: LoadedReports): string {
   const missed = rows.filter((r) => !r.met);
   if (missed.length === 0) return '';
   const list = missed.map((r) => `- ${r.target}: ${r.measured}`).join('\n');
+  const rot = l.ringRotating;
+  const rotating =
+    rot === undefined ? undefined : packedVsSplit(rot, headline(rot, 'poll')).find((x) => x.batch === TARGET_BATCH);
+  const rotatingText =
+    rotating === undefined
+      ? ''
+      : ` With rotating buffers (\`--workload rotating\`, same batch, queue and mode) packed/split is ` +
+        `${x3(rotating.ratioOfMedians)} (rounds ${rotating.roundRatios.min.toFixed(3)}-` +
+        `${rotating.roundRatios.max.toFixed(3)}); see "Packed against split, and what the buffers do".`;
   return `## Where a target is missed
 
 ${list}
@@ -482,6 +571,28 @@ divisions from the hot path; storing the flags of heads that share the held head
 it (one line transfer per batch instead of several); a plain store instead of \`Atomics.store\` for the publishing
 flag (an experiment only, not spec-safe: no change); device flush sizes of 16, 32 and 256. This machine exposes no
 hardware counters (\`perf\` reports them unsupported), which is what would pin the remaining line transfers down.
+
+**Packed against split: where the rest of the gap comes from.** Measured with temporary probes, not committed, at
+batch 32, queue 256, poll:
+- In one thread, where no line moves between CPUs, the driver costs the same on both rings (adding 28.3 ns per
+  buffer on split and 28.7 on packed, taking back 18.1 and 18.6); the packed device costs more (38-39 against 32-33 ns).
+- On two threads the driver is idle 1-9% of the time and the device 10-20%, so the driver sets the rate. Its
+  adding-and-kicking costs 33 ns per buffer on split and 37.5 on packed; taking back costs 23 on both. The extra
+  4.5 ns is the descriptor lines: with buffers that return to the position they left, the split driver stores no
+  descriptor and no avail entry (they are unchanged), while the packed driver must rewrite each descriptor's flags.
+- Making the split driver store every descriptor word, as Linux's virtio_ring does, took split IN_ORDER from about
+  19.5 to 18.4 M/s and packed/split to 0.978x in one interleaved run.${rotatingText}
+- The packed device must acquire each descriptor's flags before reading the rest (\`Atomics.load\`), the split
+  device one avail idx per batch. In Node 20, \`Atomics.load\` is a call into a V8 builtin, about 6 ns against 1 ns
+  for a plain load. Plain loads (an experiment only: not safe on weakly ordered CPUs) left packed/split at 0.875x,
+  since the driver, not the device, sets the rate.
+- Also tried without a gain: storing all of a batch's flags together at kick time, so that the line transfers
+  overlap (0.857x and 0.907x in two runs); under IN_ORDER, taking a batch's depth from the sequential Buffer IDs
+  instead of recording an add sequence per buffer; skipping the division that splits an address below 4 GiB. The
+  last two save under 1 ns per buffer in one thread, below what this machine can resolve on two.
+
+So with recycled buffers the packed ring cannot overtake the split ring unless the split ring gives up an
+optimization that the packed layout cannot have: republishing unchanged descriptors for free.
 `;
 }
 
@@ -499,7 +610,7 @@ function machineSection(l: LoadedReports, outFile: string): string {
       (l.dpdk ? `, DPDK ${l.dpdk.machine.dpdk ?? 'unknown'}` : '') +
       '.',
   ];
-  for (const r of [l.ring, l.vhostUser, l.dpdk]) {
+  for (const r of [l.ring, l.ringRotating, l.vhostUser, l.dpdk]) {
     if (r === undefined) continue;
     const per = r.suite === 'dpdk' ? `${r.seconds} s per sample` : `${r.durationMs} ms per run`;
     lines.push(`- ${r.suite}: \`${r.command}\`, ${r.date.slice(0, 10)}, ${r.runs} interleaved rounds, ${per}.`);
@@ -512,9 +623,10 @@ function machineSection(l: LoadedReports, outFile: string): string {
       'tokens, order and lengths are still verified in every run. Counters (used entries, kicks, interrupts, ' +
       'batches) are exact.',
     '',
-    `Regenerate: \`npx vq bench ring --out docs/bench/ring.json && npx vq bench vhost-user --out ` +
+    `Regenerate: \`npx vq bench ring --out docs/bench/ring.json && npx vq bench ring --workload rotating --mode ` +
+      `poll --no-gc-check --out docs/bench/ring-rotating.json && npx vq bench vhost-user --out ` +
       `docs/bench/vhost-user.json && npx vq bench dpdk --out docs/bench/dpdk.json && npx vq bench report --in ` +
-      `docs/bench --out ${relative(process.cwd(), outFile) || basename(outFile)}\` (about 25 minutes; \`npm run bench\` does the same).`,
+      `docs/bench --out ${relative(process.cwd(), outFile) || basename(outFile)}\` (about 35 minutes; \`npm run bench\` does the same).`,
     '',
   );
   return lines.join('\n');
@@ -553,6 +665,7 @@ export function buildPerformanceReport(l: LoadedReports, outFile: string): { mar
   const sections = [
     throughputSection(l.ring, l.vhostUser),
     gainSection(l.ring, l.vhostUser),
+    packedSplitSection(l.ring, l.ringRotating),
     dpdkSection(l.dpdk),
     usedEntriesSection(l.ring),
     notificationSection(l.ring, l.vhostUser),
@@ -567,7 +680,7 @@ export function buildPerformanceReport(l: LoadedReports, outFile: string): { mar
     machineSection(l, outFile),
     targetTable(rows, l),
     ...sections.map((s) => s.markdown).filter((s) => s !== ''),
-    missedSection(rows),
+    missedSection(rows, l),
   ].join('\n');
   return { markdown: `${markdown.trimEnd()}\n`, plots: sections.flatMap((s) => s.plots) };
 }
