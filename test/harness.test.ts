@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TestDevice } from '../src/devices/test-device.js';
-import { DEFAULT_RUN, type RunOptions } from '../src/harness/options.js';
+import { DEFAULT_RUN, describeRun, type RunOptions } from '../src/harness/options.js';
 import { RunOptionsError, replayCommand, runOne, validateRun } from '../src/harness/run.js';
 import { defaultMatrix } from '../src/harness/matrix.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, planLocal } from '../src/transport/local/plan.js';
@@ -151,6 +151,8 @@ describe('run options', () => {
     expect(() => validateRun(options({ bufferPool: 0 }))).toThrow(/buffer pool 0: from 1 to 65536/);
     expect(() => validateRun(options({ bufferPool: 70000 }))).toThrow(/buffer pool/);
     expect(() => validateRun(options({ bufferPool: 512 }))).not.toThrow();
+    expect(describeRun(options({ bufferPool: 512 }))).toMatch(/ pool 512 /);
+    expect(replayCommand(options({ bufferPool: 512 }))).toMatch(/ --buffer-pool 512 /);
   });
 
   it('the default matrix covers both layouts, every combination and policy, in one thread and two', () => {

@@ -77,6 +77,7 @@ export function describeRun(o: RunOptions): string {
   parts.push(o.inOrder ? o.usedEntries : o.completion === 'out-of-order' ? `ooo/${o.window}` : 'fifo');
   if (o.partialWrites) parts.push('partial');
   if (o.shape === 'fixed') parts.push('fixed');
+  if (o.bufferPool !== undefined) parts.push(`pool ${o.bufferPool}`);
   parts.push(o.threads ? (o.poll ? '2T-poll' : o.busyPollUs > 0 ? `2T-busy${o.busyPollUs}us` : '2T') : '1T');
   return parts.join(' ');
 }
