@@ -180,7 +180,7 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
           .join(', ') +
         '. Why: the rings are the same shared memory as in one process, so the shape follows the ring suite. Across ' +
         'processes a side that runs out of work busy-polls, then sleeps on an eventfd (a system call to wake it), ' +
-        `so the figures sit a little below the ring suite's${sameRing(ring, vu)}.`,
+        `so the two suites are close under load and differ most where a side often runs dry${sameRing(ring, vu)}.`,
       '',
     );
   }
