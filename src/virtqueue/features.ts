@@ -59,6 +59,24 @@ export function ringFeatures(negotiated: Features): RingFeatures {
   };
 }
 
+/** What a driver of vqkit's asks for of the ring: the layout and the ring features (VERSION_1 always). */
+export interface RingWants {
+  ring: 'split' | 'packed';
+  inOrder: boolean;
+  indirect: boolean;
+  eventIdx: boolean;
+}
+
+/** The feature set a driver asks for (the other way round from ringFeatures()). */
+export function ringWants(o: RingWants): Features {
+  const bits = [VIRTIO_F_VERSION_1];
+  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
+  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
+  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
+  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
+  return featureMask(...bits);
+}
+
 /** "VERSION_1 IN_ORDER EVENT_IDX (0x...)" for logs. */
 export function describeFeatures(features: Features, deviceNames?: ReadonlyMap<number, string>): string {
   const names: string[] = [];

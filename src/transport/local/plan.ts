@@ -2,17 +2,10 @@ import { TestDevice } from '../../devices/test-device.js';
 import { TestDriver, dataAreaBytes, type BufferSlot } from '../../drivers/test-driver.js';
 import type { RunOptions } from '../../harness/options.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import {
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_INDIRECT_DESC,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-  VIRTIO_F_VERSION_1,
-} from '../../spec/features.js';
 import { VIRTQ_DESC_SIZE } from '../../spec/split.js';
 import { packedRingLayout } from '../../virtqueue/packed/layout.js';
 import { splitRingLayout } from '../../virtqueue/split/layout.js';
-import { RING_FEATURES, featureMask, negotiate, type Features } from '../../virtqueue/features.js';
+import { RING_FEATURES, negotiate, ringWants, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../../virtqueue/index.js';
 import type { RingAddresses } from '../../virtqueue/types.js';
 
@@ -40,18 +33,9 @@ export interface LocalPlan {
 /** What the test device offers: VERSION_1 and every ring feature vqkit implements. */
 export const TEST_DEVICE_OFFER = RING_FEATURES;
 
-export function driverWants(o: RunOptions): Features {
-  const bits = [VIRTIO_F_VERSION_1];
-  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
-  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
-  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
-  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
-  return featureMask(...bits);
-}
-
 export function planLocal(options: RunOptions): LocalPlan {
   const size = options.queueSize;
-  const features = negotiate(TEST_DEVICE_OFFER, driverWants(options));
+  const features = negotiate(TEST_DEVICE_OFFER, ringWants(options));
   const ring = (options.ring === 'packed' ? packedRingLayout : splitRingLayout)(GUEST_BASE, size);
   const indirectMax = Math.min(options.maxChain, size);
   const indirectArea = alignPage(GUEST_BASE + ring.bytes);

@@ -3,20 +3,14 @@ import { closeFd } from '../../os/fd.js';
 import { Mapping } from '../../os/mapping.js';
 import { MemFd } from '../../os/memfd.js';
 import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
-import {
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_INDIRECT_DESC,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-  VIRTIO_F_VERSION_1,
-} from '../../spec/features.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import {
   VHOST_USER_F_PROTOCOL_FEATURES,
   VhostUserProtocolFeature as P,
   VhostUserRequest as R,
   requestName,
 } from '../../spec/vhost-user.js';
-import { bit, featureMask, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
+import { bit, hasFeature, negotiate, type Features } from '../../virtqueue/features.js';
 import type { RingAddresses } from '../../virtqueue/types.js';
 import { VhostUserConnection } from './connection.js';
 import type { QueuePlan } from './guest-plan.js';
@@ -45,23 +39,6 @@ export function backendGone(conn: VhostUserConnection): Promise<void> {
       () => resolve(),
     );
   });
-}
-
-/** What a driver of vqkit's asks for of the ring: the layout and the ring features, with VERSION_1. */
-export interface RingWants {
-  ring: 'split' | 'packed';
-  inOrder: boolean;
-  indirect: boolean;
-  eventIdx: boolean;
-}
-
-export function ringWants(o: RingWants): Features {
-  const bits = [VIRTIO_F_VERSION_1];
-  if (o.inOrder) bits.push(VIRTIO_F_IN_ORDER);
-  if (o.ring === 'packed') bits.push(VIRTIO_F_RING_PACKED);
-  if (o.indirect) bits.push(VIRTIO_F_INDIRECT_DESC);
-  if (o.eventIdx) bits.push(VIRTIO_F_EVENT_IDX);
-  return featureMask(...bits);
 }
 
 /** The back-end misbehaved or went away: what happened, in words a user can act on. */

@@ -2,8 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { RunOptions } from '../../harness/options.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
-import { featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
-import { driverWants, planLocal, type LocalPlan } from '../local/plan.js';
+import { featureMask, hasFeature, ringWants, type Features } from '../../virtqueue/features.js';
+import { planLocal, type LocalPlan } from '../local/plan.js';
 import { compiledWorkerUrl } from '../worker-url.js';
 import { VhostUserConnection } from './connection.js';
 import { FrontendSetup, VhostUserFrontendError, connectBackend } from './frontend-setup.js';
@@ -39,7 +39,7 @@ export async function runFrontend(
   try {
     const setup = new FrontendSetup(conn, owned);
     await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS));
-    const negotiated = setup.negotiate(driverWants(o));
+    const negotiated = setup.negotiate(ringWants(o));
     setup.setFeatures(negotiated);
 
     const plan: LocalPlan = { ...planLocal(o), features: negotiated };

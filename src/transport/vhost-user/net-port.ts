@@ -16,7 +16,14 @@ import {
   maxFrameSize,
 } from '../../spec/net.js';
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
-import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import {
+  describeFeatures,
+  featureMask,
+  hasFeature,
+  ringWants,
+  type Features,
+  type RingWants,
+} from '../../virtqueue/features.js';
 import { VhostUserConnection } from './connection.js';
 import {
   FrontendSetup,
@@ -24,8 +31,6 @@ import {
   acceptBackend,
   backendGone,
   connectBackend,
-  ringWants,
-  type RingWants,
   type SharedGuestMemory,
 } from './frontend-setup.js';
 import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from './guest-plan.js';

@@ -12,18 +12,17 @@ import {
   VSOCK_FEATURE_NAMES,
   VSOCK_HDR_SIZE,
 } from '../../spec/vsock.js';
-import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
+import {
+  describeFeatures,
+  featureMask,
+  hasFeature,
+  ringWants,
+  type Features,
+  type RingWants,
+} from '../../virtqueue/features.js';
 import { createDriverQueue } from '../../virtqueue/index.js';
 import { VhostUserConnection } from './connection.js';
-import {
-  FrontendSetup,
-  VhostUserFrontendError,
-  acceptBackend,
-  backendGone,
-  connectBackend,
-  ringWants,
-  type RingWants,
-} from './frontend-setup.js';
+import { FrontendSetup, VhostUserFrontendError, acceptBackend, backendGone, connectBackend } from './frontend-setup.js';
 import { GUEST_BASE, planQueues } from './guest-plan.js';
 import { QueueControl } from './queue-control.js';
 
