@@ -140,19 +140,12 @@ export function benchCommand(): Command {
         ['wait', 'hybrid', 'both'],
         'hybrid',
       ).option('--vs-in-process', 'compare with the same combination in one process (batch 32, queue 256)'),
-      (flags, command, onProgress) =>
-        flags.vsInProcess === true
-          ? benchVhostUser({
-              runs: flags.runs as number,
-              buffers: 2_000_000,
-              modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as VhostUserMode],
-              command,
-              onProgress,
-            })
-          : benchVhostUserSweep({
-              ...sweepOptionsOf(flags, command, onProgress),
-              modes: flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as VhostUserMode],
-            }),
+      (flags, command, onProgress) => {
+        const modes: VhostUserMode[] = flags.mode === 'both' ? ['wait', 'hybrid'] : [flags.mode as VhostUserMode];
+        return flags.vsInProcess === true
+          ? benchVhostUser({ runs: flags.runs as number, buffers: 2_000_000, modes, command, onProgress })
+          : benchVhostUserSweep({ ...sweepOptionsOf(flags, command, onProgress), modes });
+      },
       (r) => ('rows' in r ? renderVhostUserBench(r) : renderBench(r)),
     ),
   );

@@ -19,7 +19,7 @@ import {
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { runOverVhostUser } from './run.js';
 import { machineInfo, type MachineInfo } from './machine.js';
-import { killOnExit } from '../os/child-guard.js';
+import { killOnExit, stopChild } from '../os/child-guard.js';
 
 export interface VhostUserBenchRow {
   /** wait: both sides sleep on notifications at once; hybrid: they busy-poll up to 50 us first. */
@@ -179,7 +179,8 @@ export async function withDaemon(
     });
     await body(socket);
   } finally {
-    daemon.kill('SIGINT');
+    // Gone before the next measurement starts.
+    await stopChild(daemon);
     rmSync(dir, { recursive: true, force: true });
   }
 }
