@@ -221,21 +221,11 @@ async function measureVqkitDriver(
   frameBytes: number,
   seconds: number,
 ): Promise<DpdkSample> {
-  const rx = new Testpmd(
-    `net_vhost0,iface=${socket},queues=1`,
-    ['--forward-mode=rxonly'],
-    ['--log-level=lib.vhost.config:info'],
-    1,
-  );
+  // Its config log carries the features it negotiated.
+  const rx = await startDpdkVhost(socket, ['--log-level=lib.vhost.config:info']);
   let out = '';
   let sender: ChildProcess | null = null;
   try {
-    await waitUntil(
-      () => existsSync(socket),
-      () => rx.proc.exitCode !== null,
-      rx.proc,
-      'the vhost PMD socket',
-    );
     const args = ['-c', '1', process.execPath, VQ, 'net-traffic', '--vhost-user', socket, '--tx-only'];
     args.push('--duration', String(seconds + 30), '--frame-size', String(frameBytes), '--no-ctrl-vq', '--no-mrg-rxbuf');
     args.push('--ring', ring, inOrder ? '--in-order' : '--no-in-order', '--queue-size', String(QUEUE_SIZE));
@@ -306,13 +296,7 @@ interface Receiver {
 
 async function startReceiver(socket: string, receiver: DpdkReceiver, ring: RingLayout): Promise<Receiver> {
   if (receiver === 'dpdk-vhost') {
-    const t = new Testpmd(`net_vhost0,iface=${socket},queues=1`, ['--forward-mode=rxonly'], [], 1);
-    await waitUntil(
-      () => existsSync(socket),
-      () => t.proc.exitCode !== null,
-      t.proc,
-      'the vhost PMD socket',
-    );
+    const t = await startDpdkVhost(socket);
     return { pid: t.proc.pid!, stop: () => t.stop() };
   }
   // vqkit's device on CPU 0, all its threads: the sink worker and the (idle) vhost-user thread.
@@ -328,6 +312,23 @@ async function startReceiver(socket: string, receiver: DpdkReceiver, ring: RingL
     'vq serve net',
   );
   return { pid: p.pid!, stop: () => stopChild(p) };
+}
+
+/** DPDK's vhost PMD (testpmd rxonly, on CPU 1) at `socket`, once the socket is there; stopped again if it never is. */
+async function startDpdkVhost(socket: string, logs: string[] = []): Promise<Testpmd> {
+  const t = new Testpmd(`net_vhost0,iface=${socket},queues=1`, ['--forward-mode=rxonly'], logs, 1);
+  try {
+    await waitUntil(
+      () => existsSync(socket),
+      () => t.proc.exitCode !== null,
+      t.proc,
+      'the vhost PMD socket',
+    );
+  } catch (e) {
+    await t.stop();
+    throw e;
+  }
+  return t;
 }
 
 async function waitUntil(ready: () => boolean, died: () => boolean, p: ChildProcess, what: string): Promise<void> {
