@@ -439,6 +439,9 @@ describe('vq bench on the command line', () => {
     const c = vq('bench', 'dpdk', '--frame-size', 'big');
     expect(c.code).not.toBe(0);
     expect(c.err).toMatch(/frame size must be a positive integer/);
+    const d = vq('bench', 'ring', '--workload', 'shuffled');
+    expect(d.code).not.toBe(0);
+    expect(d.err).toMatch(/argument 'shuffled' is invalid. Allowed choices are recycled, rotating/);
   });
 
   it('--quick runs a small ring and vhost-user sweep, prints their tables and writes reports the generator reads', () => {

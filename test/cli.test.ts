@@ -66,6 +66,12 @@ describe('vq command line', () => {
     const d = vq('run', '--batch', '0');
     expect(d.code).not.toBe(0);
     expect(d.err).toMatch(/batch must be a positive integer/);
+    const e = vq('run', '--ring', 'split', '--buffer-pool', '70000');
+    expect(e.code).toBe(2);
+    expect(e.err).toMatch(/^vq: buffer pool 70000: from 1 to 65536 buffers/);
+    const f = vq('run', '--buffer-pool', '0');
+    expect(f.code).not.toBe(0);
+    expect(f.err).toMatch(/buffer pool must be a positive integer/);
   });
 
   it('--duration stops adding buffers after that long, and what was added completes and verifies', () => {
