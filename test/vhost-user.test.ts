@@ -7,7 +7,8 @@ import { DEFAULT_RUN, type RunOptions } from '../src/harness/options.js';
 import { runOverVhostUser } from '../src/harness/run.js';
 import { EventFd } from '../src/os/eventfd.js';
 import { MemFd } from '../src/os/memfd.js';
-import { acceptUnix, connectUnix, listenUnix } from '../src/os/unix-socket.js';
+import { connectUnix, listenUnix } from '../src/os/unix-socket.js';
+import { acceptConnection } from '../src/runtime/accept.js';
 import { closeFd } from '../src/os/fd.js';
 import {
   VIRTIO_F_EVENT_IDX,
@@ -359,7 +360,7 @@ describe('vhost-user: the back-end as a client (front-end in server mode, as DPD
     const listenFd = listenUnix(socket);
     const daemon = new Daemon(socket, ['--client', '--no-packed']);
     try {
-      const fd = await acceptUnix(listenFd);
+      const fd = (await acceptConnection(listenFd))!;
       const conn = new VhostUserConnection(fd!, false);
       conn.send(R.GET_FEATURES);
       const reply = await conn.receive();

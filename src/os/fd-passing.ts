@@ -4,6 +4,7 @@ import {
   MSG_CMSG_CLOEXEC,
   MSG_CTRUNC,
   MSG_DONTWAIT,
+  MSG_NOSIGNAL,
   OsError,
   SCM_RIGHTS,
   SOCK_CLOEXEC,
@@ -12,6 +13,8 @@ import {
   check,
   loadLibc,
 } from './libc.js';
+
+const EAGAIN = 11;
 
 /** struct cmsghdr on 64-bit Linux: size_t cmsg_len, int cmsg_level, int cmsg_type, then data aligned to 8. */
 const CMSG_HDR = 16;
@@ -34,8 +37,18 @@ export function socketPair(): [number, number] {
   return [sv[0], sv[1]];
 }
 
-/** Sends `data` with `fds` as SCM_RIGHTS ancillary data; returns the bytes sent. */
+/** Sends `data` with `fds` as SCM_RIGHTS ancillary data; returns the bytes sent (EAGAIN throws, as any error). */
 export function sendWithFds(sock: number, data: Uint8Array, fds: readonly number[] = []): number {
+  const n = trySendWithFds(sock, data, fds);
+  if (n === null) throw new OsError('sendmsg', EAGAIN);
+  return n;
+}
+
+/**
+ * Sends what the socket takes of `data` without blocking, `fds` travelling with its first byte: the bytes sent
+ * (perhaps fewer than asked), or null if the socket buffer is full (EAGAIN: nothing was sent, fds included).
+ */
+export function trySendWithFds(sock: number, data: Uint8Array, fds: readonly number[] = []): number | null {
   if (fds.length > MAX_FDS_PER_MESSAGE) throw new RangeError(`${fds.length} fds in one message`);
   const libc = loadLibc();
   let control: Buffer | null = null;
@@ -55,7 +68,13 @@ export function sendWithFds(sock: number, data: Uint8Array, fds: readonly number
     msg_controllen: control?.length ?? 0,
     msg_flags: 0,
   };
-  return check('sendmsg', libc.sendmsg(sock, msg, 0) as number);
+  const n = Number(libc.sendmsg(sock, msg, MSG_DONTWAIT | MSG_NOSIGNAL));
+  if (n === -1) {
+    const errno = libc.koffi.errno();
+    if (errno === EAGAIN) return null;
+    throw new OsError('sendmsg', errno);
+  }
+  return n;
 }
 
 /**
@@ -78,7 +97,7 @@ export function recvWithFds(sock: number, maxBytes: number, maxFds = MAX_FDS_PER
   const n = Number(libc.recvmsg(sock, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (n === -1) {
     const errno = libc.koffi.errno();
-    if (errno === 11 /* EAGAIN */) return null;
+    if (errno === EAGAIN) return null;
     throw new OsError('recvmsg', errno);
   }
   const fds = parseRights(control, Number(msg.msg_controllen));

@@ -1,4 +1,4 @@
-import { loadLibc, OsError } from './libc.js';
+import { check, loadLibc, OsError } from './libc.js';
 
 /** Closes a file descriptor (EINTR on close on Linux means it is closed anyway). */
 export function closeFd(fd: number): void {
@@ -8,6 +8,11 @@ export function closeFd(fd: number): void {
     const errno = loadLibc().koffi.errno();
     if (errno !== 4 /* EINTR */) throw new OsError('close', errno);
   }
+}
+
+/** A new descriptor (close-on-exec) for what `fd` refers to. */
+export function dupFd(fd: number): number {
+  return check('fcntl F_DUPFD_CLOEXEC', loadLibc().fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 0) as number);
 }
 
 /** Whether `fd` is an open descriptor of this process. */

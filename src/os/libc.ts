@@ -50,6 +50,10 @@ export interface Libc {
   unlink: Fn;
   open: Fn;
   ioctl: Fn;
+  epoll_create1: Fn;
+  epoll_ctl: Fn;
+  epoll_wait: Fn;
+  fstat: Fn;
 }
 
 let libc: Libc | null = null;
@@ -102,6 +106,11 @@ export function loadLibc(): Libc {
     unlink: f('int unlink(const char *path)'),
     open: f('int open(const char *path, int flags, int mode)'),
     ioctl: f('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+    epoll_create1: f('int epoll_create1(int flags)'),
+    epoll_ctl: f('int epoll_ctl(int epfd, int op, int fd, const uint8_t *event)'),
+    // The event array is raw memory the kernel fills; `void *` hands koffi's async call the buffer's own bytes.
+    epoll_wait: f('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+    fstat: f('int fstat(int fd, _Out_ uint8_t *statbuf)'),
   };
   return libc;
 }
@@ -131,6 +140,7 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const MSG_CTRUNC = 0x8;
 export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 0x1;
+export const MSG_NOSIGNAL = 0x4000;
 export const O_RDWR = 0o2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;

@@ -1,5 +1,4 @@
 import { closeFd } from './fd.js';
-import { pollReadable } from './eventfd.js';
 import { AF_UNIX, OsError, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check, loadLibc } from './libc.js';
 
 const SUN_PATH_MAX = 108;
@@ -39,17 +38,14 @@ export function listenUnix(path: string, backlog = 4): number {
   return fd;
 }
 
-/** Accepts one connection (non-blocking fd), waiting for it without blocking the event loop; null if `stopped()`. */
-export async function acceptUnix(listenFd: number, stopped: () => boolean = () => false): Promise<number | null> {
+/** Accepts a pending connection (non-blocking fd), or null if none is pending. */
+export function tryAcceptUnix(listenFd: number): number | null {
   const libc = loadLibc();
-  for (;;) {
-    if (stopped()) return null;
-    const fd = Number(libc.accept4(listenFd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (fd !== -1) return fd;
-    const errno = libc.koffi.errno();
-    if (errno !== EAGAIN) throw new OsError('accept4', errno);
-    await pollReadable(listenFd, 200);
-  }
+  const fd = Number(libc.accept4(listenFd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (fd !== -1) return fd;
+  const errno = libc.koffi.errno();
+  if (errno !== EAGAIN) throw new OsError('accept4', errno);
+  return null;
 }
 
 /** Connects to `path` (non-blocking fd once connected). */

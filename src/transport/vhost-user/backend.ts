@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import { signalEventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { OsError } from '../../os/libc.js';
-import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { acceptConnection } from '../../runtime/accept.js';
 import { VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../spec/features.js';
 import {
   VHOST_USER_F_PROTOCOL_FEATURES,
@@ -81,6 +82,8 @@ interface RunningUnit {
  */
 export class VhostUserBackend {
   #stopped = false;
+  /** Aborted by close(): ends a wait for a connection (or a reconnect back-off). */
+  readonly #stopping = new AbortController();
   #listenFd = -1;
   #session: BackendSession | null = null;
   /** Sessions served so far (for tests and logs). */
@@ -99,11 +102,11 @@ export class VhostUserBackend {
     while (!this.#stopped) {
       let fd: number | null;
       try {
-        fd = o.client ? await this.#connectRetry() : await acceptUnix(this.#listenFd, () => this.#stopped);
+        fd = o.client ? await this.#connectRetry() : await acceptConnection(this.#listenFd, this.#stopping.signal);
       } catch (e) {
-        // Out of descriptors, say: wait a little and accept again rather than stop serving.
+        // Out of descriptors, say: back off a little and accept again rather than stop serving.
         log(`accept failed: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 200));
+        await this.#backOff();
         continue;
       }
       if (fd === null) break;
@@ -118,8 +121,22 @@ export class VhostUserBackend {
       }
       this.#session = null;
       log(`front-end gone (session ${this.sessions}): all queues stopped, fds and mappings released`);
-      if (o.client) await new Promise((r) => setTimeout(r, 200));
+      if (o.client) await this.#backOff();
     }
+  }
+
+  /** A pause before trying again after a failure (not a poll: nothing is waited for but the time). */
+  #backOff(): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, 200);
+      const signal = this.#stopping.signal;
+      function done(): void {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   async #connectRetry(): Promise<number | null> {
@@ -127,7 +144,7 @@ export class VhostUserBackend {
       try {
         return connectUnix(this.options.socketPath);
       } catch {
-        await new Promise((r) => setTimeout(r, 200));
+        await this.#backOff();
       }
     }
     return null;
@@ -135,6 +152,7 @@ export class VhostUserBackend {
 
   async close(): Promise<void> {
     this.#stopped = true;
+    this.#stopping.abort();
     await this.#session?.end();
     if (this.#listenFd >= 0) {
       closeFd(this.#listenFd);

@@ -2,7 +2,8 @@ import { EventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { Mapping } from '../../os/mapping.js';
 import { MemFd } from '../../os/memfd.js';
-import { acceptUnix, connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { acceptConnection } from '../../runtime/accept.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import {
   VHOST_USER_F_PROTOCOL_FEATURES,
@@ -58,9 +59,8 @@ export function connectBackend(path: string): number {
 /** Listens on `path` and takes the first back-end that connects (DPDK's vhost PMD with client=1). */
 export async function acceptBackend(path: string, timeoutMs: number): Promise<number> {
   const listenFd = listenUnix(path);
-  const deadline = performance.now() + timeoutMs;
   try {
-    const fd = await acceptUnix(listenFd, () => performance.now() > deadline);
+    const fd = await acceptConnection(listenFd, AbortSignal.timeout(timeoutMs));
     if (fd === null) throw new VhostUserFrontendError(`no back-end connected to ${path} within ${timeoutMs} ms`);
     return fd;
   } finally {

@@ -5,6 +5,7 @@ import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec
 import { featureMask, hasFeature, ringWants, type Features } from '../../virtqueue/features.js';
 import { planLocal, type LocalPlan } from '../local/plan.js';
 import { compiledWorkerUrl } from '../worker-url.js';
+import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VhostUserConnection } from './connection.js';
 import { FrontendSetup, VhostUserFrontendError, connectBackend } from './frontend-setup.js';
 import { decodeVringState, encodeVringState } from './messages.js';
@@ -81,16 +82,14 @@ export async function runFrontend(
     );
     // The back-end signals the error eventfd when the ring breaks: stop waiting for buffers that will not come.
     let ringBroken = false;
-    const watchErr = async (): Promise<void> => {
-      while (!conn.closed && Atomics.load(ctl, QueueControl.STOP) === 0) {
-        if (await err.whenReadable(200)) {
-          ringBroken = true;
-          Atomics.store(ctl, QueueControl.STOP, 1);
-          return;
-        }
-      }
-    };
-    void watchErr();
+    const errWatch = new AbortController();
+    void ReadinessLoop.shared()
+      .readable(err.fd, errWatch.signal)
+      .then((signalled) => {
+        if (!signalled) return;
+        ringBroken = true;
+        Atomics.store(ctl, QueueControl.STOP, 1);
+      });
     const timer = onProgress ? setInterval(() => onProgress(Atomics.load(ctl, QueueControl.PROGRESS)), 250) : null;
     let restarts = 0;
     const restarter =
@@ -105,6 +104,7 @@ export async function runFrontend(
             Atomics.notify(ctl, QueueControl.PAUSE);
           }, 5);
     const result = await finished.finally(() => {
+      errWatch.abort();
       if (timer !== null) clearInterval(timer);
       if (restarter !== null) clearInterval(restarter);
     });

@@ -2,7 +2,8 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
 import { VsockDriver } from '../../drivers/vsock-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
+import { EventFd, drainEventFd, signalEventFd } from '../../os/eventfd.js';
+import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
 import {
@@ -71,7 +72,10 @@ export class VsockPort {
     const b = build(this.endpoint);
     this.#driver = b.driver;
     this.#ctls = b.ctls;
-    void backendGone(conn).then(() => (this.#gone = true));
+    void backendGone(conn).then(() => {
+      this.#gone = true;
+      if (!this.#wake.closed) this.#wake.signal();
+    });
   }
 
   get described(): string {
@@ -171,13 +175,12 @@ export class VsockPort {
         queues.forEach((q) => q.disableInterrupts());
         continue;
       }
-      const ready = await pollAnyReadable([...calls, this.#wake.fd], 50);
+      // Asleep on the readiness loop until a completion, a back-end hang-up (#gone) or close() wakes us.
+      await ReadinessLoop.shared().readable([...calls, this.#wake.fd]);
       queues.forEach((q) => q.disableInterrupts());
       if (this.#closed) break;
-      if (ready > 0) {
-        calls.forEach(drainEventFd);
-        this.#wake.take();
-      }
+      calls.forEach(drainEventFd);
+      this.#wake.take();
     }
     return null;
   }
