@@ -1,16 +1,28 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeFd } from '../src/os/fd.js';
-import { recvWithFds, trySendWithFds } from '../src/os/fd-passing.js';
+import { EventFd } from '../src/os/eventfd.js';
+import { recvWithFds, socketPair, trySendWithFds } from '../src/os/fd-passing.js';
+import { check, loadLibc, MFD_CLOEXEC, O_CLOEXEC, O_NONBLOCK, O_RDWR } from '../src/os/libc.js';
+import { MemFd } from '../src/os/memfd.js';
 import { connectUnix } from '../src/os/unix-socket.js';
 import { ReadinessLoop } from '../src/runtime/readiness-loop.js';
 import { VHOST_USER_F_PROTOCOL_FEATURES, VHOST_USER_VERSION, VhostUserRequest as R } from '../src/spec/vhost-user.js';
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
-import { decodeU64, encodeMessage } from '../src/transport/vhost-user/messages.js';
+import {
+  decodeU64,
+  encodeMemTable,
+  encodeMessage,
+  encodeVringAddr,
+  encodeVringFile,
+  encodeVringState,
+} from '../src/transport/vhost-user/messages.js';
 import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
 import { bit } from '../src/virtqueue/features.js';
+import { rawFrontend } from './support/raw-frontend.js';
 import { ServeProcess } from './support/serve-process.js';
 
 const traffic: NetTrafficOptions = {
@@ -109,6 +121,96 @@ describe('one daemon, several ports: the control plane', () => {
       }
       expect(replies).toBe(sent);
     } finally {
+      closeFd(fd);
+    }
+  });
+});
+
+describe('one daemon, several ports: guest memory is checked before it is mapped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vq-daemon-mem-'));
+  const [a, b] = [join(dir, 'a.sock'), join(dir, 'b.sock')];
+  let daemon: ServeProcess;
+  beforeAll(async () => {
+    daemon = new ServeProcess('net', a, ['--socket', b]);
+    await daemon.waitFor(new RegExp(`listening on ${b}`));
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const region = (size: number, mmapOffset = 0) =>
+    encodeMemTable([{ guestAddr: 0x10_0000, size, userAddr: 0x7000_0000, mmapOffset }]);
+
+  /** A FIFO's fd (a pipe with a name, opened read-write so opening does not block). */
+  function fifoFd(): number {
+    const path = join(dir, `fifo${Math.random().toString(16).slice(2)}`);
+    execFileSync('mkfifo', [path]);
+    return check('open fifo', loadLibc().open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0) as number);
+  }
+
+  it('refuses each bad region with its typed error, maps nothing, and every port keeps working', async () => {
+    const from = daemon.lines.length;
+    const { conn, ask } = await rawFrontend(a);
+    const memfd = MemFd.create('vqkit-guest', 0x10000);
+    const event = EventFd.create();
+    const [s1, s2] = socketPair();
+    const fifo = fifoFd();
+    try {
+      const cases: [string, Uint8Array, number, RegExp][] = [
+        ['larger than its file', region(0x20000), memfd.fd, /REGION_PAST_FILE.*past the end of its 65536-byte file/],
+        ['offset past the end', region(0x1000, 0x10000), memfd.fd, /REGION_PAST_FILE/],
+        ['offset not page-aligned', region(0x1000, 0x800), memfd.fd, /MISALIGNED_REGION/],
+        ['an eventfd', region(0x1000), event.fd, /BAD_MEMORY_FD.*non-file descriptor/],
+        ['a socket', region(0x1000), s1, /BAD_MEMORY_FD.*socket/],
+        ['a pipe', region(0x1000), fifo, /BAD_MEMORY_FD.*fifo/],
+      ];
+      for (const [what, table, fd, logged] of cases) {
+        expect(await ask(R.SET_MEM_TABLE, table, [fd]), what).not.toBe(0n);
+        await daemon.waitFor(logged, from);
+        expect(daemon.guestMappings(), what).toBe(0);
+      }
+      // Ring areas that overlap: refused when the queue would start.
+      expect(await ask(R.SET_MEM_TABLE, region(0x10000), [memfd.fd])).toBe(0n);
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }))).toBe(0n);
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 1, num: 64 }))).toBe(0n);
+      const overlapping = { flags: 0, desc: 0x7000_0000, avail: 0x7000_0200, used: 0x7000_2000, log: 0n };
+      const apart = { flags: 0, desc: 0x7000_4000, avail: 0x7000_5000, used: 0x7000_6000, log: 0n };
+      expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ index: 0, ...overlapping }))).toBe(0n);
+      expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ index: 1, ...apart }))).toBe(0n);
+      for (const index of [0, 1])
+        expect(await ask(R.SET_VRING_KICK, encodeVringFile(index, true), [event.fd])).toBe(0n);
+      expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 1, num: 1 }))).toBe(0n);
+      expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
+      await daemon.waitFor(/RING_AREAS_OVERLAP: queue 0: descriptor table 0x100000\+1024 overlaps avail ring/, from);
+      // The memfd was sealed against shrinking when it was accepted: the front-end can no longer cut it short.
+      expect(() => check('ftruncate', loadLibc().ftruncate(memfd.fd, 0x1000) as number)).toThrow(/EPERM/);
+      await daemon.waitFor(/memory table: 0x100000\+65536 \(sealed against shrinking\)/, from);
+    } finally {
+      conn.close();
+      [event, memfd].forEach((x) => x.close());
+      [s1, s2, fifo].forEach(closeFd);
+    }
+    await daemon.waitFor(/front-end gone/, from);
+    expect(daemon.guestMappings()).toBe(0);
+    // Both ports carry verified traffic afterwards, the one that was sent bad memory included.
+    for (const socket of [a, b]) {
+      const r = await runNetTraffic(socket, traffic);
+      expect(r.failure, socket).toBeNull();
+      expect(r.pairs[0]).toMatchObject({ sent: 2000, received: 2000, bad: 0 });
+    }
+  });
+
+  it('says in its log when a region cannot be sealed (a memfd made without MFD_ALLOW_SEALING)', async () => {
+    const from = daemon.lines.length;
+    const { conn, ask } = await rawFrontend(b);
+    const fd = check('memfd_create', loadLibc().memfd_create('unsealable', MFD_CLOEXEC) as number);
+    try {
+      check('ftruncate', loadLibc().ftruncate(fd, 0x10000) as number);
+      expect(await ask(R.SET_MEM_TABLE, region(0x10000), [fd])).toBe(0n);
+      await daemon.waitFor(/memory table: 0x100000\+65536 \(NOT sealable/, from);
+    } finally {
+      conn.close();
       closeFd(fd);
     }
   });

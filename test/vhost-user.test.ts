@@ -10,19 +10,8 @@ import { MemFd } from '../src/os/memfd.js';
 import { connectUnix, listenUnix } from '../src/os/unix-socket.js';
 import { acceptConnection } from '../src/runtime/accept.js';
 import { closeFd } from '../src/os/fd.js';
-import {
-  VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_IN_ORDER,
-  VIRTIO_F_RING_PACKED,
-  VIRTIO_F_VERSION_1,
-} from '../src/spec/features.js';
-import {
-  VHOST_USER_F_PROTOCOL_FEATURES,
-  VHOST_USER_NEED_REPLY,
-  VHOST_USER_VERSION,
-  VhostUserProtocolFeature as P,
-  VhostUserRequest as R,
-} from '../src/spec/vhost-user.js';
+import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
+import { VHOST_USER_NEED_REPLY, VHOST_USER_VERSION, VhostUserRequest as R } from '../src/spec/vhost-user.js';
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
 import { VhostUserFrontendError, runFrontend } from '../src/transport/vhost-user/frontend.js';
 import {
@@ -34,8 +23,9 @@ import {
   encodeVringFile,
   encodeVringState,
 } from '../src/transport/vhost-user/messages.js';
-import { bit, featureMask } from '../src/virtqueue/features.js';
+import { featureMask } from '../src/virtqueue/features.js';
 import { ServeProcess, VQ } from './support/serve-process.js';
+import { rawFrontend as connectRaw } from './support/raw-frontend.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vq-vhost-'));
 
@@ -162,33 +152,7 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     await daemon.stop();
   });
 
-  /** A raw front-end that has negotiated REPLY_ACK, so every bad request can be answered. */
-  async function rawFrontend(): Promise<{
-    conn: VhostUserConnection;
-    ask: (req: number, p?: Uint8Array, fds?: number[]) => Promise<bigint>;
-  }> {
-    const conn = new VhostUserConnection(connectUnix(daemon.socket), false);
-    const call = async (
-      req: number,
-      p?: Uint8Array,
-      fds: number[] = [],
-      flags = VHOST_USER_VERSION,
-    ): Promise<bigint> => {
-      conn.send(req, p, fds, flags);
-      const reply = await conn.receive();
-      if (reply === null) throw new Error('disconnected');
-      return decodeU64({ ...reply, fds: [] });
-    };
-    await call(R.GET_FEATURES);
-    await call(R.GET_PROTOCOL_FEATURES);
-    conn.send(R.SET_PROTOCOL_FEATURES, encodeU64(featureMask(P.REPLY_ACK, P.CONFIGURE_MEM_SLOTS)));
-    const features =
-      featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER, VIRTIO_F_EVENT_IDX) | bit(VHOST_USER_F_PROTOCOL_FEATURES);
-    conn.send(R.SET_FEATURES, encodeU64(features));
-    const ask = (req: number, p?: Uint8Array, fds: number[] = []) =>
-      call(req, p, fds, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY);
-    return { conn, ask };
-  }
+  const rawFrontend = () => connectRaw(daemon.socket);
 
   it('answers each malformed request with an error (REPLY_ACK), keeps no fd it brought, and keeps serving', async () => {
     const from = daemon.lines.length;

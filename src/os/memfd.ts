@@ -1,5 +1,5 @@
 import { OwnedFd } from './fd.js';
-import { check, loadLibc, MFD_CLOEXEC } from './libc.js';
+import { check, loadLibc, MFD_ALLOW_SEALING, MFD_CLOEXEC } from './libc.js';
 
 /**
  * Anonymous shared memory (memfd_create + ftruncate): what a vhost-user frontend hands the backend as guest memory,
@@ -16,7 +16,7 @@ export class MemFd extends OwnedFd {
   static create(name: string, size: number): MemFd {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`memfd size ${size}`);
     const libc = loadLibc();
-    const fd = check('memfd_create', libc.memfd_create(name, MFD_CLOEXEC) as number);
+    const fd = check('memfd_create', libc.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) as number);
     try {
       check('ftruncate', libc.ftruncate(fd, size) as number);
     } catch (e) {

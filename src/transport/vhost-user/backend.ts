@@ -33,9 +33,11 @@ import {
   encodeConfig,
   encodeU64,
   encodeVringState,
+  type MemoryRegion,
   type VhostUserMessage,
   type VringAddr,
 } from './messages.js';
+import { checkRegionMemory, checkRingAreasApart, type CheckedRegion } from './memory-check.js';
 import { QueueControl } from './queue-control.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
@@ -160,6 +162,14 @@ export class VhostUserBackend {
       unlinkPath(this.options.socketPath);
     }
   }
+}
+
+/** A region for the log, with whether its file is sealed against shrinking (the SIGBUS defence: README). */
+function describeRegion(r: MemoryRegion, c: CheckedRegion): string {
+  const where = `0x${r.guestAddr.toString(16)}+${r.size}`;
+  return c.sealed
+    ? `${where} (sealed against shrinking)`
+    : `${where} (NOT sealable: a front-end that truncates it can fault this process)`;
 }
 
 /** A queue's control array, shared with its worker, and the view both sides use. */
@@ -336,11 +346,12 @@ class BackendSession {
         throw new VhostUserProtocolError('BAD_CONFIG', m.request, 'the config space is read-only');
       case R.SET_MEM_TABLE: {
         const regions = decodeMemTable(m);
+        const checked = regions.map((r, i) => checkRegionMemory(m.request, r, m.fds[i]));
         await this.#changeRegions(() => {
           this.#regions.forEach((r) => closeFd(r.fd));
           this.#regions = regions.map((r, i) => ({ ...r, fd: take(m, i) }));
         });
-        this.log(`memory table: ${regions.map((r) => `0x${r.guestAddr.toString(16)}+${r.size}`).join(', ')}`);
+        this.log(`memory table: ${regions.map((r, i) => describeRegion(r, checked[i])).join(', ')}`);
         return false;
       }
       case R.GET_MAX_MEM_SLOTS:
@@ -353,8 +364,9 @@ class BackendSession {
           throw new VhostUserProtocolError('TOO_MANY_REGIONS', m.request, `all ${MAX_MEM_SLOTS} slots are in use`);
         }
         checkNoOverlap(m.request, [...this.#regions, r]);
+        const checked = checkRegionMemory(m.request, r, m.fds[0]);
         await this.#changeRegions(() => this.#regions.push({ ...r, fd: take(m, 0) }));
-        this.log(`memory region added: 0x${r.guestAddr.toString(16)}+${r.size}`);
+        this.log(`memory region added: ${describeRegion(r, checked)}`);
         return false;
       }
       case R.REM_MEM_REG: {
@@ -528,17 +540,20 @@ class BackendSession {
       }
       return gpa;
     };
-    return packed
-      ? {
-          desc: area('descriptor ring', addr.desc, packedDescRingSize(size)),
-          driver: area('driver area', addr.avail, 4),
-          device: area('device area', addr.used, 4),
-        }
-      : {
-          desc: area('descriptor table', addr.desc, descTableSize(size)),
-          driver: area('avail ring', addr.avail, availRingSize(size)),
-          device: area('used ring', addr.used, usedRingSize(size)),
-        };
+    const areas = packed
+      ? [
+          { what: 'descriptor ring', user: addr.desc, bytes: packedDescRingSize(size) },
+          { what: 'driver area', user: addr.avail, bytes: 4 },
+          { what: 'device area', user: addr.used, bytes: 4 },
+        ]
+      : [
+          { what: 'descriptor table', user: addr.desc, bytes: descTableSize(size) },
+          { what: 'avail ring', user: addr.avail, bytes: availRingSize(size) },
+          { what: 'used ring', user: addr.used, bytes: usedRingSize(size) },
+        ];
+    const placed = areas.map((a) => ({ what: a.what, gpa: area(a.what, a.user, a.bytes), bytes: a.bytes }));
+    checkRingAreasApart(R.SET_VRING_ADDR, addr.index, placed);
+    return { desc: placed[0].gpa, driver: placed[1].gpa, device: placed[2].gpa };
   }
 
   /** Stops the worker serving queue `index` and with it the rest of its unit; each ring remembers where it stopped. */

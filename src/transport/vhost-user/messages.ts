@@ -39,6 +39,10 @@ export type ProtocolErrorCode =
   | 'TOO_MANY_REGIONS'
   | 'BAD_REGION'
   | 'REGIONS_OVERLAP'
+  | 'BAD_MEMORY_FD'
+  | 'MISALIGNED_REGION'
+  | 'REGION_PAST_FILE'
+  | 'RING_AREAS_OVERLAP'
   | 'BAD_CONFIG';
 
 /** A message the peer should not have sent: which request, what is wrong. The connection decides what follows. */

@@ -1,0 +1,67 @@
+import { fileStat, sealAgainstShrinking } from '../../os/file-stat.js';
+import { VhostUserProtocolError, type MemoryRegion } from './messages.js';
+
+const PAGE = 4096;
+
+/** Where a region's memory stands once checked: whether its file can still shrink under the mapping. */
+export interface CheckedRegion {
+  /** The file is sealed against shrinking (F_SEAL_SHRINK): no access to the mapping can fault. */
+  sealed: boolean;
+}
+
+/**
+ * Checks the fd a front-end sent as guest memory before anything maps it: it must be a memfd or a regular file (not
+ * an eventfd, socket, pipe or device), the mmap offset page-aligned, and offset + size inside the file - a mapping
+ * past the end of its file faults (SIGBUS) on first touch, which would end the whole daemon. Then seals the file
+ * against shrinking where the memfd allows it, so the front-end cannot cut it short later either.
+ */
+export function checkRegionMemory(request: number, r: MemoryRegion, fd: number): CheckedRegion {
+  const where = `region 0x${r.guestAddr.toString(16)}+${r.size}`;
+  const st = fileStat(fd);
+  if (st.kind !== 'regular') {
+    throw new VhostUserProtocolError(
+      'BAD_MEMORY_FD',
+      request,
+      `${where}: its fd is a ${st.kind === 'other' ? 'non-file descriptor (eventfd, epoll, ...)' : st.kind}, not a memfd or regular file`,
+    );
+  }
+  if (r.mmapOffset % PAGE !== 0) {
+    throw new VhostUserProtocolError(
+      'MISALIGNED_REGION',
+      request,
+      `${where}: mmap offset ${r.mmapOffset} is not page-aligned`,
+    );
+  }
+  if (r.mmapOffset + r.size > st.size) {
+    throw new VhostUserProtocolError(
+      'REGION_PAST_FILE',
+      request,
+      `${where}: mmap offset ${r.mmapOffset} + size ${r.size} is past the end of its ${st.size}-byte file`,
+    );
+  }
+  return { sealed: sealAgainstShrinking(fd) };
+}
+
+/** A ring's areas in guest physical space (start, length, name). */
+export interface RingArea {
+  what: string;
+  gpa: number;
+  bytes: number;
+}
+
+/** A queue's descriptor, driver and device areas must not overlap: the device would read what it writes. */
+export function checkRingAreasApart(request: number, index: number, areas: readonly RingArea[]): void {
+  for (let i = 0; i < areas.length; i++) {
+    for (let j = i + 1; j < areas.length; j++) {
+      const a = areas[i];
+      const b = areas[j];
+      if (a.gpa < b.gpa + b.bytes && b.gpa < a.gpa + a.bytes) {
+        throw new VhostUserProtocolError(
+          'RING_AREAS_OVERLAP',
+          request,
+          `queue ${index}: ${a.what} 0x${a.gpa.toString(16)}+${a.bytes} overlaps ${b.what} 0x${b.gpa.toString(16)}+${b.bytes}`,
+        );
+      }
+    }
+  }
+}
