@@ -19,6 +19,7 @@ import {
   VIRTIO_F_RING_PACKED,
   VIRTIO_F_VERSION_1,
 } from '../spec/features.js';
+import { ThreadPool } from '../runtime/thread-pool.js';
 import { VhostUserBackend } from '../transport/vhost-user/backend.js';
 import { TestService } from '../transport/vhost-user/test-service.js';
 import { featureMask, type Features } from '../virtqueue/features.js';
@@ -28,14 +29,16 @@ import { positiveInt } from './run-command.js';
 export function serveCommand(): Command {
   const serve = new Command('serve').description('Serve a vqkit device over vhost-user.');
   serve.addCommand(
-    ringFeatureOptions(
-      new Command('test')
-        .description(
-          'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time. ' +
-            'Offers VERSION_1 and the ring features below; logs what each front-end negotiated. Stop with Ctrl-C.',
-        )
-        .requiredOption('--socket <path>', 'the vhost-user unix socket')
-        .option('--client', 'connect to a front-end listening on the socket, instead of listening'),
+    daemonOptions(
+      ringFeatureOptions(
+        new Command('test')
+          .description(
+            'Serve the test device (what vhost_test is to virtio_test) on a vhost-user socket, one front-end at a time. ' +
+              'Offers VERSION_1 and the ring features below; logs what each front-end negotiated. Stop with Ctrl-C.',
+          )
+          .requiredOption('--socket <path>', 'the vhost-user unix socket')
+          .option('--client', 'connect to a front-end listening on the socket, instead of listening'),
+      ),
     )
       .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
       .option('--queues <n>', 'queues offered (GET_QUEUE_NUM)', positiveInt('queues'), 1)
@@ -45,7 +48,6 @@ export function serveCommand(): Command {
           .default('batched'),
       )
       .option('--flush-every <n>', 'publish used buffers after at most n chains', positiveInt('flush every'), 64)
-      .option('--busy-poll <us>', 'busy-poll this many microseconds for work before sleeping on a kick', Number, 0)
       .option('--no-verify-data', 'do not check or write data bytes (for drivers run with --no-verify-data)')
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
         const log = (line: string): void => void process.stdout.write(`vq serve test: ${line}\n`);
@@ -55,7 +57,6 @@ export function serveCommand(): Command {
           maxQueueSize: flags.queueSize as number,
           usedEntries: flags.usedEntries as UsedEntryPolicy,
           flushEvery: flags.flushEvery as number,
-          busyPollUs: flags.busyPoll as number,
           device: { verifyData: flags.verifyData !== false },
         });
         await serveOne(device, flags, log);
@@ -110,25 +111,27 @@ const pcapPathFor = (path: string, port: number, ports: number): string =>
   ports === 1 ? path : path.replace(/(\.pcap)?$/, (ext) => `-port${port}${ext}`);
 
 function netCommand(): Command {
-  return ringFeatureOptions(
-    new Command('net')
-      .description(
-        'Serve the virtio-net device (id 1) on one or more vhost-user sockets (one port each), for QEMU, DPDK ' +
-          "virtio-user or vqkit's own driver. Offers MAC, MTU, STATUS, MRG_RXBUF, CTRL_VQ (RX mode, MAC filter, " +
-          'MAC address, MQ) and MQ when --queues > 1; checksum and GSO offloads are not offered yet. Each queue pair ' +
-          'runs in its own worker thread. Logs what each front-end negotiated. Stop with Ctrl-C.',
-      )
-      .requiredOption('--socket <path>', 'a vhost-user unix socket; repeat for several ports', collect, [])
-      .option(
-        '--backend <kind>',
-        'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
-          'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
-        backendArg,
-        'loop',
-      )
-      .option('--mac <mac>', "the first port's MAC (later ports count up from it)", macArg)
-      .option('--queues <n>', 'queue pairs per port (MQ when more than 1)', positiveInt('queues'), 1)
-      .option('--mtu <n>', 'the MTU in config space (VIRTIO_NET_F_MTU)', positiveInt('mtu'), 1500),
+  return daemonOptions(
+    ringFeatureOptions(
+      new Command('net')
+        .description(
+          'Serve the virtio-net device (id 1) on one or more vhost-user sockets (one port each), for QEMU, DPDK ' +
+            "virtio-user or vqkit's own driver. Offers MAC, MTU, STATUS, MRG_RXBUF, CTRL_VQ (RX mode, MAC filter, " +
+            'MAC address, MQ) and MQ when --queues > 1; checksum and GSO offloads are not offered yet. Each queue pair ' +
+            'runs on the data-plane threads (--threads). Logs what each front-end negotiated. Stop with Ctrl-C.',
+        )
+        .requiredOption('--socket <path>', 'a vhost-user unix socket; repeat for several ports', collect, [])
+        .option(
+          '--backend <kind>',
+          'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
+            'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
+          backendArg,
+          'loop',
+        )
+        .option('--mac <mac>', "the first port's MAC (later ports count up from it)", macArg)
+        .option('--queues <n>', 'queue pairs per port (MQ when more than 1)', positiveInt('queues'), 1)
+        .option('--mtu <n>', 'the MTU in config space (VIRTIO_NET_F_MTU)', positiveInt('mtu'), 1500),
+    ),
   )
     .option('--mrg-rxbuf', 'offer VIRTIO_NET_F_MRG_RXBUF (default)')
     .option('--no-mrg-rxbuf', 'do not offer mergeable receive buffers')
@@ -143,7 +146,6 @@ function netCommand(): Command {
     .option('--pcap <file>', 'write every frame of the port to this pcap file (several ports: FILE-portN.pcap)')
     .option('--client', 'connect to a front-end listening on the socket (DPDK virtio-user server=1)')
     .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
-    .option('--busy-poll <us>', 'busy-poll this many microseconds for work before sleeping', Number, 0)
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
       const sockets = flags.socket as string[];
       const backendFlag = flags.backend as string;
@@ -154,6 +156,7 @@ function netCommand(): Command {
       const mtu = flags.mtu as number;
       const sw = backendFlag === 'switch' ? new NetSwitch(switchSlotBytes(mtu)) : null;
       const baseMac = (flags.mac as Uint8Array | undefined) ?? parseMac('52:54:00:12:34:56');
+      const pool = dataPlanePool(flags, (line) => void process.stdout.write(`vq serve net: ${line}\n`));
       const backends: VhostUserBackend[] = [];
       const services: NetService[] = [];
       const pcapFds: number[] = [];
@@ -182,15 +185,11 @@ function netCommand(): Command {
           pcapFd,
           maxQueueSize: flags.queueSize as number,
           rxUsedEntries: flags.rxUsedEntries as RxUsedEntries,
-          busyPollUs: flags.busyPoll as number,
         });
         services.push(device);
-        backends.push(new VhostUserBackend({ socketPath, client: flags.client === true, device, log }));
+        backends.push(new VhostUserBackend({ socketPath, client: flags.client === true, device, pool, log }));
       });
-      const stop = (): void => void Promise.all(backends.map((b) => b.close()));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await Promise.all(backends.map((b) => b.serve()));
+      await serveUntilSignalled(backends, pool);
       services.forEach((s) => s.close());
       sw?.close();
       pcapFds.forEach((fd) => closeSync(fd));
@@ -207,18 +206,20 @@ function guestCidArg(v: string): number {
 }
 
 function vsockCommand(): Command {
-  return ringFeatureOptions(
-    new Command('vsock')
-      .description(
-        "Serve the virtio-vsock device (id 19) on a vhost-user socket, for QEMU (vhost-user-vsock-pci) or vqkit's " +
-          'own driver: stream sockets with credit flow control, the guest CID in config space. Host side as in ' +
-          'Firecracker and vhost-device-vsock: a host program connects to --uds-path, writes "CONNECT <port>\\n" and ' +
-          'reads "OK <host port>\\n", then streams to that guest port; a guest connecting to host port P is joined ' +
-          'to the unix socket <uds-path>_P (RST if nobody listens there). Stop with Ctrl-C.',
-      )
-      .requiredOption('--socket <path>', 'the vhost-user unix socket')
-      .requiredOption('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
-      .requiredOption('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg),
+  return daemonOptions(
+    ringFeatureOptions(
+      new Command('vsock')
+        .description(
+          "Serve the virtio-vsock device (id 19) on a vhost-user socket, for QEMU (vhost-user-vsock-pci) or vqkit's " +
+            'own driver: stream sockets with credit flow control, the guest CID in config space. Host side as in ' +
+            'Firecracker and vhost-device-vsock: a host program connects to --uds-path, writes "CONNECT <port>\\n" and ' +
+            'reads "OK <host port>\\n", then streams to that guest port; a guest connecting to host port P is joined ' +
+            'to the unix socket <uds-path>_P (RST if nobody listens there). Stop with Ctrl-C.',
+        )
+        .requiredOption('--socket <path>', 'the vhost-user unix socket')
+        .requiredOption('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
+        .requiredOption('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg),
+    ),
   )
     .option('--client', 'connect to a front-end listening on the socket, instead of listening')
     .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
@@ -237,15 +238,62 @@ function vsockCommand(): Command {
 
 /** Serves `device` on --socket (listening, or connecting with --client) until SIGINT or SIGTERM. */
 async function serveOne(device: ServedDevice, flags: Record<string, unknown>, log: (line: string) => void) {
+  const pool = dataPlanePool(flags, log);
   const backend = new VhostUserBackend({
     socketPath: flags.socket as string,
     client: flags.client === true,
     device,
+    pool,
     log,
   });
-  const stop = (): void => void backend.close();
+  await serveUntilSignalled([backend], pool);
+  log('stopped');
+}
+
+/** Serves until SIGINT or SIGTERM, then stops every port (their queues finish) and the data-plane threads. */
+async function serveUntilSignalled(backends: readonly VhostUserBackend[], pool: ThreadPool): Promise<void> {
+  const stop = (): void => void Promise.all(backends.map((b) => b.close()));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await backend.serve();
-  log('stopped');
+  await Promise.all(backends.map((b) => b.serve()));
+  await pool.close();
+}
+
+/** The daemon's options for its data plane, common to every device. */
+function daemonOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--threads <n>',
+      'data-plane threads; each serves many queues, asleep until one is kicked (default: the CPUs this process may use)',
+      positiveInt('threads'),
+    )
+    .option('--cpus <list>', 'pin the data-plane threads to these CPUs, in turn (e.g. 0-1 or 0,2)', cpuListArg)
+    .option(
+      '--busy-poll <us>',
+      'each data-plane thread busy-polls this many microseconds for work before sleeping',
+      Number,
+      0,
+    );
+}
+
+/** "0-3,6" as [0, 1, 2, 3, 6]. */
+function cpuListArg(v: string): number[] {
+  const cpus: number[] = [];
+  for (const part of v.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (m === null) throw new InvalidArgumentError('a CPU list is numbers and ranges, as 0-1 or 0,2');
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (to < from) throw new InvalidArgumentError(`CPU range ${part} runs backwards`);
+    for (let c = from; c <= to; c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+function dataPlanePool(flags: Record<string, unknown>, log: (line: string) => void): ThreadPool {
+  return new ThreadPool({
+    threads: flags.threads as number | undefined,
+    cpus: flags.cpus as number[] | undefined,
+    busyPollUs: flags.busyPoll as number,
+    log,
+  });
 }

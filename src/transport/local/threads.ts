@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { Control } from './control.js';
 import type { LocalPlan } from './plan.js';
 import type { PairReport } from './report.js';

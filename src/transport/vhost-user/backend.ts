@@ -39,6 +39,7 @@ import {
 } from './messages.js';
 import { checkRegionMemory, checkRingAreasApart, type CheckedRegion } from './memory-check.js';
 import { QueueControl } from './queue-control.js';
+import { ThreadPool } from '../../runtime/thread-pool.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
 export interface BackendOptions {
@@ -47,6 +48,11 @@ export interface BackendOptions {
   client?: boolean;
   /** The device model served, with what it offers and how its queues map to workers. */
   device: ServedDevice;
+  /**
+   * The data-plane threads the queues run on, shared by every port of a daemon. Without one the back-end starts
+   * its own (a thread per CPU) and stops it when serve() returns.
+   */
+  pool?: ThreadPool;
   log?: (line: string) => void;
 }
 
@@ -70,10 +76,15 @@ interface Vring {
   ctl: Int32Array;
 }
 
-/** A worker serving a unit of queues (one test queue; a net queue pair). */
+/** A unit of queues being served (one test queue; a net queue pair): on a pool thread, or on its own worker. */
 interface RunningUnit {
   start: UnitStart;
-  worker: Worker;
+  /** Wakes whatever runs the unit so it sees its STOP flags. */
+  wake: () => void;
+  /** Its own worker, to end once it has reported (null on the pool). */
+  worker: Worker | null;
+  /** The pool thread serving it, or -1. */
+  thread: number;
   done: Promise<UnitResult>;
 }
 
@@ -97,6 +108,16 @@ export class VhostUserBackend {
   async serve(): Promise<void> {
     const o = this.options;
     const log = o.log ?? (() => {});
+    const pool = o.pool ?? new ThreadPool({ log });
+    try {
+      await this.#serve(pool, log);
+    } finally {
+      if (o.pool === undefined) await pool.close();
+    }
+  }
+
+  async #serve(pool: ThreadPool, log: (line: string) => void): Promise<void> {
+    const o = this.options;
     if (!o.client) {
       this.#listenFd = listenUnix(o.socketPath);
       log(`listening on ${o.socketPath}`);
@@ -114,7 +135,7 @@ export class VhostUserBackend {
       if (fd === null) break;
       this.sessions++;
       log(`front-end connected (session ${this.sessions})`);
-      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, log);
+      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, pool, log);
       try {
         await this.#session.run();
       } catch (e) {
@@ -198,6 +219,7 @@ class BackendSession {
   constructor(
     readonly conn: VhostUserConnection,
     readonly served: ServedDevice,
+    readonly pool: ThreadPool,
     readonly log: (line: string) => void,
   ) {
     this.#device = served.openSession(log);
@@ -494,23 +516,49 @@ class BackendSession {
         };
       }),
     };
-    const { url, data } = this.#device.worker(start);
+    const { url, data, ownThread } = this.#device.unit(start);
+    const unit = ownThread ? this.#ownWorker(indices, start, url, data) : this.#pooled(indices, start, url, data);
+    for (const i of indices) this.#vrings[i].unit = unit;
+    const layout = packed ? 'packed' : 'split';
+    const where = unit.thread >= 0 ? `data-plane thread ${unit.thread}` : 'its own thread';
+    for (const q of start.queues) this.log(`queue ${q.index} started: ${layout} ring of ${q.size}, on ${where}`);
+  }
+
+  /** A broken ring (DEVICE_NEEDS_RESET) is logged and told to the front-end through the error eventfds. */
+  #reportFailure(indices: readonly number[], r: UnitResult): void {
+    if (r.failure === null) return;
+    this.log(`queue ${indices.join(',')}: ${r.failure}`);
+    for (const i of indices) if (this.#vrings[i].err >= 0) signalEventFd(this.#vrings[i].err);
+  }
+
+  /** What a unit that could not report is taken to have done: nothing since it started. */
+  #lost(indices: readonly number[], failure: string): UnitResult {
+    return { failure, lastAvailIdx: indices.map((i) => this.#vrings[i].base), stats: {} };
+  }
+
+  #pooled(indices: readonly number[], start: UnitStart, url: URL, data: unknown): RunningUnit {
+    const p = this.pool.start(url, data);
+    const done = p.done.then((r) => {
+      const result = 'result' in r ? (r.result as UnitResult) : this.#lost(indices, r.failure);
+      this.#reportFailure(indices, result);
+      return result;
+    });
+    return { start, wake: p.wake, worker: null, thread: p.thread, done };
+  }
+
+  #ownWorker(indices: readonly number[], start: UnitStart, url: URL, data: unknown): RunningUnit {
     const worker = new Worker(url, { workerData: data });
     const done = new Promise<UnitResult>((resolve) => {
       let settled = false;
       const failed = (failure: string): UnitResult => {
         if (!settled) this.log(`queue ${indices.join(',')}: worker failed: ${failure}`);
-        return { failure, lastAvailIdx: indices.map((i) => this.#vrings[i].base), stats: {} };
+        return this.#lost(indices, failure);
       };
       const onMessage = (r: UnitResult | { log: string }): void => {
         if ('log' in r) return this.log(r.log);
         worker.off('message', onMessage);
         settled = true;
-        if (r.failure !== null) {
-          this.log(`queue ${indices.join(',')}: ${r.failure}`);
-          // A ring is broken (DEVICE_NEEDS_RESET): tell the front-end through the error eventfds.
-          for (const i of indices) if (this.#vrings[i].err >= 0) signalEventFd(this.#vrings[i].err);
-        }
+        this.#reportFailure(indices, r);
         resolve(r);
       };
       worker.on('message', onMessage);
@@ -520,10 +568,7 @@ class BackendSession {
       });
       worker.once('exit', () => resolve(failed('queue worker exited')));
     });
-    const unit: RunningUnit = { start, worker, done };
-    for (const i of indices) this.#vrings[i].unit = unit;
-    const layout = packed ? 'packed' : 'split';
-    for (const q of start.queues) this.log(`queue ${q.index} started: ${layout} ring of ${q.size}`);
+    return { start, wake: () => {}, worker, thread: -1, done };
   }
 
   #ringAddresses(v: Vring, packed: boolean): RingAddresses {
@@ -561,8 +606,9 @@ class BackendSession {
     const unit = this.#vrings[index].unit;
     if (unit === null) return;
     for (const q of unit.start.queues) Atomics.store(this.#vrings[q.index].ctl, QueueControl.STOP, 1);
+    unit.wake();
     const result = await unit.done;
-    await unit.worker.terminate();
+    await unit.worker?.terminate();
     unit.start.queues.forEach((q, k) => {
       const v = this.#vrings[q.index];
       v.unit = null;

@@ -4,7 +4,7 @@ import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
 import { featureMask, hasFeature, ringWants, type Features } from '../../virtqueue/features.js';
 import { planLocal, type LocalPlan } from '../local/plan.js';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VhostUserConnection } from './connection.js';
 import { FrontendSetup, VhostUserFrontendError, connectBackend } from './frontend-setup.js';

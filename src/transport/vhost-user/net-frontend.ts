@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { openNetPort, type NetPortOptions } from './net-port.js';
 import type { NetTrafficInput, NetTrafficResult } from './net-traffic-worker.js';
 import { VIRTIO_NET_HDR_SIZE, maxFrameSize } from '../../spec/net.js';

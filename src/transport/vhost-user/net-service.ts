@@ -26,8 +26,8 @@ import {
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
 import { describeFeatures, featureMask, hasFeature, type Features } from '../../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
-import { compiledWorkerUrl } from '../worker-url.js';
-import type { NetWorkerBackend, NetWorkerInput } from './net-worker.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
+import type { NetWorkerBackend, NetWorkerInput } from './net-unit.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
 /**
@@ -53,7 +53,6 @@ export interface NetServiceOptions {
   pcapFd: number;
   maxQueueSize: number;
   rxUsedEntries: RxUsedEntries;
-  busyPollUs: number;
   /** For logs: "net0". */
   name: string;
 }
@@ -162,7 +161,7 @@ export class NetService implements ServedDevice {
     log(`${o.name}: mac ${formatMac(o.mac)}, mtu ${o.mtu}, ${o.pairs} queue pair(s), backend ${o.backend.kind}`);
     return {
       unitOf: (index, features) => (index === ctrlOf(features) ? [index] : [index & ~1, index | 1]),
-      worker: (start: UnitStart) => {
+      unit: (start: UnitStart) => {
         const isCtrl = start.queues[0].index === ctrlOf(start.features);
         const pair = start.queues[0].index >> 1;
         const data: NetWorkerInput = {
@@ -178,9 +177,8 @@ export class NetService implements ServedDevice {
           state: this.state.buffer,
           backend: this.#workerBackend(),
           pcapFd: o.pcapFd,
-          busyPollUs: o.busyPollUs,
         };
-        return { url: compiledWorkerUrl(import.meta.url, './net-worker.js'), data };
+        return { url: compiledWorkerUrl(import.meta.url, './net-unit.js'), data };
       },
       stopped: (start: UnitStart, r: UnitResult) => {
         const net = r.stats.net as Record<string, number> | undefined;

@@ -26,8 +26,6 @@ export interface DeviceQueueInput {
   availBase: number;
   usedEntries: UsedEntryPolicy;
   flushEvery: number;
-  /** Busy-poll this many microseconds for work before sleeping on the kick eventfd. */
-  busyPollUs: number;
   device: TestDeviceOptions;
   control: SharedArrayBuffer;
 }

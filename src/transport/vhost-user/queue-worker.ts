@@ -1,21 +1,18 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { TestDevice } from '../../devices/test-device.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitReadableSync } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
 import { buildDriverSide } from '../local/plan.js';
-import { copyStats, deviceFailure, driverFailure } from '../local/report.js';
-import { driveDriver, serveDevice, type Notifier } from '../service-loops.js';
+import { copyStats, driverFailure } from '../local/report.js';
+import { driveDriver, type Notifier } from '../service-loops.js';
 import { busyPoll } from '../local/control.js';
-import { createDeviceQueue } from '../../virtqueue/index.js';
-import { mapMemoryTable } from './memory-table.js';
-import { QueueControl, type DeviceQueueInput, type DriverQueueInput, type QueueResult } from './queue-control.js';
-import type { UnitResult } from './served-device.js';
+import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
 
 /** How long a sleeping queue waits on its eventfd before looking at STOP again. */
 const WAIT_SLICE_MS = 100;
 
-const input = workerData as DeviceQueueInput | DriverQueueInput;
+/** The front-end's side of a vhost-user test queue (the back-end's runs on its pool: test-unit.ts). */
+const input = workerData as DriverQueueInput;
 const ctl = new Int32Array(input.control);
 const stoppedQueue = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
 
@@ -39,32 +36,7 @@ function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Not
   };
 }
 
-parentPort!.postMessage(input.role === 'device' ? runDevice(input) : runDriver(input));
-
-/** A vhost-user back-end queue: the test device, woken by the kick eventfd, signalling the call eventfd. */
-function runDevice(o: DeviceQueueInput): UnitResult {
-  const { memory, mappings } = mapMemoryTable(o.regions);
-  try {
-    const queue = createDeviceQueue({
-      name: o.name,
-      size: o.size,
-      features: o.features,
-      memory,
-      addresses: o.addresses,
-      usedEntries: o.usedEntries,
-      availBase: o.availBase,
-    });
-    const device = new TestDevice(queue, o.device);
-    const r = serveDevice(device, o.flushEvery, notifier(QueueControl.CALL_FD, QueueControl.KICK_FD, o.busyPollUs));
-    return {
-      failure: deviceFailure(device),
-      lastAvailIdx: [queue.lastAvailIdx],
-      stats: { queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts: r.interrupts },
-    };
-  } finally {
-    mappings.forEach((m) => m.close());
-  }
-}
+parentPort!.postMessage(runDriver(input));
 
 /** The vhost-user front-end's driver: the test driver over the memfd it shares, kicking through the kick eventfd. */
 function runDriver(o: DriverQueueInput): QueueResult {

@@ -35,8 +35,12 @@ export interface DeviceSession {
    * the negotiated features (virtio-net's control queue moves with MQ).
    */
   unitOf(index: number, features: Features): number[];
-  /** The worker script and its data for a unit whose queues are all ready. */
-  worker(start: UnitStart): { url: URL; data: unknown };
+  /**
+   * Where a unit whose queues are all ready runs: a DataPlaneUnit module (runtime/data-plane.ts) and its data, run on
+   * the daemon's thread pool; or, with `ownThread`, a worker script of its own (a unit that needs an event loop,
+   * such as vsock's host sockets) that posts its UnitResult when its queues' STOP flags are set.
+   */
+  unit(start: UnitStart): { url: URL; data: unknown; ownThread?: boolean };
   /** A unit's worker stopped with this result. */
   stopped?(start: UnitStart, result: UnitResult): void;
   /** The connection ended: release what the session holds. */

@@ -1,7 +1,7 @@
 import type { TestDeviceOptions } from '../../devices/test-device.js';
 import { describeFeatures, type Features } from '../../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import type { DeviceQueueInput } from './queue-control.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
@@ -12,8 +12,6 @@ export interface TestServiceOptions {
   maxQueueSize: number;
   usedEntries: UsedEntryPolicy;
   flushEvery: number;
-  /** Each queue busy-polls this many microseconds before sleeping on its kick eventfd (0: sleep at once). */
-  busyPollUs?: number;
   device: TestDeviceOptions;
 }
 
@@ -51,7 +49,7 @@ export class TestService implements ServedDevice {
     const served = new Array<number>(o.queues).fill(0);
     return {
       unitOf: (index) => [index],
-      worker: (start: UnitStart) => {
+      unit: (start: UnitStart) => {
         const q = start.queues[0];
         const data: DeviceQueueInput = {
           role: 'device',
@@ -63,11 +61,10 @@ export class TestService implements ServedDevice {
           availBase: q.availBase,
           usedEntries: o.usedEntries,
           flushEvery: o.flushEvery,
-          busyPollUs: o.busyPollUs ?? 0,
           device: { ...o.device, firstSeq: served[q.index] },
           control: q.control,
         };
-        return { url: compiledWorkerUrl(import.meta.url, './queue-worker.js'), data };
+        return { url: compiledWorkerUrl(import.meta.url, './test-unit.js'), data };
       },
       stopped: (start: UnitStart, r: UnitResult) => {
         served[start.queues[0].index] += (r.stats.test as { buffers?: number } | undefined)?.buffers ?? 0;

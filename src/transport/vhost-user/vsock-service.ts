@@ -9,7 +9,7 @@ import {
   VSOCK_TX_QUEUE,
 } from '../../spec/vsock.js';
 import { describeFeatures, featureMask, type Features } from '../../virtqueue/features.js';
-import { compiledWorkerUrl } from '../worker-url.js';
+import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 import type { VsockWorkerInput } from './vsock-worker.js';
 
@@ -58,7 +58,7 @@ export class VsockService implements ServedDevice {
     return {
       // rx and tx run together; the event queue apart (QEMU never hands it over).
       unitOf: (index) => (index === VSOCK_EVENT_QUEUE ? [index] : [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE]),
-      worker: (start: UnitStart) => {
+      unit: (start: UnitStart) => {
         const data: VsockWorkerInput = {
           role: start.queues[0].index === VSOCK_EVENT_QUEUE ? 'event' : 'data',
           name: 'vsock',
@@ -69,7 +69,8 @@ export class VsockService implements ServedDevice {
           udsPath: o.udsPath,
           resetOnStart,
         };
-        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data };
+        // Its host sockets need an event loop: a thread of its own, not the pool.
+        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data, ownThread: true };
       },
       stopped: (_start: UnitStart, r: UnitResult) => {
         if (r.failure !== null) log(`vsock stopped: ${r.failure}`);

@@ -1,4 +1,3 @@
-import { parentPort, workerData } from 'node:worker_threads';
 import { FrameRing } from '../../devices/net/frame-ring.js';
 import { swapMacs } from '../../devices/net/frame.js';
 import { NetControl } from '../../devices/net/net-control.js';
@@ -6,18 +5,18 @@ import { Delivery, NetDevicePair, type FrameSink } from '../../devices/net/net-p
 import { NetState } from '../../devices/net/net-state.js';
 import { writePcapRecord } from '../../devices/net/pcap.js';
 import { SwitchTable } from '../../devices/net/switch-table.js';
-import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
+import { drainEventFd, signalEventFd } from '../../os/eventfd.js';
+import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { readFrame, writeFrame } from '../../os/tap.js';
 import { VIRTIO_NET_F_MRG_RXBUF, maxFrameSize } from '../../spec/net.js';
 import { hasFeature, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js';
-import { busyPoll } from '../local/control.js';
 import { copyStats, failureText } from '../local/report.js';
 import type { SharedRegion } from './memory-table.js';
 import { mapMemoryTable } from './memory-table.js';
 import { QueueControl } from './queue-control.js';
-import type { QueueStart, UnitResult } from './served-device.js';
+import type { QueueStart } from './served-device.js';
 
 /** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
 export type NetWorkerBackend =
@@ -50,11 +49,8 @@ export interface NetWorkerInput {
   backend: NetWorkerBackend;
   /** A pcap file to append every frame to, or -1. */
   pcapFd: number;
-  busyPollUs: number;
 }
 
-/** How long a sleeping worker waits before looking at STOP again. */
-const WAIT_SLICE_MS = 100;
 /** Frames moved per queue per round: bounds the latency one direction adds to the other. */
 const BATCH = 64;
 /** Frames the loop backend holds between transmit and receive. */
@@ -62,8 +58,14 @@ const LOOP_SLOTS = 256;
 /** Frame errors logged one by one before only every 1000th is. */
 const LOGGED_ERRORS = 10;
 
-const input = workerData as NetWorkerInput;
-const log = (line: string): void => parentPort!.postMessage({ log: `${input.name}: ${line}` });
+type Log = (line: string) => void;
+
+/** A net unit for a pool thread: a queue pair, or the control queue. */
+export function openUnit(data: unknown, log: Log): DataPlaneUnit {
+  const o = data as NetWorkerInput;
+  const named: Log = (line) => log(`${o.name}: ${line}`);
+  return o.role === 'ctrl' ? controlUnit(o, named) : pairUnit(o, named);
+}
 
 function control(q: QueueStart): Int32Array {
   return new Int32Array(q.control);
@@ -87,36 +89,44 @@ function openQueue(
   });
 }
 
-/** The control queue: answers commands until stopped. */
-function runControl(o: NetWorkerInput): UnitResult {
+/** The control queue: answers commands as they come. */
+function controlUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
   const { memory, mappings } = mapMemoryTable(o.regions);
   const q = o.queues[0];
   const ctl = control(q);
+  let queue: VirtqueueDevice;
+  let net: NetControl;
   try {
-    const queue = openQueue(o, q, `${o.name}.ctrl`, memory, 'per-buffer');
-    const net = new NetControl(queue, new NetState(o.state), o.maxPairs, log);
-    queue.disableNotifications();
-    while (Atomics.load(ctl, QueueControl.STOP) === 0 && queue.error === null) {
-      if (net.serve() > 0) {
-        if (queue.flush()) signal(ctl, QueueControl.CALL_FD);
-        continue;
-      }
-      if (!queue.enableNotifications()) {
-        queue.disableNotifications();
-        continue;
-      }
-      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
-      if (kick >= 0 && waitAnyReadableSync([kick], WAIT_SLICE_MS) > 0) drainEventFd(kick);
-      queue.disableNotifications();
-    }
-    return {
-      failure: failureText(queue.error),
-      lastAvailIdx: [queue.lastAvailIdx],
-      stats: { control: copyStats(net.stats), queue: copyStats(queue.stats) },
-    };
-  } finally {
+    queue = openQueue(o, q, `${o.name}.ctrl`, memory, 'per-buffer');
+    net = new NetControl(queue, new NetState(o.state), o.maxPairs, log);
+  } catch (e) {
     mappings.forEach((m) => m.close());
+    throw e;
   }
+  queue.disableNotifications();
+  return {
+    poll: () => {
+      if (net.serve() === 0) return false;
+      if (queue.flush()) signal(ctl, QueueControl.CALL_FD);
+      return true;
+    },
+    pending: () => queue.hasAvailable(),
+    arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
+    disarm: (fired) => {
+      queue.disableNotifications();
+      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
+      if (fired.has(kick)) drainEventFd(kick);
+    },
+    stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || queue.error !== null,
+    finish: (failure?: string) => {
+      mappings.forEach((m) => m.close());
+      return {
+        failure: failure ?? failureText(queue.error),
+        lastAvailIdx: [queue.lastAvailIdx],
+        stats: { control: copyStats(net.stats), queue: copyStats(queue.stats) },
+      };
+    },
+  };
 }
 
 function signal(ctl: Int32Array, slot: number): void {
@@ -185,7 +195,7 @@ const NO_INBOUND: Inbound = {
 };
 
 /** One queue pair's data path: transmit -> backend, backend -> receive; sleeps on the kicks and the backend's fd. */
-function runPair(o: NetWorkerInput): UnitResult {
+function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
   const { memory, mappings } = mapMemoryTable(o.regions);
   const [rxq, txq] = o.queues;
   const rxCtl = control(rxq);
@@ -258,73 +268,76 @@ function runPair(o: NetWorkerInput): UnitResult {
 
     rx.disableNotifications();
     tx.disableNotifications();
-    const fds: number[] = [];
-    while (!stopped()) {
-      let progressed = 0;
-      // Inbound frames into receive buffers, while the driver has given some.
-      let waitingForRx = false;
-      for (let n = 0; n < BATCH && inbound.next(); n++) {
-        if (o.pair >= state.pairs || !state.accepts(inbound.bytes, inbound.offset)) {
-          dropped++;
-        } else {
-          if (pair.receive(inbound.bytes, inbound.offset, inbound.length) === Delivery.Wait) {
-            waitingForRx = true;
-            break;
-          }
-          if (pcap >= 0) writePcapRecord(pcap, inbound.bytes, inbound.offset, inbound.length);
-        }
-        inbound.done();
-        progressed++;
-      }
-      // Transmitted frames to the backend, as far as it has room.
-      const budget = Math.min(BATCH, room());
-      if (budget > 0) progressed += pair.transmit(budget, sink);
-      if (rx.flush()) signal(rxCtl, QueueControl.CALL_FD);
-      if (tx.flush()) signal(txCtl, QueueControl.CALL_FD);
-      if (rx.error !== null || tx.error !== null) break;
-      noteErrors();
-      if (progressed > 0) continue;
-      if (
-        o.busyPollUs > 0 &&
-        busyPoll(o.busyPollUs, () => tx.hasAvailable() || (waitingForRx && rx.hasAvailable()), stopped)
-      )
-        continue;
-      // Nothing to do: ask for kicks (with the re-check) and sleep on whatever can bring work.
-      fds.length = 0;
-      if (budget > 0) {
-        if (!tx.enableNotifications()) {
-          tx.disableNotifications();
-          continue;
-        }
-        fds.push(Atomics.load(txCtl, QueueControl.KICK_FD));
-      }
-      if (waitingForRx) {
-        if (!rx.enableNotifications()) {
-          rx.disableNotifications();
-          continue;
-        }
-        fds.push(Atomics.load(rxCtl, QueueControl.KICK_FD));
-      } else if (inbound.fd >= 0) {
-        fds.push(inbound.fd);
-      }
-      const waitOn = fds.filter((fd) => fd >= 0);
-      if (waitAnyReadableSync(waitOn, WAIT_SLICE_MS) > 0) {
-        for (const fd of waitOn) if (fd !== inbound.fd || b.kind === 'switch') drainEventFd(fd);
-      }
-      tx.disableNotifications();
-      rx.disableNotifications();
-    }
-    rx.flush();
-    tx.flush();
-    noteErrors();
+    // What the last poll left: whether the backend had room, and whether a frame waits for receive buffers.
+    let budget = BATCH;
+    let waitingForRx = false;
+    const waitOn: number[] = [];
     return {
-      failure: failureText(rx.error ?? tx.error),
-      lastAvailIdx: [rx.lastAvailIdx, tx.lastAvailIdx],
-      stats: { net: { ...copyStats(pair.stats), dropped }, rx: copyStats(rx.stats), tx: copyStats(tx.stats) },
+      poll: () => {
+        let progressed = 0;
+        // Inbound frames into receive buffers, while the driver has given some.
+        waitingForRx = false;
+        for (let n = 0; n < BATCH && inbound.next(); n++) {
+          if (o.pair >= state.pairs || !state.accepts(inbound.bytes, inbound.offset)) {
+            dropped++;
+          } else {
+            if (pair.receive(inbound.bytes, inbound.offset, inbound.length) === Delivery.Wait) {
+              waitingForRx = true;
+              break;
+            }
+            if (pcap >= 0) writePcapRecord(pcap, inbound.bytes, inbound.offset, inbound.length);
+          }
+          inbound.done();
+          progressed++;
+        }
+        // Transmitted frames to the backend, as far as it has room.
+        budget = Math.min(BATCH, room());
+        if (budget > 0) progressed += pair.transmit(budget, sink);
+        if (rx.flush()) signal(rxCtl, QueueControl.CALL_FD);
+        if (tx.flush()) signal(txCtl, QueueControl.CALL_FD);
+        noteErrors();
+        return progressed > 0;
+      },
+      pending: () => tx.hasAvailable() || (waitingForRx && rx.hasAvailable()),
+      // Nothing to do: ask for kicks (with the re-check) where they would bring work, and sleep on those fds and
+      // whatever else can bring frames.
+      arm: () => {
+        waitOn.length = 0;
+        if (budget > 0) {
+          if (!tx.enableNotifications()) return null;
+          waitOn.push(Atomics.load(txCtl, QueueControl.KICK_FD));
+        }
+        if (waitingForRx) {
+          if (!rx.enableNotifications()) return null;
+          waitOn.push(Atomics.load(rxCtl, QueueControl.KICK_FD));
+        } else if (inbound.fd >= 0) {
+          waitOn.push(inbound.fd);
+        }
+        return waitOn.filter((fd) => fd >= 0);
+      },
+      disarm: (fired) => {
+        for (const fd of waitOn) {
+          // A TAP fd is read, not drained; eventfds (kicks, a switch inbox's wake-up) are.
+          if (fired.has(fd) && (fd !== inbound.fd || b.kind === 'switch')) drainEventFd(fd);
+        }
+        tx.disableNotifications();
+        rx.disableNotifications();
+      },
+      stopped: () => stopped() || rx.error !== null || tx.error !== null,
+      finish: (failure?: string) => {
+        rx.flush();
+        tx.flush();
+        noteErrors();
+        mappings.forEach((m) => m.close());
+        return {
+          failure: failure ?? failureText(rx.error ?? tx.error),
+          lastAvailIdx: [rx.lastAvailIdx, tx.lastAvailIdx],
+          stats: { net: { ...copyStats(pair.stats), dropped }, rx: copyStats(rx.stats), tx: copyStats(tx.stats) },
+        };
+      },
     };
-  } finally {
+  } catch (e) {
     mappings.forEach((m) => m.close());
+    throw e;
   }
 }
-
-parentPort!.postMessage(input.role === 'ctrl' ? runControl(input) : runPair(input));

@@ -1,0 +1,131 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { EventFd } from '../os/eventfd.js';
+import { compiledWorkerUrl } from './worker-url.js';
+import type { FromPoolThread, ToPoolThread } from './data-plane.js';
+import type { PoolThreadInput } from './pool-thread.js';
+
+export interface ThreadPoolOptions {
+  /** Threads (default: the CPUs this process may use). */
+  threads?: number;
+  /** CPUs to pin the threads to, in turn (thread i on cpus[i % length]); empty: not pinned. */
+  cpus?: readonly number[];
+  /** Each thread spins this many microseconds for work before sleeping. */
+  busyPollUs?: number;
+  log?: (line: string) => void;
+}
+
+/** A unit running on the pool: which thread, and how it ends. */
+export interface PooledUnit {
+  readonly id: number;
+  readonly thread: number;
+  /** Resolves with what the unit returned when it finished (or a failure text if it could not run). */
+  readonly done: Promise<{ result: unknown } | { failure: string }>;
+  /** Wakes the unit's thread so it sees the unit's STOP flags (set them first). */
+  wake(): void;
+}
+
+interface PoolThread {
+  worker: Worker;
+  wake: EventFd;
+  units: Set<number>;
+  /** The thread died (a bug in a unit module, out of memory): its units were failed, it takes no more. */
+  dead: boolean;
+}
+
+/**
+ * The data plane: a fixed number of threads, each serving many units and sleeping in one poll over all their fds
+ * plus a wake-up eventfd. Units go to the thread with the fewest when they start and leave when they stop. Nothing
+ * wakes an idle thread but a kick, a backend fd or the pool.
+ */
+export class ThreadPool {
+  readonly #threads: PoolThread[];
+  readonly #waiting = new Map<number, (r: { result: unknown } | { failure: string }) => void>();
+  readonly #log: (line: string) => void;
+  #nextId = 1;
+
+  constructor(o: ThreadPoolOptions = {}) {
+    const n = o.threads ?? availableParallelism();
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`thread count ${n}`);
+    this.#log = o.log ?? (() => {});
+    const cpus = o.cpus ?? [];
+    this.#threads = Array.from({ length: n }, (_, index) => {
+      const wake = EventFd.create();
+      const data: PoolThreadInput = {
+        index,
+        wakeFd: wake.fd,
+        cpu: cpus.length > 0 ? cpus[index % cpus.length] : -1,
+        busyPollUs: o.busyPollUs ?? 0,
+      };
+      const worker = new Worker(compiledWorkerUrl(import.meta.url, './pool-thread.js'), { workerData: data });
+      const t: PoolThread = { worker, wake, units: new Set(), dead: false };
+      worker.on('message', (m: FromPoolThread) => this.#onMessage(index, m));
+      worker.on('error', (e) => this.#threadDied(index, String(e)));
+      worker.on('exit', () => this.#threadDied(index, 'thread exited'));
+      // The pool alone keeps no process alive: the sockets that feed it do.
+      worker.unref();
+      return t;
+    });
+    this.#log(`data plane: ${n} thread(s)${cpus.length > 0 ? ` pinned to CPUs ${cpus.join(',')}` : ''}`);
+  }
+
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  /** Units per thread (for status). */
+  get load(): number[] {
+    return this.#threads.map((t) => t.units.size);
+  }
+
+  /** Starts a unit from `module` (a DataPlaneUnit module URL) on the least loaded thread. */
+  start(module: URL, data: unknown): PooledUnit {
+    const live = this.#threads.map((t, i) => ({ t, i })).filter(({ t }) => !t.dead);
+    if (live.length === 0) throw new Error('every data-plane thread has died');
+    const { t, i } = live.reduce((a, b) => (b.t.units.size < a.t.units.size ? b : a));
+    const id = this.#nextId++;
+    t.units.add(id);
+    const done = new Promise<{ result: unknown } | { failure: string }>((resolve) => this.#waiting.set(id, resolve));
+    const msg: ToPoolThread = { type: 'start', id, module: module.href, data };
+    t.worker.postMessage(msg);
+    t.wake.signal();
+    return { id, thread: i, done, wake: () => !t.dead && t.wake.signal() };
+  }
+
+  #settle(thread: number, id: number, r: { result: unknown } | { failure: string }): void {
+    this.#threads[thread].units.delete(id);
+    const resolve = this.#waiting.get(id);
+    this.#waiting.delete(id);
+    resolve?.(r);
+  }
+
+  #onMessage(thread: number, m: FromPoolThread): void {
+    if (m.type === 'log') this.#log(m.line);
+    else if (m.type === 'pinned')
+      this.#log(`data plane: thread ${thread} ${m.ok ? 'pinned to' : 'could not be pinned to'} CPU ${m.cpu}`);
+    else if (m.type === 'done') this.#settle(thread, m.id, { result: m.result });
+    else this.#settle(thread, m.id, { failure: m.failure });
+  }
+
+  #threadDied(thread: number, why: string): void {
+    const t = this.#threads[thread];
+    if (t.dead) return;
+    t.dead = true;
+    if (t.units.size > 0) this.#log(`data plane: thread ${thread} died (${why}); its ${t.units.size} unit(s) stop`);
+    for (const id of [...t.units]) this.#settle(thread, id, { failure: `data-plane thread ${thread} died: ${why}` });
+  }
+
+  /** Stops every thread (their units finish first) and waits for them. */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#threads.map(async (t) => {
+        if (t.dead) return;
+        const msg: ToPoolThread = { type: 'quit' };
+        t.worker.postMessage(msg);
+        t.wake.signal();
+        await new Promise((r) => t.worker.once('exit', r));
+        t.wake.close();
+      }),
+    );
+  }
+}

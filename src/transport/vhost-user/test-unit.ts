@@ -1,0 +1,70 @@
+import { TestDevice } from '../../devices/test-device.js';
+import { drainEventFd, signalEventFd } from '../../os/eventfd.js';
+import type { DataPlaneUnit } from '../../runtime/data-plane.js';
+import { createDeviceQueue } from '../../virtqueue/index.js';
+import { copyStats, deviceFailure } from '../local/report.js';
+import { mapMemoryTable } from './memory-table.js';
+import { QueueControl, type DeviceQueueInput } from './queue-control.js';
+import type { UnitResult } from './served-device.js';
+
+/** A test-device queue for a pool thread: woken by its kick eventfd, signalling its call eventfd. */
+export function openUnit(data: unknown): DataPlaneUnit {
+  const o = data as DeviceQueueInput;
+  const ctl = new Int32Array(o.control);
+  const { memory, mappings } = mapMemoryTable(o.regions);
+  let device: TestDevice;
+  try {
+    const queue = createDeviceQueue({
+      name: o.name,
+      size: o.size,
+      features: o.features,
+      memory,
+      addresses: o.addresses,
+      usedEntries: o.usedEntries,
+      availBase: o.availBase,
+    });
+    device = new TestDevice(queue, o.device);
+  } catch (e) {
+    mappings.forEach((m) => m.close());
+    throw e;
+  }
+  const queue = device.queue;
+  let interrupts = 0;
+  const flush = (): void => {
+    if (!device.flush()) return;
+    interrupts++;
+    const call = Atomics.load(ctl, QueueControl.CALL_FD);
+    if (call >= 0) signalEventFd(call);
+  };
+  // No kicks while busy.
+  queue.disableNotifications();
+  return {
+    poll: () => {
+      if (device.serve(o.flushEvery) > 0) {
+        flush();
+        return true;
+      }
+      device.releaseHeld();
+      flush();
+      return false;
+    },
+    pending: () => queue.hasAvailable(),
+    arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
+    disarm: (fired) => {
+      queue.disableNotifications();
+      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
+      if (fired.has(kick)) drainEventFd(kick);
+    },
+    stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || device.failure !== null || queue.error !== null,
+    finish: (failure?: string): UnitResult => {
+      device.releaseHeld();
+      flush();
+      mappings.forEach((m) => m.close());
+      return {
+        failure: failure ?? deviceFailure(device),
+        lastAvailIdx: [queue.lastAvailIdx],
+        stats: { queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts },
+      };
+    },
+  };
+}
