@@ -115,12 +115,23 @@ describe('vq command line', () => {
   it.each([
     [
       ['serve', 'net'],
-      ['--backend', '--queues', '--mtu', '--pcap', '--rx-used-entries', 'not offered yet'],
+      [
+        '--backend',
+        '--queues',
+        '--mtu',
+        '--pcap',
+        '--rx-used-entries',
+        'not offered yet',
+        '--threads',
+        '--cpus',
+        '--control',
+      ],
     ],
     [
       ['serve', 'vsock'],
-      ['--uds-path', '--guest-cid', 'CONNECT', '--in-order', '--packed'],
+      ['--uds-path', '--guest-cid', 'CONNECT', '--in-order', '--packed', '--vm', 'guest-cid=C,socket=S,uds-path=U'],
     ],
+    [['status'], ['--control', '--socket', '--json', 'front-end pid']],
     [['net-wire'], ['--vhost-user', 'patch cable', '--ring']],
     [['net-traffic'], ['--vhost-user', '--listen', '--frames', '--window']],
     [
@@ -155,7 +166,31 @@ describe('vq command line', () => {
         1,
         /guest CID must be 3\.\.4294967294/,
       ],
-      [['serve', 'vsock', '--socket', '/tmp/vq-never.sock', '--guest-cid', '3'], 1, /--uds-path <path>' not specified/],
+      [
+        ['serve', 'vsock', '--socket', '/tmp/vq-never.sock', '--guest-cid', '3'],
+        2,
+        /--socket, --uds-path and --guest-cid go together/,
+      ],
+      [['serve', 'vsock'], 2, /no VM: give --socket, --uds-path and --guest-cid, or --vm/],
+      [['serve', 'vsock', '--vm', 'guest-cid=3,socket=/tmp/vq-never.sock'], 1, /--vm needs uds-path=/],
+      [['serve', 'vsock', '--vm', 'guest-cid=3,sock=/tmp/a,uds-path=/tmp/b'], 1, /unknown --vm key sock/],
+      [['serve', 'vsock', '--vm', 'guest-cid=1,socket=/tmp/a,uds-path=/tmp/b'], 1, /guest CID must be 3/],
+      [
+        [
+          'serve',
+          'vsock',
+          '--vm',
+          'guest-cid=3,socket=/tmp/a,uds-path=/tmp/b',
+          '--vm',
+          'guest-cid=3,socket=/tmp/c,uds-path=/tmp/d',
+        ],
+        2,
+        /two VMs share a guest CID/,
+      ],
+      [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--cpus', '1-0'], 1, /runs backwards/],
+      [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--threads', '0'], 1, /threads/],
+      [['status'], 2, /say which daemon/],
+      [['status', '--control', '/tmp/vq-never.ctl'], 2, /no daemon answers on \/tmp\/vq-never.ctl/],
       [
         ['net-wire', '--vhost-user', '/tmp/vq-a.sock', '--vhost-user', '/tmp/vq-never.sock'],
         2,

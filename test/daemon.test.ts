@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeFd } from '../src/os/fd.js';
-import { EventFd } from '../src/os/eventfd.js';
+import { EventFd, signalEventFd } from '../src/os/eventfd.js';
+import { askControl } from '../src/runtime/control-server.js';
+import type { DaemonStatus } from '../src/transport/vhost-user/daemon.js';
+import { QueueControl } from '../src/transport/vhost-user/queue-control.js';
 import { recvWithFds, socketPair, trySendWithFds } from '../src/os/fd-passing.js';
 import { check, loadLibc, MFD_CLOEXEC, O_CLOEXEC, O_NONBLOCK, O_RDWR } from '../src/os/libc.js';
 import { MemFd } from '../src/os/memfd.js';
@@ -23,7 +26,8 @@ import {
 import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
 import { bit } from '../src/virtqueue/features.js';
 import { rawFrontend } from './support/raw-frontend.js';
-import { ServeProcess } from './support/serve-process.js';
+import { openNetTestPort } from './support/net-test-port.js';
+import { ServeProcess, VQ } from './support/serve-process.js';
 
 const traffic: NetTrafficOptions = {
   ring: 'split',
@@ -213,5 +217,87 @@ describe('one daemon, several ports: guest memory is checked before it is mapped
       conn.close();
       closeFd(fd);
     }
+  });
+});
+
+describe('64 ports on one daemon', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vq-daemon-64-'));
+  const sockets = Array.from({ length: 64 }, (_, i) => join(dir, `p${i}.sock`));
+  const control = join(dir, 'ctl');
+  let daemon: ServeProcess;
+  const ports: Awaited<ReturnType<typeof openNetTestPort>>[] = [];
+  const status = async () => (await askControl(control, 'status')) as DaemonStatus;
+  beforeAll(async () => {
+    const more = sockets.slice(1).flatMap((s) => ['--socket', s]);
+    daemon = new ServeProcess('net', sockets[0], [...more, '--threads', '2', '--control', control]);
+    await daemon.waitFor(/net63: listening on/);
+    await daemon.waitFor(/control socket/);
+  });
+  afterAll(async () => {
+    ports.forEach((p) => p.close());
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('all carry verified traffic at once; the daemon keeps its two data-plane threads and adds none per port', async () => {
+    const idle = await status();
+    expect(idle.threads).toBe(2);
+    expect(idle.ports.filter((p) => p.connected)).toHaveLength(0);
+    for (const s of sockets) ports.push(await openNetTestPort(s, { ...traffic, queueSize: 64 }));
+    // Every port at once: 8 tagged frames out on each, then each port's 8 back, MACs swapped by the loop backend.
+    ports.forEach((p) => {
+      for (let tag = 0; tag < 8; tag++) p.send('02:00:00:00:00:02', '02:00:00:00:00:01', tag);
+    });
+    for (const p of ports) {
+      for (let tag = 0; tag < 8; tag++) {
+        expect(await p.next()).toMatchObject({ tag, src: '02:00:00:00:00:02', dst: '02:00:00:00:00:01' });
+      }
+    }
+    const busy = await status();
+    expect(busy.ports.filter((p) => p.connected)).toHaveLength(64);
+    // A queue pair and a control queue per port, spread evenly over the two threads.
+    expect(busy.unitsPerThread.reduce((a, b) => a + b)).toBe(128);
+    expect(Math.max(...busy.unitsPerThread) - Math.min(...busy.unitsPerThread)).toBeLessThanOrEqual(1);
+    expect(busy.processThreads).toBe(idle.processThreads);
+    // The counters come from the threads: each port's pair moved exactly its 8 frames each way.
+    for (const p of busy.ports) {
+      const pair = p.units.find((u) => u.queues.length === 2)!;
+      expect(pair.counters).toMatchObject({ net: { txFrames: 8, rxFrames: 8 } });
+      expect(p.frontendPid).toBe(process.pid);
+    }
+  });
+
+  it('vq status prints the ports, their front-end, negotiated features, threads and counters, as text and JSON', () => {
+    const text = execFileSync(process.execPath, [VQ, 'status', '--control', control], { encoding: 'utf8' });
+    expect(text).toMatch(/^vq daemon pid \d+: 64 port\(s\); 2 data-plane thread\(s\) serving 64, 64 unit\(s\)/);
+    expect(text).toContain(`${sockets[5]} (net): connected, front-end pid ${process.pid}, session 1`);
+    expect(text).toMatch(/negotiated: .*IN_ORDER.* \(0x[0-9a-f]+\)/);
+    expect(text).toMatch(/queues 0,1 on data-plane thread [01]: .*net\.txFrames 8/);
+    const json = JSON.parse(
+      execFileSync(process.execPath, [VQ, 'status', '--socket', sockets[0], '--control', control, '--json'], {
+        encoding: 'utf8',
+      }),
+    ) as DaemonStatus;
+    expect(json.ports).toHaveLength(64);
+    expect(json.ports[0]).toMatchObject({ socket: sockets[0], device: 'net', connected: true, sessions: 1 });
+    expect(json.ports[0].negotiated).toContain('IN_ORDER');
+  });
+
+  it('a queue broken on one port stops alone: the other ports keep carrying traffic', async () => {
+    const from = daemon.lines.length;
+    const victim = ports[3];
+    // The driver side turns hostile: the transmit queue's avail idx jumps past everything the ring can hold.
+    const tx = victim.port.plan.queues[1];
+    const ring = new DataView(victim.port.memory.mapping.buffer, tx.addresses.driver - victim.port.plan.guestBase);
+    ring.setUint16(2, (ring.getUint16(2, true) + 1000) & 0xffff, true);
+    signalEventFd(Atomics.load(new Int32Array(tx.control), QueueControl.KICK_FD));
+    await daemon.waitFor(/net3: queue 0,1: VirtqueueError: net3.pair0.tx: AVAIL_IDX_AHEAD/, from);
+    for (const p of ports.filter((_, i) => i !== 3)) {
+      p.send('02:00:00:00:00:02', '02:00:00:00:00:01', 99);
+      expect(await p.next()).toMatchObject({ tag: 99 });
+    }
+    const s = await status();
+    expect(s.ports[3].units.map((u) => u.queues)).toEqual([[2]]);
+    expect(s.unitsPerThread.reduce((a, b) => a + b)).toBe(127);
   });
 });

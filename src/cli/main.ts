@@ -10,6 +10,8 @@ import { netTrafficCommand } from './net-traffic-command.js';
 import { netWireCommand } from './net-wire-command.js';
 import { runCommand } from './run-command.js';
 import { serveCommand } from './serve-command.js';
+import { statusCommand } from './status-command.js';
+import { ControlError } from '../runtime/control-server.js';
 
 export function buildProgram(): Command {
   const program = new Command('vq')
@@ -25,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand().exitOverride());
   program.addCommand(netTrafficCommand().exitOverride());
   program.addCommand(netWireCommand().exitOverride());
+  program.addCommand(statusCommand().exitOverride());
   return program;
 }
 
@@ -40,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       e instanceof VhostUserFrontendError ||
       e instanceof FeatureNegotiationError ||
       e instanceof ReportFormatError ||
-      e instanceof BenchSetupError
+      e instanceof BenchSetupError ||
+      e instanceof ControlError
     ) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;

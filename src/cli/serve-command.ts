@@ -19,8 +19,7 @@ import {
   VIRTIO_F_RING_PACKED,
   VIRTIO_F_VERSION_1,
 } from '../spec/features.js';
-import { ThreadPool } from '../runtime/thread-pool.js';
-import { VhostUserBackend } from '../transport/vhost-user/backend.js';
+import { VhostUserDaemon, defaultControlPath, type DaemonPort } from '../transport/vhost-user/daemon.js';
 import { TestService } from '../transport/vhost-user/test-service.js';
 import { featureMask, type Features } from '../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../virtqueue/types.js';
@@ -156,8 +155,7 @@ function netCommand(): Command {
       const mtu = flags.mtu as number;
       const sw = backendFlag === 'switch' ? new NetSwitch(switchSlotBytes(mtu)) : null;
       const baseMac = (flags.mac as Uint8Array | undefined) ?? parseMac('52:54:00:12:34:56');
-      const pool = dataPlanePool(flags, (line) => void process.stdout.write(`vq serve net: ${line}\n`));
-      const backends: VhostUserBackend[] = [];
+      const ports: DaemonPort[] = [];
       const services: NetService[] = [];
       const pcapFds: number[] = [];
       sockets.forEach((socketPath, port) => {
@@ -187,9 +185,9 @@ function netCommand(): Command {
           rxUsedEntries: flags.rxUsedEntries as RxUsedEntries,
         });
         services.push(device);
-        backends.push(new VhostUserBackend({ socketPath, client: flags.client === true, device, pool, log }));
+        ports.push({ socketPath, client: flags.client === true, device, log });
       });
-      await serveUntilSignalled(backends, pool);
+      await serveUntilSignalled(ports, flags, (line) => void process.stdout.write(`vq serve net: ${line}\n`));
       services.forEach((s) => s.close());
       sw?.close();
       pcapFds.forEach((fd) => closeSync(fd));
@@ -205,6 +203,35 @@ function guestCidArg(v: string): number {
   return n;
 }
 
+interface VmSpec {
+  socket: string;
+  udsPath: string;
+  guestCid: number;
+}
+
+/** --vm guest-cid=C,socket=S,uds-path=U (vhost-device-vsock's form). */
+function vmArg(v: string, prev: VmSpec[]): VmSpec[] {
+  const fields = new Map<string, string>();
+  for (const part of v.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw new InvalidArgumentError(`'${part}' is not key=value (want guest-cid=C,socket=S,uds-path=U)`);
+    fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const unknown = [...fields.keys()].filter((k) => !['guest-cid', 'socket', 'uds-path'].includes(k));
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(`unknown --vm key ${unknown.join(', ')} (guest-cid, socket, uds-path)`);
+  for (const k of ['guest-cid', 'socket', 'uds-path'])
+    if (!fields.get(k)) throw new InvalidArgumentError(`--vm needs ${k}= (guest-cid=C,socket=S,uds-path=U)`);
+  return [
+    ...prev,
+    {
+      guestCid: guestCidArg(fields.get('guest-cid')!),
+      socket: fields.get('socket')!,
+      udsPath: fields.get('uds-path')!,
+    },
+  ];
+}
+
 function vsockCommand(): Command {
   return daemonOptions(
     ringFeatureOptions(
@@ -214,49 +241,91 @@ function vsockCommand(): Command {
             'own driver: stream sockets with credit flow control, the guest CID in config space. Host side as in ' +
             'Firecracker and vhost-device-vsock: a host program connects to --uds-path, writes "CONNECT <port>\\n" and ' +
             'reads "OK <host port>\\n", then streams to that guest port; a guest connecting to host port P is joined ' +
-            'to the unix socket <uds-path>_P (RST if nobody listens there). Stop with Ctrl-C.',
+            'to the unix socket <uds-path>_P (RST if nobody listens there). One daemon serves several VMs: repeat ' +
+            '--vm guest-cid=C,socket=S,uds-path=U (as vhost-device-vsock), each with its own socket, CID and host ' +
+            'socket. Stop with Ctrl-C.',
         )
-        .requiredOption('--socket <path>', 'the vhost-user unix socket')
-        .requiredOption('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
-        .requiredOption('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg),
+        .option('--socket <path>', 'the vhost-user unix socket (one VM; or use --vm)')
+        .option('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
+        .option('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg)
+        .option('--vm <spec>', 'a VM: guest-cid=C,socket=S,uds-path=U; repeat for several', vmArg, []),
     ),
   )
     .option('--client', 'connect to a front-end listening on the socket, instead of listening')
     .option('--queue-size <n>', 'largest queue size accepted', positiveInt('queue size'), 32768)
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
-      const log = (line: string): void => void process.stdout.write(`vq serve vsock: ${line}\n`);
-      const device = new VsockService({
-        ringFeatures: offeredRingFeatures(flags),
-        guestCid: flags.guestCid as number,
-        udsPath: flags.udsPath as string,
-        maxQueueSize: flags.queueSize as number,
+      const vms = [...(flags.vm as VmSpec[])];
+      const single = [flags.socket, flags.udsPath, flags.guestCid];
+      if (single.some((v) => v !== undefined)) {
+        if (single.some((v) => v === undefined))
+          cmd.error('error: --socket, --uds-path and --guest-cid go together (or use --vm)', { exitCode: 2 });
+        vms.unshift({
+          socket: flags.socket as string,
+          udsPath: flags.udsPath as string,
+          guestCid: flags.guestCid as number,
+        });
+      }
+      if (vms.length === 0)
+        cmd.error('error: no VM: give --socket, --uds-path and --guest-cid, or --vm', { exitCode: 2 });
+      for (const key of ['socket', 'udsPath', 'guestCid'] as const) {
+        const seen = new Set(vms.map((v) => v[key]));
+        if (seen.size !== vms.length)
+          cmd.error(
+            `error: two VMs share a ${key === 'udsPath' ? 'uds-path' : key === 'guestCid' ? 'guest CID' : 'socket'}`,
+            { exitCode: 2 },
+          );
+      }
+      const ports = vms.map((vm) => {
+        const prefix = vms.length === 1 ? 'vq serve vsock' : `vq serve vsock: cid ${vm.guestCid}`;
+        const log = (line: string): void => void process.stdout.write(`${prefix}: ${line}\n`);
+        const device = new VsockService({
+          ringFeatures: offeredRingFeatures(flags),
+          guestCid: vm.guestCid,
+          udsPath: vm.udsPath,
+          maxQueueSize: flags.queueSize as number,
+        });
+        return { socketPath: vm.socket, client: flags.client === true, device, log };
       });
-      await serveOne(device, flags, log);
+      const log = (line: string): void => void process.stdout.write(`vq serve vsock: ${line}\n`);
+      await serveUntilSignalled(ports, flags, log);
+      log('stopped');
       cmd.setOptionValue('exitCode', 0);
     });
 }
 
 /** Serves `device` on --socket (listening, or connecting with --client) until SIGINT or SIGTERM. */
 async function serveOne(device: ServedDevice, flags: Record<string, unknown>, log: (line: string) => void) {
-  const pool = dataPlanePool(flags, log);
-  const backend = new VhostUserBackend({
-    socketPath: flags.socket as string,
-    client: flags.client === true,
-    device,
-    pool,
+  await serveUntilSignalled(
+    [{ socketPath: flags.socket as string, client: flags.client === true, device, log }],
+    flags,
     log,
-  });
-  await serveUntilSignalled([backend], pool);
+  );
   log('stopped');
 }
 
-/** Serves until SIGINT or SIGTERM, then stops every port (their queues finish) and the data-plane threads. */
-async function serveUntilSignalled(backends: readonly VhostUserBackend[], pool: ThreadPool): Promise<void> {
-  const stop = (): void => void Promise.all(backends.map((b) => b.close()));
+/** Serves the ports until SIGINT or SIGTERM, then stops every port (their queues finish) and the data plane. */
+async function serveUntilSignalled(
+  ports: readonly DaemonPort[],
+  flags: Record<string, unknown>,
+  log: (line: string) => void,
+): Promise<void> {
+  const daemon = new VhostUserDaemon({
+    ports,
+    pool: {
+      threads: flags.threads as number | undefined,
+      cpus: flags.cpus as number[] | undefined,
+      busyPollUs: flags.busyPoll as number,
+    },
+    controlPath:
+      flags.control === false
+        ? null
+        : ((flags.control as string | undefined) ?? defaultControlPath(ports[0].socketPath)),
+    log,
+  });
+  const stop = (): void => void daemon.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await Promise.all(backends.map((b) => b.serve()));
-  await pool.close();
+  await daemon.serve();
 }
 
 /** The daemon's options for its data plane, common to every device. */
@@ -273,7 +342,9 @@ function daemonOptions(cmd: Command): Command {
       'each data-plane thread busy-polls this many microseconds for work before sleeping',
       Number,
       0,
-    );
+    )
+    .option('--control <path>', 'the control socket `vq status` asks (default: the first --socket with .ctl added)')
+    .option('--no-control', 'no control socket');
 }
 
 /** "0-3,6" as [0, 1, 2, 3, 6]. */
@@ -287,13 +358,4 @@ function cpuListArg(v: string): number[] {
     for (let c = from; c <= to; c++) cpus.push(c);
   }
   return cpus;
-}
-
-function dataPlanePool(flags: Record<string, unknown>, log: (line: string) => void): ThreadPool {
-  return new ThreadPool({
-    threads: flags.threads as number | undefined,
-    cpus: flags.cpus as number[] | undefined,
-    busyPollUs: flags.busyPoll as number,
-    log,
-  });
 }

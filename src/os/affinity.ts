@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { loadLibc } from './libc.js';
 
 type SetAffinity = (pid: number, size: number, mask: Uint8Array) => number;
 let setAffinity: SetAffinity | null | undefined;
@@ -28,4 +29,14 @@ export function pinCurrentThread(cpu: number): boolean {
   const mask = new Uint8Array(128);
   mask[cpu >> 3] = 1 << (cpu & 7);
   return fn(0, mask.length, mask) === 0;
+}
+
+/**
+ * Blocks every signal in the calling thread, so that signals (SIGINT, SIGTERM) go to the main thread, whose event
+ * loop handles them, and never interrupt a data-plane thread asleep in a system call. Faults (SIGBUS, SIGSEGV) are
+ * delivered to the faulting thread whatever the mask.
+ */
+export function blockSignalsInThisThread(): boolean {
+  const all = new Uint8Array(128).fill(0xff);
+  return Number(loadLibc().pthread_sigmask(0 /* SIG_BLOCK */, all, new Uint8Array(128))) === 0;
 }

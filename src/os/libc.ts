@@ -54,6 +54,8 @@ export interface Libc {
   epoll_ctl: Fn;
   epoll_wait: Fn;
   fstat: Fn;
+  getsockopt: Fn;
+  pthread_sigmask: Fn;
 }
 
 let libc: Libc | null = null;
@@ -111,6 +113,8 @@ export function loadLibc(): Libc {
     // The event array is raw memory the kernel fills; `void *` hands koffi's async call the buffer's own bytes.
     epoll_wait: f('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
     fstat: f('int fstat(int fd, _Out_ uint8_t *statbuf)'),
+    pthread_sigmask: f('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *old)'),
+    getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ uint8_t *value, _Inout_ uint32_t *len)'),
   };
   return libc;
 }

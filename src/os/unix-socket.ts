@@ -67,3 +67,12 @@ export function connectUnix(path: string): number {
 export function unlinkPath(path: string): void {
   loadLibc().unlink(path);
 }
+
+/** The pid of the process at the other end of a connected unix socket (SO_PEERCRED), or null if unknown. */
+export function peerPid(fd: number): number | null {
+  const cred = new Uint8Array(12);
+  const len = [12];
+  if (Number(loadLibc().getsockopt(fd, 1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred, len)) === -1) return null;
+  const pid = new DataView(cred.buffer).getInt32(0, true);
+  return pid > 0 ? pid : null;
+}

@@ -17,6 +17,8 @@ export interface DataPlaneUnit {
   pending(): boolean;
   /** The unit is told to stop (its queues' STOP flags) or broke: the thread finishes it. */
   stopped(): boolean;
+  /** Its counters now (asked for by `vq status`; structured-cloneable). */
+  stats(): Record<string, unknown>;
   /** Publishes what is left, releases what the unit holds, and returns what the back-end is told (structured-cloneable). */
   finish(failure?: string): unknown;
 }
@@ -27,10 +29,12 @@ export interface UnitModule {
 }
 
 /** Messages between the pool and its threads. */
-export type ToPoolThread = { type: 'start'; id: number; module: string; data: unknown } | { type: 'quit' };
+export type ToPoolThread =
+  { type: 'start'; id: number; module: string; data: unknown } | { type: 'stats'; request: number } | { type: 'quit' };
 
 export type FromPoolThread =
   | { type: 'done'; id: number; result: unknown }
   | { type: 'failed'; id: number; failure: string }
   | { type: 'log'; line: string }
+  | { type: 'stats'; request: number; units: Record<number, Record<string, unknown>> }
   | { type: 'pinned'; cpu: number; ok: boolean };

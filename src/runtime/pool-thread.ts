@@ -1,5 +1,5 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { pinCurrentThread } from '../os/affinity.js';
+import { blockSignalsInThisThread, pinCurrentThread } from '../os/affinity.js';
 import { drainEventFd, waitAnyReadableSet } from '../os/eventfd.js';
 import type { DataPlaneUnit, FromPoolThread, ToPoolThread, UnitModule } from './data-plane.js';
 
@@ -22,6 +22,8 @@ const units = new Map<number, DataPlaneUnit>();
 const modules = new Map<string, UnitModule>();
 let quitting = false;
 
+// Signals are the main thread's to handle.
+blockSignalsInThisThread();
 if (input.cpu >= 0) post({ type: 'pinned', cpu: input.cpu, ok: pinCurrentThread(input.cpu) });
 
 /** Takes every message the pool posted (synchronously: this thread spends its life outside its event loop). */
@@ -32,6 +34,12 @@ async function takeMessages(): Promise<void> {
     const m = got.message as ToPoolThread;
     if (m.type === 'quit') {
       quitting = true;
+      continue;
+    }
+    if (m.type === 'stats') {
+      const counts: Record<number, Record<string, unknown>> = {};
+      for (const [id, u] of units) counts[id] = u.stats();
+      post({ type: 'stats', request: m.request, units: counts });
       continue;
     }
     try {
@@ -65,8 +73,9 @@ function pollAll(): boolean {
   let moved = false;
   for (const [id, u] of units) {
     try {
+      if (!u.stopped() && u.poll()) moved = true;
+      // Told to stop, or broken by what it just read: it ends now, not at the next wake-up.
       if (u.stopped()) finish(id, u);
-      else if (u.poll()) moved = true;
     } catch (e) {
       finish(id, u, `internal error: ${(e as Error).stack ?? String(e)}`);
     }

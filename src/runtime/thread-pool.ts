@@ -43,6 +43,8 @@ export class ThreadPool {
   readonly #waiting = new Map<number, (r: { result: unknown } | { failure: string }) => void>();
   readonly #log: (line: string) => void;
   #nextId = 1;
+  #nextRequest = 1;
+  readonly #statsWaiting = new Map<number, (units: Record<number, Record<string, unknown>>) => void>();
 
   constructor(o: ThreadPoolOptions = {}) {
     const n = o.threads ?? availableParallelism();
@@ -62,8 +64,7 @@ export class ThreadPool {
       worker.on('message', (m: FromPoolThread) => this.#onMessage(index, m));
       worker.on('error', (e) => this.#threadDied(index, String(e)));
       worker.on('exit', () => this.#threadDied(index, 'thread exited'));
-      // The pool alone keeps no process alive: the sockets that feed it do.
-      worker.unref();
+      // Kept referenced: the process must not exit (and tear down a thread asleep in a system call) before close().
       return t;
     });
     this.#log(`data plane: ${n} thread(s)${cpus.length > 0 ? ` pinned to CPUs ${cpus.join(',')}` : ''}`);
@@ -103,7 +104,10 @@ export class ThreadPool {
     if (m.type === 'log') this.#log(m.line);
     else if (m.type === 'pinned')
       this.#log(`data plane: thread ${thread} ${m.ok ? 'pinned to' : 'could not be pinned to'} CPU ${m.cpu}`);
-    else if (m.type === 'done') this.#settle(thread, m.id, { result: m.result });
+    else if (m.type === 'stats') {
+      this.#statsWaiting.get(m.request)?.(m.units);
+      this.#statsWaiting.delete(m.request);
+    } else if (m.type === 'done') this.#settle(thread, m.id, { result: m.result });
     else this.#settle(thread, m.id, { failure: m.failure });
   }
 
@@ -113,6 +117,26 @@ export class ThreadPool {
     t.dead = true;
     if (t.units.size > 0) this.#log(`data plane: thread ${thread} died (${why}); its ${t.units.size} unit(s) stop`);
     for (const id of [...t.units]) this.#settle(thread, id, { failure: `data-plane thread ${thread} died: ${why}` });
+  }
+
+  /** Every running unit's counters, by unit id, asked of each thread (which answers between two rounds). */
+  async stats(): Promise<Map<number, Record<string, unknown>>> {
+    const live = this.#threads.filter((t) => !t.dead);
+    const answers = await Promise.all(
+      live.map(
+        (t) =>
+          new Promise<Record<number, Record<string, unknown>>>((resolve) => {
+            const request = this.#nextRequest++;
+            this.#statsWaiting.set(request, resolve);
+            const msg: ToPoolThread = { type: 'stats', request };
+            t.worker.postMessage(msg);
+            t.wake.signal();
+          }),
+      ),
+    );
+    const all = new Map<number, Record<string, unknown>>();
+    for (const a of answers) for (const [id, s] of Object.entries(a)) all.set(Number(id), s);
+    return all;
   }
 
   /** Stops every thread (their units finish first) and waits for them. */

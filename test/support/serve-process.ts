@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { killOnExit, stopChild } from '../../src/os/child-guard.js';
 
@@ -62,13 +62,23 @@ export class ServeProcess extends VqProcess {
 
   /** Waits until the session that connected after log line `from` has ended (its own "gone" line, not another's). */
   async sessionEnded(from: number): Promise<void> {
-    const connected = await this.waitFor(/front-end connected \(session \d+\)/, from);
+    const connected = await this.waitFor(/front-end connected \(session \d+/, from);
     const n = /session (\d+)/.exec(connected)![1];
     await this.waitFor(new RegExp(`front-end gone \\(session ${n}\\)`), from);
   }
 
+  /**
+   * The daemon's open eventfds, memfds and sockets: what a front-end can make it hold. Plain files are left out (a
+   * data-plane thread loading a module opens them for a moment).
+   */
   openFds(): number {
-    return readdirSync(`/proc/${this.pid}/fd`).length;
+    return readdirSync(`/proc/${this.pid}/fd`).filter((fd) => {
+      try {
+        return /eventfd|memfd:|socket:/.test(readlinkSync(`/proc/${this.pid}/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    }).length;
   }
 
   guestMappings(): number {

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { signalEventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { OsError } from '../../os/libc.js';
-import { connectUnix, listenUnix, unlinkPath } from '../../os/unix-socket.js';
+import { connectUnix, listenUnix, peerPid, unlinkPath } from '../../os/unix-socket.js';
 import { acceptConnection } from '../../runtime/accept.js';
 import { VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../spec/features.js';
 import {
@@ -83,8 +83,9 @@ interface RunningUnit {
   wake: () => void;
   /** Its own worker, to end once it has reported (null on the pool). */
   worker: Worker | null;
-  /** The pool thread serving it, or -1. */
+  /** The pool thread serving it and its id there, or -1. */
   thread: number;
+  poolId: number;
   done: Promise<UnitResult>;
 }
 
@@ -116,12 +117,17 @@ export class VhostUserBackend {
     }
   }
 
+  /** Binds the socket now (a path that cannot be bound throws OsError here); serve() then accepts on it. */
+  listen(): void {
+    const o = this.options;
+    if (o.client || this.#listenFd >= 0) return;
+    this.#listenFd = listenUnix(o.socketPath);
+    o.log?.(`listening on ${o.socketPath}`);
+  }
+
   async #serve(pool: ThreadPool, log: (line: string) => void): Promise<void> {
     const o = this.options;
-    if (!o.client) {
-      this.#listenFd = listenUnix(o.socketPath);
-      log(`listening on ${o.socketPath}`);
-    }
+    this.listen();
     while (!this.#stopped) {
       let fd: number | null;
       try {
@@ -134,8 +140,9 @@ export class VhostUserBackend {
       }
       if (fd === null) break;
       this.sessions++;
-      log(`front-end connected (session ${this.sessions})`);
-      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, pool, log);
+      const pid = peerPid(fd);
+      log(`front-end connected (session ${this.sessions}${pid === null ? '' : `, pid ${pid}`})`);
+      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, pool, log, pid);
       try {
         await this.#session.run();
       } catch (e) {
@@ -173,6 +180,16 @@ export class VhostUserBackend {
     return null;
   }
 
+  /** What this port serves now; `counters` are the pool's unit counters by unit id (ThreadPool.stats). */
+  status(counters: ReadonlyMap<number, Record<string, unknown>>): PortStatus {
+    const o = this.options;
+    const base = { socket: o.socketPath, device: o.device.kind, client: o.client === true, sessions: this.sessions };
+    const s = this.#session;
+    if (s === null)
+      return { ...base, connected: false, frontendPid: null, negotiated: null, features: null, queues: [], units: [] };
+    return { ...base, connected: true, ...s.status(counters) };
+  }
+
   async close(): Promise<void> {
     this.#stopped = true;
     this.#stopping.abort();
@@ -191,6 +208,24 @@ function describeRegion(r: MemoryRegion, c: CheckedRegion): string {
   return c.sealed
     ? `${where} (sealed against shrinking)`
     : `${where} (NOT sealable: a front-end that truncates it can fault this process)`;
+}
+
+/** A port of the daemon as `vq status` shows it. */
+export interface PortStatus {
+  socket: string;
+  device: string;
+  /** The back-end connects to a listening front-end (--client). */
+  client: boolean;
+  connected: boolean;
+  /** Front-ends served so far, this one included. */
+  sessions: number;
+  frontendPid: number | null;
+  /** The negotiated features in words, and as hex. */
+  negotiated: string | null;
+  features: string | null;
+  queues: { index: number; size: number; enabled: boolean; running: boolean }[];
+  /** Running units: their queues, where they run, and their counters. */
+  units: { queues: number[]; thread: number | null; counters: Record<string, unknown> | null }[];
 }
 
 /** A queue's control array, shared with its worker, and the view both sides use. */
@@ -221,6 +256,7 @@ class BackendSession {
     readonly served: ServedDevice,
     readonly pool: ThreadPool,
     readonly log: (line: string) => void,
+    readonly frontendPid: number | null,
   ) {
     this.#device = served.openSession(log);
     this.#vrings = Array.from({ length: served.queues }, () => ({
@@ -234,6 +270,23 @@ class BackendSession {
       unit: null,
       ...queueControl(),
     }));
+  }
+
+  status(
+    counters: ReadonlyMap<number, Record<string, unknown>>,
+  ): Omit<PortStatus, 'socket' | 'device' | 'client' | 'sessions' | 'connected'> {
+    const units = [...new Set(this.#vrings.map((v) => v.unit).filter((u) => u !== null))];
+    return {
+      frontendPid: this.frontendPid,
+      negotiated: this.#acked === 0n ? null : this.served.describe(this.#acked),
+      features: this.#acked === 0n ? null : `0x${this.#acked.toString(16)}`,
+      queues: this.#vrings.map((v, index) => ({ index, size: v.size, enabled: v.enabled, running: v.unit !== null })),
+      units: units.map((u) => ({
+        queues: u.start.queues.map((q) => q.index),
+        thread: u.thread >= 0 ? u.thread : null,
+        counters: u.poolId >= 0 ? (counters.get(u.poolId) ?? null) : null,
+      })),
+    };
   }
 
   get offered(): Features {
@@ -517,7 +570,9 @@ class BackendSession {
       }),
     };
     const { url, data, ownThread } = this.#device.unit(start);
-    const unit = ownThread ? this.#ownWorker(indices, start, url, data) : this.#pooled(indices, start, url, data);
+    const running = ownThread ? this.#ownWorker(indices, start, url, data) : this.#pooled(indices, start, url, data);
+    // However it ends (stopped, or broken on its own), the rings remember where it stopped.
+    const unit: RunningUnit = { ...running, done: running.done.then((r) => this.#unitEnded(unit, r)) };
     for (const i of indices) this.#vrings[i].unit = unit;
     const layout = packed ? 'packed' : 'split';
     const where = unit.thread >= 0 ? `data-plane thread ${unit.thread}` : 'its own thread';
@@ -543,7 +598,7 @@ class BackendSession {
       this.#reportFailure(indices, result);
       return result;
     });
-    return { start, wake: p.wake, worker: null, thread: p.thread, done };
+    return { start, wake: p.wake, worker: null, thread: p.thread, poolId: p.id, done };
   }
 
   #ownWorker(indices: readonly number[], start: UnitStart, url: URL, data: unknown): RunningUnit {
@@ -568,7 +623,7 @@ class BackendSession {
       });
       worker.once('exit', () => resolve(failed('queue worker exited')));
     });
-    return { start, wake: () => {}, worker, thread: -1, done };
+    return { start, wake: () => {}, worker, thread: -1, poolId: -1, done };
   }
 
   #ringAddresses(v: Vring, packed: boolean): RingAddresses {
@@ -607,14 +662,20 @@ class BackendSession {
     if (unit === null) return;
     for (const q of unit.start.queues) Atomics.store(this.#vrings[q.index].ctl, QueueControl.STOP, 1);
     unit.wake();
-    const result = await unit.done;
-    await unit.worker?.terminate();
+    await unit.done;
+  }
+
+  /** A unit has ended: its rings are free to start again, from where it stopped. */
+  #unitEnded(unit: RunningUnit, result: UnitResult): UnitResult {
+    void unit.worker?.terminate();
     unit.start.queues.forEach((q, k) => {
       const v = this.#vrings[q.index];
+      if (v.unit !== unit) return;
       v.unit = null;
       // A queue started again (re-enabled, new memory table) resumes where this one stopped.
       if (result.lastAvailIdx[k] !== undefined) v.base = result.lastAvailIdx[k];
     });
     this.#device.stopped?.(unit.start, result);
+    return result;
   }
 }

@@ -118,13 +118,10 @@ function controlUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
       if (fired.has(kick)) drainEventFd(kick);
     },
     stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || queue.error !== null,
-    finish: (failure?: string) => {
+    stats: () => ({ control: copyStats(net.stats), queue: copyStats(queue.stats) }),
+    finish(failure?: string) {
       mappings.forEach((m) => m.close());
-      return {
-        failure: failure ?? failureText(queue.error),
-        lastAvailIdx: [queue.lastAvailIdx],
-        stats: { control: copyStats(net.stats), queue: copyStats(queue.stats) },
-      };
+      return { failure: failure ?? failureText(queue.error), lastAvailIdx: [queue.lastAvailIdx], stats: this.stats() };
     },
   };
 }
@@ -324,7 +321,8 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
         rx.disableNotifications();
       },
       stopped: () => stopped() || rx.error !== null || tx.error !== null,
-      finish: (failure?: string) => {
+      stats: () => ({ net: { ...copyStats(pair.stats), dropped }, rx: copyStats(rx.stats), tx: copyStats(tx.stats) }),
+      finish(failure?: string) {
         rx.flush();
         tx.flush();
         noteErrors();
@@ -332,7 +330,7 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
         return {
           failure: failure ?? failureText(rx.error ?? tx.error),
           lastAvailIdx: [rx.lastAvailIdx, tx.lastAvailIdx],
-          stats: { net: { ...copyStats(pair.stats), dropped }, rx: copyStats(rx.stats), tx: copyStats(tx.stats) },
+          stats: this.stats(),
         };
       },
     };

@@ -56,15 +56,12 @@ export function openUnit(data: unknown): DataPlaneUnit {
       if (fired.has(kick)) drainEventFd(kick);
     },
     stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || device.failure !== null || queue.error !== null,
-    finish: (failure?: string): UnitResult => {
+    stats: () => ({ queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts }),
+    finish(failure?: string): UnitResult {
       device.releaseHeld();
       flush();
       mappings.forEach((m) => m.close());
-      return {
-        failure: failure ?? deviceFailure(device),
-        lastAvailIdx: [queue.lastAvailIdx],
-        stats: { queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts },
-      };
+      return { failure: failure ?? deviceFailure(device), lastAvailIdx: [queue.lastAvailIdx], stats: this.stats() };
     },
   };
 }

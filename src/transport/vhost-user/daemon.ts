@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { ControlServer } from '../../runtime/control-server.js';
+import { ThreadPool, type ThreadPoolOptions } from '../../runtime/thread-pool.js';
+import { VhostUserBackend, type PortStatus } from './backend.js';
+import type { ServedDevice } from './served-device.js';
+
+/** One port of a daemon: a socket and the device served on it. */
+export interface DaemonPort {
+  socketPath: string;
+  /** Connect to a front-end that listens instead of listening. */
+  client?: boolean;
+  device: ServedDevice;
+  log: (line: string) => void;
+}
+
+export interface DaemonOptions {
+  ports: readonly DaemonPort[];
+  pool: ThreadPoolOptions;
+  /** The control socket `vq status` asks (null: none). */
+  controlPath: string | null;
+  log: (line: string) => void;
+}
+
+/** What `vq status` prints. */
+export interface DaemonStatus {
+  pid: number;
+  /** Data-plane threads, and how many units each runs. */
+  threads: number;
+  unitsPerThread: number[];
+  /** Threads of the whole process (from /proc), pool and Node's own. */
+  processThreads: number;
+  rssBytes: number;
+  ports: PortStatus[];
+}
+
+/** The default control socket: beside the first port's socket. */
+export const defaultControlPath = (firstSocket: string): string => `${firstSocket}.ctl`;
+
+/**
+ * A vhost-user daemon: many ports (one front-end each at a time) served by one process, its control plane on the
+ * readiness loop, its queues on one fixed pool of data-plane threads, and a control socket that answers `status`.
+ */
+export class VhostUserDaemon {
+  readonly pool: ThreadPool;
+  readonly backends: VhostUserBackend[];
+  #control: ControlServer | null = null;
+
+  constructor(readonly options: DaemonOptions) {
+    this.pool = new ThreadPool({ ...options.pool, log: options.log });
+    this.backends = options.ports.map(
+      (p) =>
+        new VhostUserBackend({
+          socketPath: p.socketPath,
+          client: p.client,
+          device: p.device,
+          pool: this.pool,
+          log: p.log,
+        }),
+    );
+  }
+
+  /** Serves every port until close(), then stops the data plane. */
+  async serve(): Promise<void> {
+    try {
+      // Every port's socket first: one that cannot be bound stops the daemon before it serves anything.
+      this.backends.forEach((b) => b.listen());
+      if (this.options.controlPath !== null) {
+        this.#control = await ControlServer.listen(this.options.controlPath, (request) => this.#answer(request));
+        this.options.log(
+          `control socket ${this.options.controlPath} (vq status --control ${this.options.controlPath})`,
+        );
+      }
+      await Promise.all(this.backends.map((b) => b.serve()));
+    } finally {
+      await this.close();
+      await this.#control?.close();
+      await this.pool.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.backends.map((b) => b.close()));
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const counters = await this.pool.stats();
+    return {
+      pid: process.pid,
+      threads: this.pool.size,
+      unitsPerThread: this.pool.load,
+      processThreads: processThreads(),
+      rssBytes: process.memoryUsage.rss(),
+      ports: this.backends.map((b) => b.status(counters)),
+    };
+  }
+
+  #answer(request: string): Promise<unknown> {
+    if (request === 'status') return this.status();
+    return Promise.reject(new Error(`unknown request '${request.slice(0, 40)}' (this daemon answers: status)`));
+  }
+}
+
+/** The process's thread count, from /proc/self/status (0 where there is none). */
+function processThreads(): number {
+  try {
+    const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
