@@ -1,3 +1,4 @@
+import { benchScale, renderScaleBench } from '../harness/bench-scale.js';
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import {
@@ -179,6 +180,33 @@ export function benchCommand(): Command {
           onProgress,
         }),
       renderDpdkBench,
+    ),
+  );
+  bench.addCommand(
+    reportingSuite(
+      new Command('scale')
+        .description(
+          "One `vq serve net` daemon (loop backend, a data-plane thread per CPU) per port count, driven by vqkit's " +
+            'own front-end: the time to set all ports up, GET_FEATURES round trips (p50, p99) with all connected, ' +
+            "the daemon's RSS and threads, its idle CPU, and verified traffic on every port at once (aggregate and " +
+            'per-port frames/s). Port counts are interleaved over --runs rounds; medians and the targets are printed.',
+        )
+        .addOption(listOption('--ports <list>', 'port counts', 'port count', [1, 8, 32, 64]))
+        .option('--runs <n>', 'interleaved rounds (medians are printed)', positiveInt('runs'), 3)
+        .option('--idle-seconds <n>', 'seconds the idle daemon is watched', positiveInt('idle seconds'), 10)
+        .option('--frames <n>', 'verified frames all ports carry together', positiveInt('frames'), 200_000)
+        .option('--round-trips <n>', 'GET_FEATURES round trips timed per sample', positiveInt('round trips'), 2000),
+      (flags, command, onProgress) =>
+        benchScale({
+          portCounts: flags.ports as number[],
+          runs: flags.runs as number,
+          idleSeconds: flags.idleSeconds as number,
+          totalFrames: flags.frames as number,
+          roundTrips: flags.roundTrips as number,
+          command,
+          onProgress,
+        }),
+      renderScaleBench,
     ),
   );
   bench.addCommand(

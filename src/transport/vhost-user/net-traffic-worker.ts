@@ -35,6 +35,9 @@ export interface NetTrafficResult {
   controlOk: number;
   elapsedMs: number;
   bytes: number;
+  /** When the port's traffic started and ended (ms since the epoch, comparable across threads). */
+  startedAt?: number;
+  endedAt?: number;
 }
 
 /** An EtherType for local experiments (IEEE 802): nobody else's frames look like ours. */
@@ -43,7 +46,8 @@ const ETHERTYPE_LOCAL = 0x88b5;
 const TAG_SIZE = 6;
 const MIN_FRAME = 60;
 
-const o = workerData as NetTrafficInput;
+/** The traffic options (the same for every port of a worker; each port's plan is its own). */
+const o = (Array.isArray(workerData) ? workerData[0] : workerData) as NetTrafficInput;
 
 /** The length of frame `seq` of `pair`: fixed, or spread over 60..max by a hash (both ends compute it). */
 function frameLength(pair: number, seq: number, max: number): number {
@@ -133,74 +137,131 @@ function transmitOnly(driver: NetPortDriver, maxFrame: number): Omit<NetTrafficR
   return { failure, pairs: [traffic], elapsedMs, bytes: traffic.sent * length };
 }
 
-function run(): NetTrafficResult {
-  const mapping = Mapping.map(o.memoryFd, o.memoryBytes);
-  try {
-    const memory = new GuestMemory([{ guestAddr: o.guestBase, size: o.memoryBytes, buffer: mapping.buffer }]);
-    const driver = new NetPortDriver(o, memory);
-    const started = performance.now();
-    // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
-    const problem = driver.startControl(o.idleTimeoutMs);
-    const controlOk = driver.controlOk;
-    if (problem !== null) return { failure: problem, pairs: [], controlOk, elapsedMs: 0, bytes: 0 };
+/** One port's verified echo traffic: its driver and how far it got. */
+interface EchoRun {
+  driver: NetPortDriver;
+  traffic: PairTraffic[];
+  maxFrame: number;
+  failure: string | null;
+  firstBad: string | null;
+  bytes: number;
+  controlOk: number;
+  started: number;
+  ended: number;
+  lastProgress: number;
+}
 
-    const maxFrame = maxFrameSize(o.mtu) - 4;
-    if (o.txOnly === true) return { ...transmitOnly(driver, maxFrame), controlOk };
-    const pairs = driver.pairs;
-    const traffic: PairTraffic[] = pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
-    const frame = new Uint8Array(maxFrame);
-    let failure: string | null = null;
-    let firstBad: string | null = null;
-    let bytes = 0;
-    let lastProgress = performance.now();
-    for (let p = 0; p < pairs.length; p++) driver.refill(p);
-    while (failure === null && traffic.some((t) => t.received < o.frames)) {
-      let progressed = 0;
-      for (let p = 0; p < pairs.length; p++) {
-        const pair = pairs[p];
-        const t = traffic[p];
-        let sent = 0;
-        while (t.sent < o.frames && t.sent - t.received < o.window && pair.canSend) {
-          const length = frameLength(p, t.sent, maxFrame);
-          buildFrame(frame, p, t.sent, length);
-          if (!pair.send(frame, 0, length)) break;
-          t.sent++;
-          sent++;
-        }
-        if (sent > 0) driver.flushTx(p);
-        while (
-          pair.receive((b, at, length) => {
-            const problem = frameProblem(b, at, length, p, t.received, maxFrame);
-            if (problem !== null && t.bad++ === 0)
-              firstBad = `pair ${p}: frame ${t.received} came back wrong: ${problem}`;
-            t.received++;
-            bytes += length;
-          })
-        ) {
-          progressed++;
-        }
-        driver.refill(p);
-        progressed += sent;
-        t.rxBuffers = pair.stats.rxBuffers;
-        t.rxErrors = pair.stats.rxErrors;
-        const broken = pair.rx.error ?? pair.tx.error;
-        if (broken !== null) failure = broken.message;
-        else if (firstBad !== null) failure = `${firstBad} (${t.bad} bad so far)`;
-        else if (pair.lastError !== null) failure = pair.lastError.message;
-      }
-      if (progressed > 0) {
-        lastProgress = performance.now();
-        continue;
-      }
-      if (driver.stopped) failure = 'stopped before every frame came back';
-      else if (performance.now() - lastProgress > o.idleTimeoutMs) {
-        failure = `nothing came back for ${o.idleTimeoutMs} ms: ${traffic.map((t, p) => `pair ${p} sent ${t.sent}, received ${t.received}`).join('; ')}`;
-      } else driver.wait(10);
+const done = (r: EchoRun): boolean => r.failure !== null || r.traffic.every((t) => t.received >= o.frames);
+
+/** Sends what the window allows on each pair of a port and checks what came back; how much moved. */
+function echoRound(r: EchoRun, frame: Uint8Array): number {
+  const { driver, traffic } = r;
+  let progressed = 0;
+  for (let p = 0; p < driver.pairs.length && r.failure === null; p++) {
+    const pair = driver.pairs[p];
+    const t = traffic[p];
+    let sent = 0;
+    while (t.sent < o.frames && t.sent - t.received < o.window && pair.canSend) {
+      const length = frameLength(p, t.sent, r.maxFrame);
+      buildFrame(frame, p, t.sent, length);
+      if (!pair.send(frame, 0, length)) break;
+      t.sent++;
+      sent++;
     }
-    return { failure, pairs: traffic, controlOk, elapsedMs: performance.now() - started, bytes };
-  } finally {
-    mapping.close();
+    if (sent > 0) driver.flushTx(p);
+    while (
+      pair.receive((b, at, length) => {
+        const problem = frameProblem(b, at, length, p, t.received, r.maxFrame);
+        if (problem !== null && t.bad++ === 0)
+          r.firstBad = `pair ${p}: frame ${t.received} came back wrong: ${problem}`;
+        t.received++;
+        r.bytes += length;
+      })
+    ) {
+      progressed++;
+    }
+    driver.refill(p);
+    progressed += sent;
+    t.rxBuffers = pair.stats.rxBuffers;
+    t.rxErrors = pair.stats.rxErrors;
+    const broken = pair.rx.error ?? pair.tx.error;
+    if (broken !== null) r.failure = broken.message;
+    else if (r.firstBad !== null) r.failure = `${r.firstBad} (${t.bad} bad so far)`;
+    else if (pair.lastError !== null) r.failure = pair.lastError.message;
+  }
+  return progressed;
+}
+
+/**
+ * Verified echo traffic on every port at once, round robin in this one thread: each frame numbered, each expected
+ * back intact and in order. Sleeps on all the ports' interrupts when nothing moves.
+ */
+function echo(runs: EchoRun[]): void {
+  const frame = new Uint8Array(Math.max(...runs.map((r) => r.maxFrame)));
+  for (const r of runs) for (let p = 0; p < r.driver.pairs.length; p++) r.driver.refill(p);
+  for (;;) {
+    const active = runs.filter((r) => !done(r));
+    if (active.length === 0) return;
+    let progressed = 0;
+    const now = performance.now();
+    for (const r of active) {
+      const moved = echoRound(r, frame);
+      progressed += moved;
+      if (moved > 0) r.lastProgress = now;
+      if (done(r)) r.ended = performance.now();
+      else if (moved === 0 && r.driver.stopped) r.failure = 'stopped before every frame came back';
+      else if (moved === 0 && now - r.lastProgress > o.idleTimeoutMs) {
+        r.failure = `nothing came back for ${o.idleTimeoutMs} ms: ${r.traffic.map((t, p) => `pair ${p} sent ${t.sent}, received ${t.received}`).join('; ')}`;
+      }
+      if (r.failure !== null) r.ended = performance.now();
+    }
+    if (progressed === 0)
+      NetPortDriver.waitAny(
+        active.map((r) => r.driver),
+        10,
+      );
   }
 }
 
-parentPort!.postMessage(run());
+/** Maps each port's memory, runs its control commands, then the traffic; one result per port. */
+function run(inputs: NetTrafficInput[]): NetTrafficResult[] {
+  const mappings = inputs.map((i) => Mapping.map(i.memoryFd, i.memoryBytes));
+  try {
+    const runs = inputs.map((i, k): EchoRun => {
+      const memory = new GuestMemory([{ guestAddr: i.guestBase, size: i.memoryBytes, buffer: mappings[k].buffer }]);
+      const driver = new NetPortDriver(i, memory);
+      const started = performance.now();
+      // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
+      const failure = driver.startControl(o.idleTimeoutMs);
+      const traffic = driver.pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
+      const maxFrame = maxFrameSize(i.mtu) - 4;
+      const r = { driver, traffic, maxFrame, failure, firstBad: null, bytes: 0, controlOk: driver.controlOk };
+      return { ...r, started, ended: started, lastProgress: started };
+    });
+    if (o.txOnly === true) {
+      return runs.map((r) =>
+        r.failure !== null ? result(r) : { ...transmitOnly(r.driver, r.maxFrame), controlOk: r.controlOk },
+      );
+    }
+    echo(runs.filter((r) => r.failure === null));
+    return runs.map(result);
+  } finally {
+    mappings.forEach((m) => m.close());
+  }
+}
+
+function result(r: EchoRun): NetTrafficResult {
+  const origin = performance.timeOrigin;
+  return {
+    failure: r.failure,
+    pairs: r.traffic,
+    controlOk: r.controlOk,
+    elapsedMs: r.ended - r.started,
+    bytes: r.bytes,
+    startedAt: origin + r.started,
+    endedAt: origin + r.ended,
+  };
+}
+
+const inputs = Array.isArray(workerData) ? (workerData as NetTrafficInput[]) : [workerData as NetTrafficInput];
+parentPort!.postMessage(Array.isArray(workerData) ? run(inputs) : run(inputs)[0]);
