@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
@@ -10,7 +11,8 @@ import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-set
 import { openNetPort } from '../src/transport/vhost-user/net-port.js';
 import { VsockPort } from '../src/transport/vhost-user/vsock-port.js';
 import { hasFeature } from '../src/virtqueue/features.js';
-import { ServeProcess } from './support/serve-process.js';
+import { ServeProcess, VQ } from './support/serve-process.js';
+import type { DaemonStatus } from '../src/transport/vhost-user/daemon.js';
 import { hostConnect, hostListen, readAll } from './support/vsock-host.js';
 
 // vqkit's vsock driver (the guest side, in this process) against `vq serve vsock` (a second process) over
@@ -265,5 +267,66 @@ describe("vqkit's vsock driver and vsock device over vhost-user (two processes)"
       expect(socket.readableEnded).toBe(true);
       socket.destroy();
     });
+  });
+});
+
+describe('one vsock daemon, three VMs', () => {
+  it('each VM has its own socket, CID and host socket; a host program reaches the guest of its own VM only', async () => {
+    const vms = [3, 4, 5].map((cid) => ({ cid, socket: join(dir, `vm${cid}.sock`), uds: join(dir, `vm${cid}.uds`) }));
+    const d = new ServeProcess(
+      'vsock',
+      vms[0].socket,
+      vms.flatMap((v, i) =>
+        i === 0
+          ? ['--uds-path', v.uds, '--guest-cid', String(v.cid)]
+          : ['--vm', `guest-cid=${v.cid},socket=${v.socket},uds-path=${v.uds}`],
+      ),
+    );
+    const ports: VsockPort[] = [];
+    const running: Promise<string | null>[] = [];
+    try {
+      for (const v of vms) await d.waitFor(new RegExp(`listening on ${v.socket}`));
+      for (const v of vms) {
+        const port = await VsockPort.open(v.socket, {
+          ring: 'split',
+          inOrder: true,
+          indirect: false,
+          eventIdx: true,
+          queueSize: 128,
+          idleTimeoutMs: 10_000,
+        });
+        ports.push(port);
+        running.push(port.run());
+        expect(port.guestCid).toBe(v.cid);
+        // Each guest answers on port 7000 with its own CID.
+        port.endpoint.listen(7000, (g) => {
+          g.accept();
+          g.write(Buffer.from(`guest ${v.cid}\n`));
+          g.shutdown();
+        });
+      }
+      for (const v of vms) await d.waitFor(new RegExp(`cid ${v.cid}: .*host programs connect to ${v.uds}`));
+      // All three at once, each through its own VM's host socket.
+      const answers = await Promise.all(
+        vms.map(async (v) => {
+          const { socket, reply } = await hostConnect(v.uds, 7000);
+          expect(reply).toMatch(/^OK \d+$/);
+          const got = readAll(socket);
+          socket.resume();
+          return (await got).toString();
+        }),
+      );
+      expect(answers).toEqual(vms.map((v) => `guest ${v.cid}\n`));
+      const status = JSON.parse(
+        execFileSync(process.execPath, [VQ, 'status', '--socket', vms[0].socket, '--json'], { encoding: 'utf8' }),
+      ) as DaemonStatus;
+      expect(status.ports.map((p) => [p.socket, p.device, p.connected])).toEqual(
+        vms.map((v) => [v.socket, 'vsock', true]),
+      );
+    } finally {
+      ports.forEach((p) => p.close());
+      for (const r of running) expect(await r).toBeNull();
+      await d.stop();
+    }
   });
 });

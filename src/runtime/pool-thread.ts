@@ -1,6 +1,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { blockSignalsInThisThread, pinCurrentThread } from '../os/affinity.js';
-import { drainEventFd, waitAnyReadableSet } from '../os/eventfd.js';
+import { Epoll, EPOLLIN } from '../os/epoll.js';
+import { drainEventFd } from '../os/eventfd.js';
 import type { DataPlaneUnit, FromPoolThread, ToPoolThread, UnitModule } from './data-plane.js';
 
 /** What a pool thread is given when it starts. */
@@ -18,7 +19,6 @@ export interface PoolThreadInput {
 const input = workerData as PoolThreadInput;
 const port = parentPort!;
 const post = (m: FromPoolThread): void => port.postMessage(m);
-const units = new Map<number, DataPlaneUnit>();
 const modules = new Map<string, UnitModule>();
 let quitting = false;
 
@@ -38,7 +38,7 @@ async function takeMessages(): Promise<void> {
     }
     if (m.type === 'stats') {
       const counts: Record<number, Record<string, unknown>> = {};
-      for (const [id, u] of units) counts[id] = u.stats();
+      for (const [id, slot] of slots) counts[id] = slot.unit.stats();
       post({ type: 'stats', request: m.request, units: counts });
       continue;
     }
@@ -48,79 +48,155 @@ async function takeMessages(): Promise<void> {
         mod = (await import(m.module)) as UnitModule;
         modules.set(m.module, mod);
       }
-      units.set(
-        m.id,
-        mod.openUnit(m.data, (line) => post({ type: 'log', line })),
-      );
+      slots.set(m.id, { unit: mod.openUnit(m.data, (line) => post({ type: 'log', line })), sleepingOn: null });
     } catch (e) {
       post({ type: 'failed', id: m.id, failure: `could not start: ${(e as Error).stack ?? String(e)}` });
     }
   }
 }
 
+/**
+ * A unit's place on its thread. Awake units are polled every round; a unit that found nothing to do asks for
+ * notifications (arm) and sleeps, its fds in the thread's epoll set, until one of them fires. So a round costs what
+ * the busy units cost, however many idle ones the thread holds.
+ */
+interface Slot {
+  unit: DataPlaneUnit;
+  /** The fds it sleeps on (registered in the epoll set), or null while awake. */
+  sleepingOn: readonly number[] | null;
+}
+
+const slots = new Map<number, Slot>();
+/** Which units a registered fd wakes (one, unless two units share a backend fd). */
+const fdOwners = new Map<number, Set<number>>();
+const epoll = Epoll.create(256);
+epoll.add(input.wakeFd, EPOLLIN, input.wakeFd);
+
 /** Ends a unit: what it returns (or why it could not) goes to the pool; the thread serves the others on. */
-function finish(id: number, unit: DataPlaneUnit, failure?: string): void {
-  units.delete(id);
+function finish(id: number, failure?: string): void {
+  const slot = slots.get(id)!;
+  unregister(id, slot);
+  slots.delete(id);
   try {
-    post({ type: 'done', id, result: unit.finish(failure) });
+    post({ type: 'done', id, result: slot.unit.finish(failure) });
   } catch (e) {
     post({ type: 'failed', id, failure: `${failure ?? ''} finishing failed: ${(e as Error).stack ?? String(e)}` });
   }
 }
 
-/** One round over every unit: true if any moved. A unit that throws is a bug of its own: it ends, alone. */
-function pollAll(): boolean {
+function unregister(id: number, slot: Slot): void {
+  for (const fd of slot.sleepingOn ?? []) {
+    const owners = fdOwners.get(fd);
+    if (owners === undefined || !owners.delete(id) || owners.size > 0) continue;
+    fdOwners.delete(fd);
+    epoll.remove(fd);
+  }
+  slot.sleepingOn = null;
+}
+
+/** Wakes a sleeping unit: notifications off, its fired fds drained; it is polled from the next round on. */
+function wake(id: number, fired: ReadonlySet<number>): void {
+  const slot = slots.get(id);
+  if (slot === undefined || slot.sleepingOn === null) return;
+  unregister(id, slot);
+  slot.unit.disarm(fired);
+}
+
+/** One round over the awake units: true if any moved. A unit that throws is a bug of its own: it ends, alone. */
+function pollAwake(): boolean {
   let moved = false;
-  for (const [id, u] of units) {
+  for (const [id, slot] of slots) {
+    if (slot.sleepingOn !== null) continue;
+    const u = slot.unit;
     try {
-      if (!u.stopped() && u.poll()) moved = true;
+      const progressed = !u.stopped() && u.poll();
       // Told to stop, or broken by what it just read: it ends now, not at the next wake-up.
-      if (u.stopped()) finish(id, u);
+      if (u.stopped()) finish(id);
+      else if (progressed) moved = true;
+      else fallAsleep(id, slot);
     } catch (e) {
-      finish(id, u, `internal error: ${(e as Error).stack ?? String(e)}`);
+      finish(id, `internal error: ${(e as Error).stack ?? String(e)}`);
     }
   }
   return moved;
+}
+
+/** A unit with nothing to do asks for notifications; if none came in meanwhile it sleeps on its fds. */
+function fallAsleep(id: number, slot: Slot): void {
+  const fds = slot.unit.arm();
+  if (fds === null) {
+    // Work arrived while arming: stay awake.
+    slot.unit.disarm(new Set());
+    return;
+  }
+  slot.sleepingOn = fds;
+  for (const fd of fds) {
+    let owners = fdOwners.get(fd);
+    if (owners === undefined) {
+      epoll.add(fd, EPOLLIN, fd);
+      fdOwners.set(fd, (owners = new Set()));
+    }
+    owners.add(id);
+  }
+}
+
+function anyAwake(): boolean {
+  for (const slot of slots.values()) if (slot.sleepingOn === null) return true;
+  return false;
 }
 
 function busyPoll(): boolean {
   if (input.busyPollUs <= 0) return false;
   const until = performance.now() + input.busyPollUs / 1000;
   while (performance.now() < until) {
-    for (const u of units.values()) if (u.pending()) return true;
+    for (const [id, slot] of slots) {
+      if (!slot.unit.pending()) continue;
+      wake(id, new Set());
+      return true;
+    }
   }
   return false;
 }
 
-const fired = new Set<number>();
+const fired = new Map<number, Set<number>>();
 
-/** Sleeps on the wake eventfd and every unit's fds, unless a unit finds work while arming. */
-function sleep(): void {
-  const fds: number[] = [input.wakeFd];
-  let armed = true;
-  for (const u of units.values()) {
-    const f = u.arm();
-    if (f === null) {
-      armed = false;
-      break;
-    }
-    fds.push(...f);
-  }
+/**
+ * Takes what the epoll set reports, waiting for it only when no unit is awake. The wake-up eventfd (the pool posted
+ * a message) wakes every unit: a queue's kick or call fd may have been replaced, and arming again picks it up.
+ */
+function collect(): void {
+  const ready = epoll.waitSync(anyAwake() ? 0 : -1);
   fired.clear();
-  if (armed) waitAnyReadableSet(fds, -1, fired);
-  if (fired.has(input.wakeFd)) drainEventFd(input.wakeFd);
-  for (const u of units.values()) u.disarm(fired);
+  let all = false;
+  for (const { token: fd } of ready) {
+    if (fd === input.wakeFd) {
+      drainEventFd(input.wakeFd);
+      all = true;
+      continue;
+    }
+    for (const id of fdOwners.get(fd) ?? []) {
+      let set = fired.get(id);
+      if (set === undefined) fired.set(id, (set = new Set()));
+      set.add(fd);
+    }
+  }
+  for (const [id, set] of fired) wake(id, set);
+  if (all) for (const id of slots.keys()) wake(id, new Set());
 }
 
 async function run(): Promise<void> {
   for (;;) {
     await takeMessages();
     if (quitting) {
-      for (const [id, u] of units) finish(id, u, 'the pool is shutting down');
+      for (const id of [...slots.keys()]) finish(id, 'the pool is shutting down');
       return;
     }
-    if (pollAll() || busyPoll()) continue;
-    sleep();
+    if (pollAwake() || busyPoll()) {
+      // Busy: still look at the sleepers' fds (without waiting) so a busy unit does not starve them.
+      collect();
+      continue;
+    }
+    collect();
   }
 }
 

@@ -33,6 +33,7 @@ export interface NetTrafficResult {
   pairs: PairTraffic[];
   /** Control commands sent and acknowledged VIRTIO_NET_OK. */
   controlOk: number;
+  /** The traffic phase (after the control commands). */
   elapsedMs: number;
   bytes: number;
   /** When the port's traffic started and ended (ms since the epoch, comparable across threads). */
@@ -230,14 +231,17 @@ function run(inputs: NetTrafficInput[]): NetTrafficResult[] {
     const runs = inputs.map((i, k): EchoRun => {
       const memory = new GuestMemory([{ guestAddr: i.guestBase, size: i.memoryBytes, buffer: mappings[k].buffer }]);
       const driver = new NetPortDriver(i, memory);
-      const started = performance.now();
       // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
       const failure = driver.startControl(o.idleTimeoutMs);
+      const started = performance.now();
       const traffic = driver.pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
       const maxFrame = maxFrameSize(i.mtu) - 4;
       const r = { driver, traffic, maxFrame, failure, firstBad: null, bytes: 0, controlOk: driver.controlOk };
       return { ...r, started, ended: started, lastProgress: started };
     });
+    // Every port's traffic starts together, once all have their control commands done.
+    const start = performance.now();
+    for (const r of runs) r.started = r.ended = r.lastProgress = start;
     if (o.txOnly === true) {
       return runs.map((r) =>
         r.failure !== null ? result(r) : { ...transmitOnly(r.driver, r.maxFrame), controlOk: r.controlOk },
