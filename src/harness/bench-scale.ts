@@ -73,7 +73,9 @@ export interface ScaleBenchReport {
   suite: 'scale';
   machine: MachineInfo;
   command: string;
-  createdAt: string;
+  date: string;
+  /** Rounds over all port counts. */
+  runs: number;
   dataPlaneThreads: number;
   samples: ScaleSample[];
   /** Medians per port count. */
@@ -312,7 +314,8 @@ export async function benchScale(o: ScaleBenchOptions): Promise<ScaleBenchReport
     suite: 'scale',
     machine: machineInfo(),
     command: o.command,
-    createdAt: new Date().toISOString(),
+    date: new Date().toISOString(),
+    runs: o.runs,
     dataPlaneThreads: threads,
     samples,
     summary,

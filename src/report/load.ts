@@ -2,13 +2,14 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchReport } from '../harness/bench.js';
 import type { DpdkBenchReport } from '../harness/bench-dpdk.js';
+import type { ScaleBenchReport } from '../harness/bench-scale.js';
 
 /** A file in the reports directory is not a report this version of vqkit can read. */
 export class ReportFormatError extends Error {
   override readonly name = 'ReportFormatError';
 }
 
-export type AnyReport = BenchReport | DpdkBenchReport;
+export type AnyReport = BenchReport | DpdkBenchReport | ScaleBenchReport;
 
 export interface LoadedReports {
   ring?: BenchReport;
@@ -16,6 +17,7 @@ export interface LoadedReports {
   ringRotating?: BenchReport;
   vhostUser?: BenchReport;
   dpdk?: DpdkBenchReport;
+  scale?: ScaleBenchReport;
   /** The files each was read from. */
   files: string[];
 }
@@ -63,6 +65,11 @@ export function parseReport(file: string, text: string): AnyReport {
     }
     return v as unknown as DpdkBenchReport;
   }
+  if (v.suite === 'scale') {
+    need(['summary', 'targets', 'samples', 'dataPlaneThreads'], v, 'the scale report');
+    if (!Array.isArray(v.summary) || v.summary.length === 0) throw new ReportFormatError(`${file}: no port counts`);
+    return v as unknown as ScaleBenchReport;
+  }
   throw new ReportFormatError(`${file}: unknown suite "${String(v.suite)}"`);
 }
 
@@ -82,7 +89,8 @@ export function loadReports(dir: string): LoadedReports {
   for (const name of names.sort()) {
     const file = join(dir, name);
     const report = parseReport(file, readFileSync(file, 'utf8'));
-    const key = report.suite === 'dpdk' || report.workload !== 'rotating' ? report.suite : `${report.suite} rotating`;
+    const rotating = report.suite !== 'dpdk' && report.suite !== 'scale' && report.workload === 'rotating';
+    const key = rotating ? `${report.suite} rotating` : report.suite;
     const cur = best.get(key);
     if (cur === undefined || rank(report) > rank(cur.report)) best.set(key, { report, file });
   }
@@ -93,6 +101,7 @@ export function loadReports(dir: string): LoadedReports {
     ringRotating: best.get('ring rotating')?.report as BenchReport | undefined,
     vhostUser: best.get('vhost-user')?.report as BenchReport | undefined,
     dpdk: best.get('dpdk')?.report as DpdkBenchReport | undefined,
+    scale: best.get('scale')?.report as ScaleBenchReport | undefined,
     files: [...best.values()].map((b) => b.file),
   };
 }

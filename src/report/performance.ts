@@ -1,3 +1,4 @@
+import type { ScaleBenchReport } from '../harness/bench-scale.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
@@ -661,6 +662,40 @@ function targetTable(rows: TargetRow[], l: LoadedReports): string {
 }
 
 /** The whole Markdown report and its plots. */
+/** One daemon, many ports: the scale suite's medians per port count and its targets. */
+function scaleSection(r: ScaleBenchReport | undefined): { markdown: string; plots: Plot[] } {
+  if (r === undefined) return { markdown: '', plots: [] };
+  const rounds = r.runs;
+  const lines = [
+    '## One daemon, many ports',
+    '',
+    `\`${r.command}\`, ${r.date.slice(0, 10)}: one \`vq serve net --backend loop\` daemon per port count with ` +
+      `${r.dataPlaneThreads} data-plane threads, driven by vqkit's own front-end (${r.dataPlaneThreads} driver threads ` +
+      `sharing all the ports). Medians of ${rounds} interleaved rounds.`,
+    '',
+    '| ports | set-up of all | GET_FEATURES round trip p50 / p99 | daemon RSS | threads | idle CPU | aggregate frames/s | per port, slowest / median |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.summary.map(
+      (s) =>
+        `| ${s.ports} | ${(s.setupMs / 1000).toFixed(2)} s | ${(s.rttP50Us / 1000).toFixed(2)} / ${(s.rttP99Us / 1000).toFixed(2)} ms | ` +
+        `${(s.rssBytes / 1e6).toFixed(0)} MB | ${s.threads} | ${s.idleCpuPercent.toFixed(2)}% | ` +
+        `${Math.round(s.aggregateFramesPerSec).toLocaleString('en-US')} | ` +
+        `${Math.round(s.perPortMinFramesPerSec).toLocaleString('en-US')} / ${Math.round(s.perPortMedianFramesPerSec).toLocaleString('en-US')} |`,
+    ),
+    '',
+    '| target | measured | met |',
+    '| --- | --- | --- |',
+    ...r.targets.map((t) => `| ${t.what} ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`),
+    '',
+    'Frames are 64 bytes, each numbered and checked on its way back through the loop backend. The set-up time runs ' +
+      "from the first connect to every port's queues running (as the daemon's control socket reports); the round " +
+      "trips are timed on one more port while all the others are connected; idle CPU is the daemon's user and " +
+      'system time over the idle period with every port connected.',
+    '',
+  ];
+  return { markdown: lines.join('\n'), plots: [] };
+}
+
 export function buildPerformanceReport(l: LoadedReports, outFile: string): { markdown: string; plots: Plot[] } {
   const sections = [
     throughputSection(l.ring, l.vhostUser),
@@ -669,6 +704,7 @@ export function buildPerformanceReport(l: LoadedReports, outFile: string): { mar
     dpdkSection(l.dpdk),
     usedEntriesSection(l.ring),
     notificationSection(l.ring, l.vhostUser),
+    scaleSection(l.scale),
   ];
   const rows = targets(l);
   const markdown = [
