@@ -271,7 +271,7 @@ describe('64 ports on one daemon', () => {
     const text = execFileSync(process.execPath, [VQ, 'status', '--control', control], { encoding: 'utf8' });
     expect(text).toMatch(/^vq daemon pid \d+: 64 port\(s\); 2 data-plane thread\(s\) serving 64, 64 unit\(s\)/);
     expect(text).toContain(`${sockets[5]} (net): connected, front-end pid ${process.pid}, session 1`);
-    expect(text).toMatch(/negotiated: .*IN_ORDER.* \(0x[0-9a-f]+\)/);
+    expect(text).toMatch(/negotiated: .*IN_ORDER \(0x[0-9a-f]+\)$/m);
     expect(text).toMatch(/queues 0,1 on data-plane thread [01]: .*net\.txFrames 8/);
     const json = JSON.parse(
       execFileSync(process.execPath, [VQ, 'status', '--socket', sockets[0], '--control', control, '--json'], {

@@ -24,7 +24,8 @@ export function formatStatus(s: DaemonStatus): string {
     }
     const pid = p.frontendPid === null ? '' : `, front-end pid ${p.frontendPid}`;
     lines.push(`${p.socket} (${p.device}): connected${pid}, session ${p.sessions}`);
-    lines.push(`  negotiated: ${p.negotiated ?? 'nothing yet'}${p.features === null ? '' : ` (${p.features})`}`);
+    // The description names the bits and ends with them in hex.
+    lines.push(`  negotiated: ${p.negotiated ?? 'nothing yet'}`);
     const idle = p.queues.filter((q) => q.size > 0 && !q.running).map((q) => q.index);
     if (idle.length > 0) lines.push(`  queues ${idle.join(',')}: set up, not running`);
     for (const u of p.units) {
