@@ -23,7 +23,7 @@ import {
   encodeVringFile,
   encodeVringState,
 } from '../src/transport/vhost-user/messages.js';
-import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
+import { runNetTraffic, type NetTrafficOptions } from '../src/drivers/net/net-frontend.js';
 import { bit } from '../src/virtqueue/features.js';
 import { rawFrontend } from './support/raw-frontend.js';
 import { openNetTestPort } from './support/net-test-port.js';

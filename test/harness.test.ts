@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TestDevice } from '../src/devices/test-device.js';
+import { TestDevice } from '../src/devices/test/test-device.js';
 import { DEFAULT_RUN, describeRun, type RunOptions } from '../src/harness/options.js';
 import { RunOptionsError, replayCommand, runOne, validateRun } from '../src/harness/run.js';
 import { defaultMatrix } from '../src/harness/matrix.js';

@@ -6,7 +6,7 @@ import { FrameRing } from '../src/devices/net/frame-ring.js';
 import { NetControl } from '../src/devices/net/net-control.js';
 import { Delivery, NetDevicePair } from '../src/devices/net/net-pair.js';
 import { NetState } from '../src/devices/net/net-state.js';
-import { NetDriverPair } from '../src/drivers/net-driver.js';
+import { NetDriverPair } from '../src/drivers/net/net-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { Tap } from '../src/os/tap.js';
 import { connectUnix } from '../src/os/unix-socket.js';
@@ -28,7 +28,7 @@ import {
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
 import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
 import { decodeU64, encodeConfig, encodeU64 } from '../src/transport/vhost-user/messages.js';
-import { runNetTraffic, type NetTrafficOptions } from '../src/transport/vhost-user/net-frontend.js';
+import { runNetTraffic, type NetTrafficOptions } from '../src/drivers/net/net-frontend.js';
 import { bit, featureMask, type Features } from '../src/virtqueue/features.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
 import { localQueue } from './support/local-queue.js';

@@ -13,7 +13,7 @@ import { closeFd } from '../src/os/fd.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
 import { VHOST_USER_NEED_REPLY, VHOST_USER_VERSION, VhostUserRequest as R } from '../src/spec/vhost-user.js';
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
-import { VhostUserFrontendError, runFrontend } from '../src/transport/vhost-user/frontend.js';
+import { VhostUserFrontendError, runFrontend } from '../src/drivers/test/test-frontend.js';
 import {
   decodeU64,
   encodeMemTable,

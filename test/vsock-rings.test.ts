@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VsockEndpoint, type VsockConnection } from '../src/devices/vsock/endpoint.js';
 import { VsockDevice, VsockEvents } from '../src/devices/vsock/vsock-device.js';
-import { VsockDriver } from '../src/drivers/vsock-driver.js';
+import { VsockDriver } from '../src/drivers/vsock/vsock-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
 import { VSOCK_HDR_SIZE } from '../src/spec/vsock.js';

@@ -3,7 +3,7 @@ import { RunOptionsError } from '../harness/run.js';
 import { ReportFormatError } from '../report/load.js';
 import { BenchSetupError } from '../harness/bench-dpdk.js';
 import { OsError } from '../os/libc.js';
-import { VhostUserFrontendError } from '../transport/vhost-user/frontend.js';
+import { VhostUserFrontendError } from '../drivers/test/test-frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
 import { netTrafficCommand } from './net-traffic-command.js';

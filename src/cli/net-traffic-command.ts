@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runNetTraffic } from '../transport/vhost-user/net-frontend.js';
-import type { NetPortOptions } from '../transport/vhost-user/net-port.js';
+import { runNetTraffic } from '../drivers/net/net-frontend.js';
+import type { NetPortOptions } from '../drivers/net/net-port.js';
 import { positiveInt } from './run-command.js';
 
 const frameSizeArg = (v: string): number | 'random' => {

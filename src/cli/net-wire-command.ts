@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { NetWire } from '../transport/vhost-user/net-wire.js';
+import { NetWire } from '../drivers/net/net-wire.js';
 import { netDriverOptions, netDriverOptionsOf } from './net-traffic-command.js';
 import { positiveInt } from './run-command.js';
 

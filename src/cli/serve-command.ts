@@ -1,6 +1,6 @@
 import { closeSync } from 'node:fs';
 import { VSOCK_MIN_GUEST_CID } from '../spec/vsock.js';
-import { VsockService } from '../transport/vhost-user/vsock-service.js';
+import { VsockService } from '../devices/vsock/vsock-service.js';
 import type { ServedDevice } from '../transport/vhost-user/served-device.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseMac } from '../devices/net/frame.js';
@@ -11,7 +11,7 @@ import {
   switchSlotBytes,
   type NetBackend,
   type RxUsedEntries,
-} from '../transport/vhost-user/net-service.js';
+} from '../devices/net/net-service.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -19,8 +19,15 @@ import {
   VIRTIO_F_RING_PACKED,
   VIRTIO_F_VERSION_1,
 } from '../spec/features.js';
-import { VhostUserDaemon, defaultControlPath, type DaemonPort } from '../transport/vhost-user/daemon.js';
-import { TestService } from '../transport/vhost-user/test-service.js';
+import {
+  VhostUserDaemon,
+  defaultControlPath,
+  type DaemonPort,
+  type Isolation,
+} from '../transport/vhost-user/daemon.js';
+import { VhostUserBackend } from '../transport/vhost-user/backend.js';
+import { ThreadPool, type ThreadPoolOptions } from '../runtime/thread-pool.js';
+import { TestService } from '../devices/test/test-service.js';
 import { featureMask, type Features } from '../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../virtqueue/types.js';
 import { positiveInt } from './run-command.js';
@@ -148,6 +155,16 @@ function netCommand(): Command {
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
       const sockets = flags.socket as string[];
       const backendFlag = flags.backend as string;
+      if (
+        flags.isolation === 'process' &&
+        (backendFlag === 'switch' || backendFlag.startsWith('tap:') || flags.pcap !== undefined)
+      ) {
+        cmd.error(
+          'error: --isolation process serves the loop and sink backends without --pcap (a switch, a TAP interface ' +
+            "or a capture file would be shared between the front-ends' processes)",
+          { exitCode: 2 },
+        );
+      }
       if (backendFlag.startsWith('tap:') && sockets.length > 1) {
         // cmd.error prints the message (a CommanderError thrown here would end the command silently).
         cmd.error('error: a tap backend serves one socket (run one daemon per TAP interface)', { exitCode: 2 });
@@ -309,13 +326,25 @@ async function serveUntilSignalled(
   flags: Record<string, unknown>,
   log: (line: string) => void,
 ): Promise<void> {
+  const pool = {
+    threads: flags.threads as number | undefined,
+    cpus: flags.cpus as number[] | undefined,
+    busyPollUs: flags.busyPoll as number,
+  };
+  if (flags.sessionFd !== undefined) return serveSession(ports, flags, pool, log);
   const daemon = new VhostUserDaemon({
     ports,
-    pool: {
-      threads: flags.threads as number | undefined,
-      cpus: flags.cpus as number[] | undefined,
-      busyPollUs: flags.busyPoll as number,
-    },
+    pool,
+    isolation: flags.isolation as Isolation,
+    // A session child is this same command with the connection as its fd 3.
+    sessionArgv: (port) => [
+      process.argv[1],
+      ...process.argv.slice(2),
+      '--session-fd',
+      '3',
+      '--session-port',
+      String(port),
+    ],
     controlPath:
       flags.control === false
         ? null
@@ -326,6 +355,26 @@ async function serveUntilSignalled(
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await daemon.serve();
+}
+
+/** A session child (--isolation process): serves the one connection it was given on port --session-port, then exits. */
+async function serveSession(
+  ports: readonly DaemonPort[],
+  flags: Record<string, unknown>,
+  pool: ThreadPoolOptions,
+  log: (line: string) => void,
+): Promise<void> {
+  const port = ports[flags.sessionPort as number];
+  if (port === undefined) throw new RangeError(`--session-port ${String(flags.sessionPort)}: no such port`);
+  const backend = new VhostUserBackend({ ...port, client: false, pool: new ThreadPool({ ...pool, log }) });
+  const stop = (): void => void backend.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await backend.serveConnection(flags.sessionFd as number);
+  } finally {
+    await backend.options.pool!.close();
+  }
 }
 
 /** The daemon's options for its data plane, common to every device. */
@@ -344,7 +393,23 @@ function daemonOptions(cmd: Command): Command {
       0,
     )
     .option('--control <path>', 'the control socket `vq status` asks (default: the first --socket with .ctl added)')
-    .option('--no-control', 'no control socket');
+    .option('--no-control', 'no control socket')
+    .addOption(
+      new Option(
+        '--isolation <mode>',
+        'thread: every front-end served in this process (memory it cannot seal is trusted not to shrink); process: ' +
+          'each front-end served by a child process of its own, so a front-end that truncates its memory (or any ' +
+          'fault it provokes) ends only its own child',
+      )
+        .choices(['thread', 'process'])
+        .default('thread'),
+    )
+    .addOption(
+      new Option('--session-fd <n>', 'internal: serve the connection on this fd and exit').argParser(Number).hideHelp(),
+    )
+    .addOption(
+      new Option('--session-port <n>', 'internal: the port that connection belongs to').argParser(Number).hideHelp(),
+    );
 }
 
 /** "0-3,6" as [0, 1, 2, 3, 6]. */

@@ -13,8 +13,11 @@ function counterText(counters: Record<string, unknown>, prefix = ''): string[] {
 
 export function formatStatus(s: DaemonStatus): string {
   const lines = [
-    `vq daemon pid ${s.pid}: ${s.ports.length} port(s); ${s.threads} data-plane thread(s) serving ` +
-      `${s.unitsPerThread.join(', ')} unit(s); ${s.processThreads} threads in all; RSS ${(s.rssBytes / 2 ** 20).toFixed(1)} MiB`,
+    `vq daemon pid ${s.pid}: ${s.ports.length} port(s); ` +
+      (s.isolation === 'process'
+        ? 'a child process per front-end'
+        : `${s.threads} data-plane thread(s) serving ${s.unitsPerThread.join(', ')} unit(s)`) +
+      `; ${s.processThreads} threads in all; RSS ${(s.rssBytes / 2 ** 20).toFixed(1)} MiB`,
   ];
   for (const p of s.ports) {
     const role = p.client ? 'connecting to' : 'listening on';
@@ -24,6 +27,10 @@ export function formatStatus(s: DaemonStatus): string {
     }
     const pid = p.frontendPid === null ? '' : `, front-end pid ${p.frontendPid}`;
     lines.push(`${p.socket} (${p.device}): connected${pid}, session ${p.sessions}`);
+    if (p.childPid !== null) {
+      lines.push(`  served by child pid ${p.childPid} (--isolation process: its queues and counters are the child's)`);
+      continue;
+    }
     // The description names the bits and ends with them in hex.
     lines.push(`  negotiated: ${p.negotiated ?? 'nothing yet'}`);
     const idle = p.queues.filter((q) => q.size > 0 && !q.running).map((q) => q.index);

@@ -9,8 +9,8 @@ import { askControl } from '../runtime/control-server.js';
 import { VhostUserRequest as R } from '../spec/vhost-user.js';
 import { VhostUserConnection } from '../transport/vhost-user/connection.js';
 import type { DaemonStatus } from '../transport/vhost-user/daemon.js';
-import { runNetTrafficOnPorts, type NetTrafficOptions } from '../transport/vhost-user/net-frontend.js';
-import { openNetPort, type NetPort } from '../transport/vhost-user/net-port.js';
+import { runNetTrafficOnPorts, type NetTrafficOptions } from '../drivers/net/net-frontend.js';
+import { openNetPort, type NetPort } from '../drivers/net/net-port.js';
 import { median } from './bench.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 

@@ -1,5 +1,5 @@
-import type { CompletionPolicy } from '../devices/test-device.js';
-import type { IndirectMode } from '../drivers/test-driver.js';
+import type { CompletionPolicy } from '../devices/test/test-device.js';
+import type { IndirectMode } from '../drivers/test/test-driver.js';
 import type { UsedEntryPolicy } from '../virtqueue/types.js';
 
 export type RingLayout = 'split' | 'packed';

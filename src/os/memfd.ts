@@ -13,10 +13,17 @@ export class MemFd extends OwnedFd {
     super(fd);
   }
 
-  static create(name: string, size: number): MemFd {
+  /**
+   * `sealable`: made with MFD_ALLOW_SEALING, so the back-end can seal it against shrinking (as QEMU's memfds are);
+   * false makes memory like DPDK's virtio-user shares, which a back-end cannot seal.
+   */
+  static create(name: string, size: number, sealable = true): MemFd {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`memfd size ${size}`);
     const libc = loadLibc();
-    const fd = check('memfd_create', libc.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) as number);
+    const fd = check(
+      'memfd_create',
+      libc.memfd_create(name, MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0)) as number,
+    );
     try {
       check('ftruncate', libc.ftruncate(fd, size) as number);
     } catch (e) {

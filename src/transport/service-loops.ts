@@ -1,5 +1,5 @@
-import type { TestDevice } from '../devices/test-device.js';
-import type { TestDriver } from '../drivers/test-driver.js';
+import type { TestDevice } from '../devices/test/test-device.js';
+import type { TestDriver } from '../drivers/test/test-driver.js';
 
 /**
  * How one side of a pair waits for and signals the other: Atomics.wait/notify between threads, eventfds between

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features.js';
-import { runNetTraffic } from '../../src/transport/vhost-user/net-frontend.js';
+import { runNetTraffic } from '../../src/drivers/net/net-frontend.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { ServeProcess } from '../support/serve-process.js';
 import { Testpmd, accumulated } from '../../src/harness/testpmd.js';

@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
 import { formatMac, parseMac } from '../../src/devices/net/frame.js';
-import type { NetTrafficOptions } from '../../src/transport/vhost-user/net-frontend.js';
-import { NetPortDriver } from '../../src/transport/vhost-user/net-port-driver.js';
-import { openNetPort } from '../../src/transport/vhost-user/net-port.js';
+import type { NetTrafficOptions } from '../../src/drivers/net/net-frontend.js';
+import { NetPortDriver } from '../../src/drivers/net/net-port-driver.js';
+import { openNetPort } from '../../src/drivers/net/net-port.js';
 
 /** vqkit's net driver in this thread on a port of a daemon: frames sent and taken one at a time. */
 export async function openNetTestPort(path: string, o: NetTrafficOptions) {

@@ -1,5 +1,5 @@
-import { TestDevice } from '../../devices/test-device.js';
-import { TestDriver, dataAreaBytes, type BufferSlot } from '../../drivers/test-driver.js';
+import { TestDevice } from '../../devices/test/test-device.js';
+import { TestDriver, dataAreaBytes, type BufferSlot } from '../../drivers/test/test-driver.js';
 import type { RunOptions } from '../../harness/options.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { VIRTQ_DESC_SIZE } from '../../spec/split.js';

@@ -1,5 +1,5 @@
-import type { TestDevice, TestDeviceStats } from '../../devices/test-device.js';
-import type { TestDriver, TestDriverStats } from '../../drivers/test-driver.js';
+import type { TestDevice, TestDeviceStats } from '../../devices/test/test-device.js';
+import type { TestDriver, TestDriverStats } from '../../drivers/test/test-driver.js';
 import type { DeviceStats, DriverStats } from '../../virtqueue/types.js';
 import type { MeasuredWindow } from '../service-loops.js';
 

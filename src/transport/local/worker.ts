@@ -1,8 +1,8 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pinCurrentThread } from '../../os/affinity.js';
-import type { TestDevice } from '../../devices/test-device.js';
-import type { TestDriver } from '../../drivers/test-driver.js';
+import type { TestDevice } from '../../devices/test/test-device.js';
+import type { TestDriver } from '../../drivers/test/test-driver.js';
 import { driveDriver, serveDevice, type MeasuredWindow, type Notifier } from '../service-loops.js';
 import { Control, busyPoll, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';

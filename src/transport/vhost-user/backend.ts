@@ -39,6 +39,7 @@ import {
 } from './messages.js';
 import { checkRegionMemory, checkRingAreasApart, type CheckedRegion } from './memory-check.js';
 import { QueueControl } from './queue-control.js';
+import type { SessionChild } from '../../runtime/session-child.js';
 import { ThreadPool } from '../../runtime/thread-pool.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
@@ -53,6 +54,11 @@ export interface BackendOptions {
    * its own (a thread per CPU) and stops it when serve() returns.
    */
   pool?: ThreadPool;
+  /**
+   * Serve each connection from a child process instead (the daemon's --isolation process): given the accepted fd,
+   * starts the child that serves it and takes the fd.
+   */
+  isolate?: (fd: number) => SessionChild;
   log?: (line: string) => void;
 }
 
@@ -100,6 +106,9 @@ export class VhostUserBackend {
   readonly #stopping = new AbortController();
   #listenFd = -1;
   #session: BackendSession | null = null;
+  /** With isolation: the child serving the current connection. */
+  #child: { child: SessionChild; frontendPid: number | null } | null = null;
+  #pool: ThreadPool | null = null;
   /** Sessions served so far (for tests and logs). */
   sessions = 0;
 
@@ -107,14 +116,70 @@ export class VhostUserBackend {
 
   /** Serves connections until close(). */
   async serve(): Promise<void> {
-    const o = this.options;
-    const log = o.log ?? (() => {});
-    const pool = o.pool ?? new ThreadPool({ log });
     try {
-      await this.#serve(pool, log);
+      await this.#serve(this.options.log ?? (() => {}));
     } finally {
-      if (o.pool === undefined) await pool.close();
+      await this.#closeOwnPool();
     }
+  }
+
+  /**
+   * Serves one connection already accepted (what a session child does with the fd it was given) and returns when
+   * it ends.
+   */
+  async serveConnection(fd: number): Promise<void> {
+    try {
+      await this.#runSession(fd, this.options.log ?? (() => {}));
+    } finally {
+      await this.#closeOwnPool();
+    }
+  }
+
+  /** The given pool, or one of our own made when a session first needs it. */
+  #dataPlane(log: (line: string) => void): ThreadPool {
+    if (this.options.pool !== undefined) return this.options.pool;
+    this.#pool ??= new ThreadPool({ log });
+    return this.#pool;
+  }
+
+  async #closeOwnPool(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.close();
+  }
+
+  async #runSession(fd: number, log: (line: string) => void): Promise<void> {
+    this.sessions++;
+    const pid = peerPid(fd);
+    log(`front-end connected (session ${this.sessions}${pid === null ? '' : `, pid ${pid}`})`);
+    this.#session = new BackendSession(
+      new VhostUserConnection(fd, true),
+      this.options.device,
+      this.#dataPlane(log),
+      log,
+      pid,
+    );
+    try {
+      await this.#session.run();
+    } catch (e) {
+      // A bug of ours must not take the daemon down with the session.
+      log(`session ${this.sessions} ended on an internal error: ${(e as Error).stack ?? String(e)}`);
+    }
+    this.#session = null;
+    log(`front-end gone (session ${this.sessions}): all queues stopped, fds and mappings released`);
+  }
+
+  /** Serves a connection from a child process and waits for it to end, however it ends. */
+  async #runIsolated(fd: number, log: (line: string) => void): Promise<void> {
+    this.sessions++;
+    const frontendPid = peerPid(fd);
+    const child = this.options.isolate!(fd);
+    this.#child = { child, frontendPid };
+    const who = frontendPid === null ? '' : `, pid ${frontendPid}`;
+    log(`front-end connected (session ${this.sessions}${who}): served by child pid ${child.pid}`);
+    const how = await child.ended;
+    this.#child = null;
+    log(`front-end gone (session ${this.sessions}): child pid ${child.pid} ${how}`);
   }
 
   /** Binds the socket now (a path that cannot be bound throws OsError here); serve() then accepts on it. */
@@ -125,7 +190,7 @@ export class VhostUserBackend {
     o.log?.(`listening on ${o.socketPath}`);
   }
 
-  async #serve(pool: ThreadPool, log: (line: string) => void): Promise<void> {
+  async #serve(log: (line: string) => void): Promise<void> {
     const o = this.options;
     this.listen();
     while (!this.#stopped) {
@@ -139,18 +204,8 @@ export class VhostUserBackend {
         continue;
       }
       if (fd === null) break;
-      this.sessions++;
-      const pid = peerPid(fd);
-      log(`front-end connected (session ${this.sessions}${pid === null ? '' : `, pid ${pid}`})`);
-      this.#session = new BackendSession(new VhostUserConnection(fd, true), o.device, pool, log, pid);
-      try {
-        await this.#session.run();
-      } catch (e) {
-        // A bug of ours must not take the daemon down with the session.
-        log(`session ${this.sessions} ended on an internal error: ${(e as Error).stack ?? String(e)}`);
-      }
-      this.#session = null;
-      log(`front-end gone (session ${this.sessions}): all queues stopped, fds and mappings released`);
+      if (o.isolate !== undefined) await this.#runIsolated(fd, log);
+      else await this.#runSession(fd, log);
       if (o.client) await this.#backOff();
     }
   }
@@ -184,16 +239,35 @@ export class VhostUserBackend {
   status(counters: ReadonlyMap<number, Record<string, unknown>>): PortStatus {
     const o = this.options;
     const base = { socket: o.socketPath, device: o.device.kind, client: o.client === true, sessions: this.sessions };
+    const c = this.#child;
+    if (c !== null) {
+      const child = { frontendPid: c.frontendPid, childPid: c.child.pid, negotiated: null, features: null };
+      return { ...base, connected: true, ...child, queues: [], units: [] };
+    }
     const s = this.#session;
     if (s === null)
-      return { ...base, connected: false, frontendPid: null, negotiated: null, features: null, queues: [], units: [] };
-    return { ...base, connected: true, ...s.status(counters) };
+      return {
+        ...base,
+        connected: false,
+        frontendPid: null,
+        childPid: null,
+        negotiated: null,
+        features: null,
+        queues: [],
+        units: [],
+      };
+    return { ...base, connected: true, childPid: null, ...s.status(counters) };
   }
 
   async close(): Promise<void> {
     this.#stopped = true;
     this.#stopping.abort();
     await this.#session?.end();
+    const c = this.#child;
+    if (c !== null) {
+      c.child.stop();
+      await c.child.ended;
+    }
     if (this.#listenFd >= 0) {
       closeFd(this.#listenFd);
       this.#listenFd = -1;
@@ -220,6 +294,8 @@ export interface PortStatus {
   /** Front-ends served so far, this one included. */
   sessions: number;
   frontendPid: number | null;
+  /** With --isolation process: the child serving the front-end (its queues and counters are the child's). */
+  childPid: number | null;
   /** The negotiated features in words, and as hex. */
   negotiated: string | null;
   features: string | null;
@@ -274,7 +350,7 @@ class BackendSession {
 
   status(
     counters: ReadonlyMap<number, Record<string, unknown>>,
-  ): Omit<PortStatus, 'socket' | 'device' | 'client' | 'sessions' | 'connected'> {
+  ): Omit<PortStatus, 'socket' | 'device' | 'client' | 'sessions' | 'connected' | 'childPid'> {
     const units = [...new Set(this.#vrings.map((v) => v.unit).filter((u) => u !== null))];
     return {
       frontendPid: this.frontendPid,

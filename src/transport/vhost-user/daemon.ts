@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ControlServer } from '../../runtime/control-server.js';
+import { spawnSessionChild } from '../../runtime/session-child.js';
 import { ThreadPool, type ThreadPoolOptions } from '../../runtime/thread-pool.js';
 import { VhostUserBackend, type PortStatus } from './backend.js';
 import type { ServedDevice } from './served-device.js';
@@ -13,9 +14,19 @@ export interface DaemonPort {
   log: (line: string) => void;
 }
 
+/**
+ * thread: every front-end is served in this process, its queues on the shared data-plane threads. process: each
+ * front-end is served by a child process of its own (`sessionArgv` starts the same daemon for one connection), so
+ * a fault it provokes (SIGBUS on memory it truncated) ends only that child.
+ */
+export type Isolation = 'thread' | 'process';
+
 export interface DaemonOptions {
   ports: readonly DaemonPort[];
   pool: ThreadPoolOptions;
+  isolation: Isolation;
+  /** With process isolation: the arguments (after node) of the child that serves a connection of port `port` as fd 3. */
+  sessionArgv?: (port: number) => string[];
   /** The control socket `vq status` asks (null: none). */
   controlPath: string | null;
   log: (line: string) => void;
@@ -24,6 +35,7 @@ export interface DaemonOptions {
 /** What `vq status` prints. */
 export interface DaemonStatus {
   pid: number;
+  isolation: Isolation;
   /** Data-plane threads, and how many units each runs. */
   threads: number;
   unitsPerThread: number[];
@@ -41,22 +53,27 @@ export const defaultControlPath = (firstSocket: string): string => `${firstSocke
  * readiness loop, its queues on one fixed pool of data-plane threads, and a control socket that answers `status`.
  */
 export class VhostUserDaemon {
-  readonly pool: ThreadPool;
+  /** The data plane (none in the parent under process isolation: the children have their own). */
+  readonly pool: ThreadPool | null;
   readonly backends: VhostUserBackend[];
   #control: ControlServer | null = null;
 
   constructor(readonly options: DaemonOptions) {
-    this.pool = new ThreadPool({ ...options.pool, log: options.log });
+    const isolated = options.isolation === 'process';
+    if (isolated && options.sessionArgv === undefined) throw new Error('process isolation needs sessionArgv');
+    this.pool = isolated ? null : new ThreadPool({ ...options.pool, log: options.log });
     this.backends = options.ports.map(
-      (p) =>
+      (p, i) =>
         new VhostUserBackend({
           socketPath: p.socketPath,
           client: p.client,
           device: p.device,
-          pool: this.pool,
+          pool: this.pool ?? undefined,
+          isolate: isolated ? (fd) => spawnSessionChild(fd, options.sessionArgv!(i)) : undefined,
           log: p.log,
         }),
     );
+    if (isolated) options.log('isolation: each front-end is served by a child process of its own');
   }
 
   /** Serves every port until close(), then stops the data plane. */
@@ -74,7 +91,7 @@ export class VhostUserDaemon {
     } finally {
       await this.close();
       await this.#control?.close();
-      await this.pool.close();
+      await this.pool?.close();
     }
   }
 
@@ -83,11 +100,12 @@ export class VhostUserDaemon {
   }
 
   async status(): Promise<DaemonStatus> {
-    const counters = await this.pool.stats();
+    const counters = (await this.pool?.stats()) ?? new Map<number, Record<string, unknown>>();
     return {
       pid: process.pid,
-      threads: this.pool.size,
-      unitsPerThread: this.pool.load,
+      isolation: this.options.isolation,
+      threads: this.pool?.size ?? 0,
+      unitsPerThread: this.pool?.load ?? [],
       processThreads: processThreads(),
       rssBytes: process.memoryUsage.rss(),
       ports: this.backends.map((b) => b.status(counters)),

@@ -88,6 +88,8 @@ export class FrontendSetup {
   protocol: Features = 0n;
   /** What the back-end offered (PROTOCOL_FEATURES removed). */
   offered: Features = 0n;
+  /** Share memory the back-end can seal against shrinking (false: as DPDK's virtio-user, which cannot be sealed). */
+  sealableMemory = true;
 
   constructor(
     readonly conn: VhostUserConnection,
@@ -161,7 +163,7 @@ export class FrontendSetup {
 
   /** Creates `bytes` of guest memory at `guestBase` and gives it to the back-end. */
   shareMemory(name: string, guestBase: number, bytes: number): SharedGuestMemory {
-    const memfd = MemFd.create(name, bytes);
+    const memfd = MemFd.create(name, bytes, this.sealableMemory);
     this.owned.push(memfd);
     const mapping = Mapping.map(memfd.fd, bytes);
     this.owned.push(mapping);

@@ -1,11 +1,30 @@
-import { TestDevice } from '../../devices/test-device.js';
+import { TestDevice } from './test-device.js';
 import { drainEventFd, signalEventFd } from '../../os/eventfd.js';
 import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
-import { copyStats, deviceFailure } from '../local/report.js';
-import { mapMemoryTable } from './memory-table.js';
-import { QueueControl, type DeviceQueueInput } from './queue-control.js';
-import type { UnitResult } from './served-device.js';
+import { copyStats, deviceFailure } from '../../transport/local/report.js';
+import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
+import type { Features } from '../../virtqueue/features.js';
+import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
+import type { TestDeviceOptions } from './test-device.js';
+import type { UnitResult } from '../../transport/vhost-user/served-device.js';
+
+/** What a test-device unit is given (structured-cloneable, for a pool thread). */
+export interface DeviceQueueInput {
+  role: 'device';
+  name: string;
+  size: number;
+  features: Features;
+  regions: SharedRegion[];
+  addresses: RingAddresses;
+  availBase: number;
+  usedEntries: UsedEntryPolicy;
+  flushEvery: number;
+  device: TestDeviceOptions;
+  control: SharedArrayBuffer;
+}
 
 /** A test-device queue for a pool thread: woken by its kick eventfd, signalling its call eventfd. */
 export function openUnit(data: unknown): DataPlaneUnit {

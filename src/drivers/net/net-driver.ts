@@ -1,7 +1,7 @@
-import { NetFrameError, readNumBuffers } from '../devices/net/frame.js';
-import { VIRTIO_NET_HDR_SIZE } from '../spec/net.js';
-import { ScatterList } from '../virtqueue/scatter-list.js';
-import type { VirtqueueDriver } from '../virtqueue/types.js';
+import { NetFrameError, readNumBuffers } from '../../devices/net/frame.js';
+import { VIRTIO_NET_HDR_SIZE } from '../../spec/net.js';
+import { ScatterList } from '../../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../../virtqueue/types.js';
 
 export interface NetDriverPairOptions {
   /** MRG_RXBUF negotiated: a frame may arrive in several receive buffers (num_buffers in the first header). */

@@ -1,7 +1,7 @@
-import { FrameRing } from '../../devices/net/frame-ring.js';
-import { formatMac } from '../../devices/net/frame.js';
-import { NetState } from '../../devices/net/net-state.js';
-import { SwitchTable } from '../../devices/net/switch-table.js';
+import { FrameRing } from './frame-ring.js';
+import { formatMac } from './frame.js';
+import { NetState } from './net-state.js';
+import { SwitchTable } from './switch-table.js';
 import { EventFd } from '../../os/eventfd.js';
 import { Tap } from '../../os/tap.js';
 import {
@@ -28,7 +28,7 @@ import { describeFeatures, featureMask, hasFeature, type Features } from '../../
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import type { NetWorkerBackend, NetWorkerInput } from './net-unit.js';
-import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from '../../transport/vhost-user/served-device.js';
 
 /**
  * How receive-queue completions are reported under IN_ORDER. 'auto' is one used entry per buffer: DPDK's in-order

@@ -1,8 +1,8 @@
-import type { VsockEndpoint } from '../devices/vsock/endpoint.js';
-import { VsockPacketError, emptyHeader, readHeader, writeHeader } from '../devices/vsock/packet.js';
-import { VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, VSOCK_EVENT_SIZE, VSOCK_HDR_SIZE } from '../spec/vsock.js';
-import { ScatterList } from '../virtqueue/scatter-list.js';
-import type { VirtqueueDriver } from '../virtqueue/types.js';
+import type { VsockEndpoint } from '../../devices/vsock/endpoint.js';
+import { VsockPacketError, emptyHeader, readHeader, writeHeader } from '../../devices/vsock/packet.js';
+import { VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, VSOCK_EVENT_SIZE, VSOCK_HDR_SIZE } from '../../spec/vsock.js';
+import { ScatterList } from '../../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../../virtqueue/types.js';
 
 /** A buffer area of one queue: `size` slots of `slotBytes` at guest address `addr`, seen through `area`. */
 export interface SlotArea {

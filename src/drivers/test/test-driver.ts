@@ -1,8 +1,8 @@
-import { expectedWritten, readablePatternByte, writablePatternByte } from '../spec/test-device.js';
-import { Prng } from '../util/prng.js';
-import { ringFeatures } from '../virtqueue/features.js';
-import { ScatterList } from '../virtqueue/scatter-list.js';
-import type { VirtqueueDriver } from '../virtqueue/types.js';
+import { expectedWritten, readablePatternByte, writablePatternByte } from '../../spec/test-device.js';
+import { Prng } from '../../util/prng.js';
+import { ringFeatures } from '../../virtqueue/features.js';
+import { ScatterList } from '../../virtqueue/scatter-list.js';
+import type { VirtqueueDriver } from '../../virtqueue/types.js';
 
 /** Which buffers use indirect tables: none, all, a random half, or the driver's automatic rule ('auto'). */
 export type IndirectMode = 'never' | 'always' | 'random' | 'auto';

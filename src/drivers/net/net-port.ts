@@ -24,7 +24,7 @@ import {
   type Features,
   type RingWants,
 } from '../../virtqueue/features.js';
-import { VhostUserConnection } from './connection.js';
+import { VhostUserConnection } from '../../transport/vhost-user/connection.js';
 import {
   FrontendSetup,
   VhostUserFrontendError,
@@ -32,14 +32,16 @@ import {
   backendGone,
   connectBackend,
   type SharedGuestMemory,
-} from './frontend-setup.js';
-import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from './guest-plan.js';
-import { QueueControl } from './queue-control.js';
+} from '../../transport/vhost-user/frontend-setup.js';
+import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from '../../transport/vhost-user/guest-plan.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 
 export interface NetPortOptions extends RingWants {
   mergeable: boolean;
   /** Use the control queue (if offered): set the queue pairs, turn promiscuous mode on. DPDK's vhost has none. */
   control: boolean;
+  /** Share guest memory the back-end cannot seal against shrinking, as DPDK's virtio-user does (tests a back-end's defence). */
+  unsealedMemory?: boolean;
   queueSize: number;
   pairs: number;
   /** Bytes per receive buffer, header included (default: 1536 with MRG_RXBUF, else a maximal frame). */
@@ -107,6 +109,7 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
   };
   try {
     const setup = new FrontendSetup(conn, owned);
+    setup.sealableMemory = o.unsealedMemory !== true;
     await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS, P.CONFIG));
     const negotiated = setup.negotiate(netWants(o));
     const offered = setup.offered;

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
-import { VhostUserFrontendError } from './frontend-setup.js';
+import { VhostUserFrontendError } from '../../transport/vhost-user/frontend-setup.js';
 import { openNetPort, type NetPort, type NetPortOptions } from './net-port.js';
 import { NetPortDriver } from './net-port-driver.js';
 

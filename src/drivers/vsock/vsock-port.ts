@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
-import { VsockDriver } from '../../drivers/vsock-driver.js';
+import { VsockDriver } from './vsock-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { EventFd, drainEventFd, signalEventFd } from '../../os/eventfd.js';
 import { ReadinessLoop } from '../../runtime/readiness-loop.js';
@@ -22,10 +22,16 @@ import {
   type RingWants,
 } from '../../virtqueue/features.js';
 import { createDriverQueue } from '../../virtqueue/index.js';
-import { VhostUserConnection } from './connection.js';
-import { FrontendSetup, VhostUserFrontendError, acceptBackend, backendGone, connectBackend } from './frontend-setup.js';
-import { GUEST_BASE, planQueues } from './guest-plan.js';
-import { QueueControl } from './queue-control.js';
+import { VhostUserConnection } from '../../transport/vhost-user/connection.js';
+import {
+  FrontendSetup,
+  VhostUserFrontendError,
+  acceptBackend,
+  backendGone,
+  connectBackend,
+} from '../../transport/vhost-user/frontend-setup.js';
+import { GUEST_BASE, planQueues } from '../../transport/vhost-user/guest-plan.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 
 export interface VsockPortOptions extends RingWants {
   queueSize: number;

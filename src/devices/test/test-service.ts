@@ -1,9 +1,9 @@
-import type { TestDeviceOptions } from '../../devices/test-device.js';
+import type { TestDeviceOptions } from './test-device.js';
 import { describeFeatures, type Features } from '../../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
-import type { DeviceQueueInput } from './queue-control.js';
-import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
+import type { DeviceQueueInput } from './test-unit.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from '../../transport/vhost-user/served-device.js';
 
 export interface TestServiceOptions {
   /** Virtio features offered (VERSION_1 and ring features). */

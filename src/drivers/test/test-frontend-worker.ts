@@ -2,14 +2,35 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitReadableSync } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
-import { buildDriverSide } from '../local/plan.js';
-import { copyStats, driverFailure } from '../local/report.js';
-import { driveDriver, type Notifier } from '../service-loops.js';
-import { busyPoll } from '../local/control.js';
-import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
+import { buildDriverSide } from '../../transport/local/plan.js';
+import { copyStats, driverFailure } from '../../transport/local/report.js';
+import { driveDriver, type Notifier } from '../../transport/service-loops.js';
+import { busyPoll } from '../../transport/local/control.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import type { LocalPlan } from '../../transport/local/plan.js';
+import type { MeasuredWindow } from '../../transport/service-loops.js';
 
 /** How long a sleeping queue waits on its eventfd before looking at STOP again. */
 const WAIT_SLICE_MS = 100;
+
+export interface DriverQueueInput {
+  role: 'driver';
+  /** Test hook: pause (see QueueControl.PAUSE) after every this many completed buffers. */
+  pauseEvery?: number;
+  plan: LocalPlan;
+  memoryFd: number;
+  control: SharedArrayBuffer;
+}
+
+export interface QueueResult {
+  failure: string | null;
+  stats: Record<string, unknown>;
+  completed?: number;
+  elapsedMs?: number;
+  /** The driver's run after its warm-up (RunOptions.warmupMs). */
+  measured?: MeasuredWindow | null;
+  kicks?: number;
+}
 
 /** The front-end's side of a vhost-user test queue (the back-end's runs on its pool: test-unit.ts). */
 const input = workerData as DriverQueueInput;

@@ -1,17 +1,17 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
-import { UdsBridge } from '../../devices/vsock/uds-bridge.js';
-import { VsockDevice, VsockEvents } from '../../devices/vsock/vsock-device.js';
+import { VsockEndpoint } from './endpoint.js';
+import { UdsBridge } from './uds-bridge.js';
+import { VsockDevice, VsockEvents } from './vsock-device.js';
 import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
 import { VMADDR_CID_HOST } from '../../spec/vsock.js';
 import type { Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
-import { copyStats, failureText } from '../local/report.js';
-import { mapMemoryTable, type SharedRegion } from './memory-table.js';
-import { QueueControl } from './queue-control.js';
-import type { QueueStart, UnitResult } from './served-device.js';
+import { copyStats, failureText } from '../../transport/local/report.js';
+import { mapMemoryTable, type SharedRegion } from '../../transport/vhost-user/memory-table.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import type { QueueStart, UnitResult } from '../../transport/vhost-user/served-device.js';
 
 export interface VsockWorkerInput {
   /** data: the rx and tx queues and the host side; event: the event queue (QEMU keeps that one itself). */

@@ -1,4 +1,4 @@
-import { NetDriverPair } from '../../drivers/net-driver.js';
+import { NetDriverPair } from './net-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
 import {
@@ -15,7 +15,7 @@ import { createDriverQueue } from '../../virtqueue/index.js';
 import { ScatterList } from '../../virtqueue/scatter-list.js';
 import type { VirtqueueDriver } from '../../virtqueue/types.js';
 import type { NetPort, NetPortPlan } from './net-port.js';
-import { QueueControl } from './queue-control.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 
 /**
  * vqkit's net driver on the rings of an opened NetPort, in whichever thread maps its memory: the control commands a

@@ -10,7 +10,7 @@ import {
 } from '../../spec/vsock.js';
 import { describeFeatures, featureMask, type Features } from '../../virtqueue/features.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
-import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
+import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from '../../transport/vhost-user/served-device.js';
 import type { VsockWorkerInput } from './vsock-worker.js';
 
 export interface VsockServiceOptions {

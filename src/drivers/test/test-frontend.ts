@@ -3,13 +3,14 @@ import type { RunOptions } from '../../harness/options.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
 import { featureMask, hasFeature, ringWants, type Features } from '../../virtqueue/features.js';
-import { planLocal, type LocalPlan } from '../local/plan.js';
+import { planLocal, type LocalPlan } from '../../transport/local/plan.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { ReadinessLoop } from '../../runtime/readiness-loop.js';
-import { VhostUserConnection } from './connection.js';
-import { FrontendSetup, VhostUserFrontendError, connectBackend } from './frontend-setup.js';
-import { decodeVringState, encodeVringState } from './messages.js';
-import { QueueControl, type DriverQueueInput, type QueueResult } from './queue-control.js';
+import { VhostUserConnection } from '../../transport/vhost-user/connection.js';
+import { FrontendSetup, VhostUserFrontendError, connectBackend } from '../../transport/vhost-user/frontend-setup.js';
+import { decodeVringState, encodeVringState } from '../../transport/vhost-user/messages.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import type { DriverQueueInput, QueueResult } from './test-frontend-worker.js';
 
 export { VhostUserFrontendError };
 
@@ -58,7 +59,7 @@ export async function runFrontend(
       control,
       pauseEvery: restartRingEvery,
     };
-    const worker = new Worker(compiledWorkerUrl(import.meta.url, './queue-worker.js'), { workerData: input });
+    const worker = new Worker(compiledWorkerUrl(import.meta.url, './test-frontend-worker.js'), { workerData: input });
     const finished = new Promise<QueueResult>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

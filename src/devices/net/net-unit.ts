@@ -1,10 +1,10 @@
-import { FrameRing } from '../../devices/net/frame-ring.js';
-import { swapMacs } from '../../devices/net/frame.js';
-import { NetControl } from '../../devices/net/net-control.js';
-import { Delivery, NetDevicePair, type FrameSink } from '../../devices/net/net-pair.js';
-import { NetState } from '../../devices/net/net-state.js';
-import { writePcapRecord } from '../../devices/net/pcap.js';
-import { SwitchTable } from '../../devices/net/switch-table.js';
+import { FrameRing } from './frame-ring.js';
+import { swapMacs } from './frame.js';
+import { NetControl } from './net-control.js';
+import { Delivery, NetDevicePair, type FrameSink } from './net-pair.js';
+import { NetState } from './net-state.js';
+import { writePcapRecord } from './pcap.js';
+import { SwitchTable } from './switch-table.js';
 import { drainEventFd, signalEventFd } from '../../os/eventfd.js';
 import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { readFrame, writeFrame } from '../../os/tap.js';
@@ -12,11 +12,11 @@ import { VIRTIO_NET_F_MRG_RXBUF, maxFrameSize } from '../../spec/net.js';
 import { hasFeature, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js';
-import { copyStats, failureText } from '../local/report.js';
-import type { SharedRegion } from './memory-table.js';
-import { mapMemoryTable } from './memory-table.js';
-import { QueueControl } from './queue-control.js';
-import type { QueueStart } from './served-device.js';
+import { copyStats, failureText } from '../../transport/local/report.js';
+import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
+import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
+import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import type { QueueStart } from '../../transport/vhost-user/served-device.js';
 
 /** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
 export type NetWorkerBackend =

@@ -1,9 +1,9 @@
-import { expectedWritten, readablePatternByte, writablePatternByte } from '../spec/test-device.js';
-import { Prng } from '../util/prng.js';
-import type { Chain } from '../virtqueue/chain.js';
-import { VirtqueueUsageError } from '../virtqueue/errors.js';
-import { ringFeatures } from '../virtqueue/features.js';
-import type { VirtqueueDevice } from '../virtqueue/types.js';
+import { expectedWritten, readablePatternByte, writablePatternByte } from '../../spec/test-device.js';
+import { Prng } from '../../util/prng.js';
+import type { Chain } from '../../virtqueue/chain.js';
+import { VirtqueueUsageError } from '../../virtqueue/errors.js';
+import { ringFeatures } from '../../virtqueue/features.js';
+import type { VirtqueueDevice } from '../../virtqueue/types.js';
 
 export type CompletionPolicy = 'in-order' | 'out-of-order';
 
