@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -299,5 +299,79 @@ describe('64 ports on one daemon', () => {
     const s = await status();
     expect(s.ports[3].units.map((u) => u.queues)).toEqual([[2]]);
     expect(s.unitsPerThread.reduce((a, b) => a + b)).toBe(127);
+  });
+});
+
+describe('a front-end that truncates its memory after the daemon mapped it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vq-daemon-trunc-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Shares memory the daemon cannot seal, passes a frame, then cuts the memory to nothing and kicks. */
+  async function truncateUnderTheDaemon(socket: string) {
+    const victim = await openNetTestPort(socket, { ...traffic, queueSize: 64, unsealedMemory: true });
+    victim.send('02:00:00:00:00:02', '02:00:00:00:00:01', 1);
+    expect(await victim.next()).toMatchObject({ tag: 1 });
+    check('ftruncate', loadLibc().ftruncate(victim.port.memory.memfd.fd, 0) as number);
+    const tx = victim.port.plan.queues[1];
+    signalEventFd(Atomics.load(new Int32Array(tx.control), QueueControl.KICK_FD));
+    return victim;
+  }
+
+  it('default mode: memory the daemon has sealed cannot be cut short, and the port keeps carrying traffic', async () => {
+    const socket = join(dir, 'thread.sock');
+    const d = new ServeProcess('net', socket);
+    try {
+      await d.waitFor(/listening on/);
+      const port = await openNetTestPort(socket, { ...traffic, queueSize: 64 });
+      await d.waitFor(/memory region added: .*\(sealed against shrinking\)/);
+      expect(() => check('ftruncate', loadLibc().ftruncate(port.port.memory.memfd.fd, 0) as number)).toThrow(/EPERM/);
+      port.send('02:00:00:00:00:02', '02:00:00:00:00:01', 5);
+      expect(await port.next()).toMatchObject({ tag: 5 });
+      port.close();
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("--isolation process: the SIGBUS ends only that front-end's child; the other port, and the same port afterwards, carry traffic", async () => {
+    const [a, b] = [join(dir, 'a.sock'), join(dir, 'b.sock')];
+    const control = join(dir, 'iso.ctl');
+    const d = new ServeProcess('net', a, ['--socket', b, '--isolation', 'process', '--control', control]);
+    const ports: Awaited<ReturnType<typeof openNetTestPort>>[] = [];
+    try {
+      await d.waitFor(/net1: listening on/);
+      const other = await openNetTestPort(b, { ...traffic, queueSize: 64 });
+      ports.push(other);
+      const from = d.lines.length;
+      ports.push(await truncateUnderTheDaemon(a));
+      await d.waitFor(/net0: front-end gone \(session 1\): child pid \d+ killed by SIGBUS/, from);
+      await ports[1].port.gone;
+      // The daemon and its other front-end go on.
+      other.send('02:00:00:00:00:02', '02:00:00:00:00:01', 7);
+      expect(await other.next()).toMatchObject({ tag: 7 });
+      const s = (await askControl(control, 'status')) as DaemonStatus;
+      expect(s.isolation).toBe('process');
+      expect(s.ports[1]).toMatchObject({ connected: true, frontendPid: process.pid });
+      expect(s.ports[1].childPid).toBeGreaterThan(0);
+      expect(s.ports[0]).toMatchObject({ connected: false, sessions: 1 });
+      // The port whose child died serves its next front-end.
+      const again = await openNetTestPort(a, { ...traffic, queueSize: 64 });
+      ports.push(again);
+      again.send('02:00:00:00:00:02', '02:00:00:00:00:01', 9);
+      expect(await again.next()).toMatchObject({ tag: 9 });
+    } finally {
+      ports.forEach((p) => p.close());
+      await d.stop();
+    }
+  });
+
+  it('--isolation process refuses backends its children would share', () => {
+    const r = spawnSync(
+      process.execPath,
+      [VQ, 'serve', 'net', '--socket', join(dir, 'x.sock'), '--isolation', 'process', '--backend', 'switch'],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--isolation process serves the loop and sink backends/);
   });
 });

@@ -12,8 +12,9 @@ export interface CheckedRegion {
 /**
  * Checks the fd a front-end sent as guest memory before anything maps it: it must be a memfd or a regular file (not
  * an eventfd, socket, pipe or device), the mmap offset page-aligned, and offset + size inside the file - a mapping
- * past the end of its file faults (SIGBUS) on first touch, which would end the whole daemon. Then seals the file
- * against shrinking where the memfd allows it, so the front-end cannot cut it short later either.
+ * past the end of its file faults (SIGBUS) on first touch, which would end the whole daemon. The file is sealed
+ * against shrinking (where the memfd allows it) before its size is read, so the front-end cannot cut it short
+ * later either.
  */
 export function checkRegionMemory(request: number, r: MemoryRegion, fd: number): CheckedRegion {
   const where = `region 0x${r.guestAddr.toString(16)}+${r.size}`;
@@ -32,14 +33,18 @@ export function checkRegionMemory(request: number, r: MemoryRegion, fd: number):
       `${where}: mmap offset ${r.mmapOffset} is not page-aligned`,
     );
   }
-  if (r.mmapOffset + r.size > st.size) {
+  // Sealed first, measured after: a front-end that shrinks the file before the seal is seen doing it here; after
+  // it, it cannot.
+  const sealed = sealAgainstShrinking(fd);
+  const size = fileStat(fd).size;
+  if (r.mmapOffset + r.size > size) {
     throw new VhostUserProtocolError(
       'REGION_PAST_FILE',
       request,
-      `${where}: mmap offset ${r.mmapOffset} + size ${r.size} is past the end of its ${st.size}-byte file`,
+      `${where}: mmap offset ${r.mmapOffset} + size ${r.size} is past the end of its ${size}-byte file`,
     );
   }
-  return { sealed: sealAgainstShrinking(fd) };
+  return { sealed };
 }
 
 /** A ring's areas in guest physical space (start, length, name). */
