@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { EventFd } from '../os/eventfd.js';
 import { compiledWorkerUrl } from './worker-url.js';
 import type { FromPoolThread, ToPoolThread } from './data-plane.js';
+import type { FromLoopThread, ToLoopThread } from './loop-thread-worker.js';
 import type { PoolThreadInput } from './pool-thread.js';
 
 export interface ThreadPoolOptions {
@@ -43,6 +44,10 @@ export class ThreadPool {
   readonly #waiting = new Map<number, (r: { result: unknown } | { failure: string }) => void>();
   readonly #log: (line: string) => void;
   #nextId = 1;
+  /** The thread for units that need an event loop, made on first use. */
+  #loopThread: Worker | null = null;
+  /** Units on the event-loop thread, each with where its log lines go. */
+  #loopUnits = new Map<number, (line: string) => void>();
   #nextRequest = 1;
   readonly #statsWaiting = new Map<number, (units: Record<number, Record<string, unknown>>) => void>();
 
@@ -119,6 +124,42 @@ export class ThreadPool {
     for (const id of [...t.units]) this.#settle(thread, id, { failure: `data-plane thread ${thread} died: ${why}` });
   }
 
+  /**
+   * Starts a unit that needs an event loop (an AsyncUnitModule: host sockets through node:net) on the pool's one
+   * event-loop thread, which serves every such unit of the process; its thread number is the pool's size.
+   */
+  startOnLoopThread(module: URL, data: unknown, log: (line: string) => void = this.#log): PooledUnit {
+    const t = (this.#loopThread ??= this.#newLoopThread());
+    const id = this.#nextId++;
+    this.#loopUnits.set(id, log);
+    const done = new Promise<{ result: unknown } | { failure: string }>((resolve) => this.#waiting.set(id, resolve));
+    const msg: ToLoopThread = { type: 'start', id, module: module.href, data };
+    t.postMessage(msg);
+    const stop: ToLoopThread = { type: 'stop', id };
+    return { id, thread: this.#threads.length, done, wake: () => this.#loopUnits.has(id) && t.postMessage(stop) };
+  }
+
+  #newLoopThread(): Worker {
+    const worker = new Worker(compiledWorkerUrl(import.meta.url, './loop-thread-worker.js'));
+    const settle = (id: number, r: { result: unknown } | { failure: string }): void => {
+      this.#loopUnits.delete(id);
+      this.#waiting.get(id)?.(r);
+      this.#waiting.delete(id);
+    };
+    worker.on('message', (m: FromLoopThread) => {
+      if (m.type === 'log') (this.#loopUnits.get(m.id) ?? this.#log)(m.line);
+      else if (m.type === 'done') settle(m.id, { result: m.result });
+      else settle(m.id, { failure: m.failure });
+    });
+    const died = (why: string): void => {
+      this.#loopThread = null;
+      for (const id of [...this.#loopUnits.keys()]) settle(id, { failure: `the event-loop thread died: ${why}` });
+    };
+    worker.on('error', (e) => died(String(e)));
+    worker.on('exit', () => died('it exited'));
+    return worker;
+  }
+
   /** Every running unit's counters, by unit id, asked of each thread (which answers between two rounds). */
   async stats(): Promise<Map<number, Record<string, unknown>>> {
     const live = this.#threads.filter((t) => !t.dead);
@@ -141,6 +182,13 @@ export class ThreadPool {
 
   /** Stops every thread (their units finish first) and waits for them. */
   async close(): Promise<void> {
+    const loop = this.#loopThread;
+    if (loop !== null) {
+      const quit: ToLoopThread = { type: 'quit' };
+      const exited = new Promise((r) => loop.once('exit', r));
+      loop.postMessage(quit);
+      await exited;
+    }
     await Promise.all(
       this.#threads.map(async (t) => {
         if (t.dead) return;

@@ -23,8 +23,9 @@ export interface VsockServiceOptions {
 
 /**
  * The virtio-vsock device (id 19) over vhost-user: the guest CID in its config space; rx, tx and the host side (a
- * unix-socket bridge) in one worker per connected front-end, the event queue in another when the front-end hands it
- * over. A front-end after the first is told its connections are gone (TRANSPORT_RESET), as after a device restart.
+ * unix-socket bridge) as one unit, the event queue as another, both on the pool's event-loop thread (which serves
+ * every VM of the daemon) once the front-end hands them over. A front-end after the first is told its connections
+ * are gone (TRANSPORT_RESET), as after a device restart.
  */
 export class VsockService implements ServedDevice {
   readonly kind = 'vsock';
@@ -69,8 +70,8 @@ export class VsockService implements ServedDevice {
           udsPath: o.udsPath,
           resetOnStart,
         };
-        // Its host sockets need an event loop: a thread of its own, not the pool.
-        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data, ownThread: true };
+        // Its host sockets need an event loop: the pool's event-loop thread, which serves every VM's.
+        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data, eventLoop: true };
       },
       stopped: (_start: UnitStart, r: UnitResult) => {
         if (r.failure !== null) log(`vsock stopped: ${r.failure}`);

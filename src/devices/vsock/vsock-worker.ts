@@ -1,9 +1,9 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import { VsockEndpoint } from './endpoint.js';
 import { UdsBridge } from './uds-bridge.js';
 import { VsockDevice, VsockEvents } from './vsock-device.js';
-import { EventFd, drainEventFd, pollAnyReadable, signalEventFd } from '../../os/eventfd.js';
+import { EventFd, drainEventFd, signalEventFd } from '../../os/eventfd.js';
+import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VMADDR_CID_HOST } from '../../spec/vsock.js';
 import type { Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
@@ -27,22 +27,27 @@ export interface VsockWorkerInput {
   resetOnStart: boolean;
 }
 
-/** How long the worker sleeps before looking at STOP again. */
-const WAIT_SLICE_MS = 100;
 /** Errors logged one by one before only every thousandth is. */
 const LOGGED_ERRORS = 10;
 
-const o = workerData as VsockWorkerInput;
-const log = (line: string): void => parentPort!.postMessage({ log: `${o.name}: ${line}` });
+/**
+ * A vsock unit on the daemon's event-loop thread (it needs node:net for the host sockets): the data queues with the
+ * host side, or the event queue. It sleeps on that thread's readiness loop and ends when `stop` aborts.
+ */
+export function runUnit(data: unknown, log: (line: string) => void, stop: AbortSignal): Promise<UnitResult> {
+  const o = data as VsockWorkerInput;
+  const named = (line: string): void => log(`${o.name}: ${line}`);
+  return o.role === 'data' ? runData(o, named, stop) : runEvent(o, named, stop);
+}
 
 /**
  * The vsock device's data queues and its host side (the unix-socket bridge) in one worker, driven by the kicks, the
  * host sockets and a wake-up eventfd the endpoint signals when it has something to send.
  */
-async function runData(): Promise<UnitResult> {
+async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: AbortSignal): Promise<UnitResult> {
   const { memory, mappings } = mapMemoryTable(o.regions);
   const ctls = o.queues.map((q) => new Int32Array(q.control));
-  const stopped = (): boolean => ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
+  const stopped = (): boolean => stop.aborted || ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
   const wake = EventFd.create();
   const open = (i: number, name: string, usedEntries: UsedEntryPolicy) =>
     createDeviceQueue({
@@ -64,7 +69,10 @@ async function runData(): Promise<UnitResult> {
       name: `${o.name}.tx`,
       localCid: VMADDR_CID_HOST,
       peerCid: o.guestCid,
-      onWork: () => signalEventFd(wake.fd),
+      // Host sockets can still stir after the unit ended and closed its eventfd.
+      onWork: () => {
+        if (!wake.closed) signalEventFd(wake.fd);
+      },
     });
     const device = new VsockDevice(rx, tx, endpoint);
     bridge = new UdsBridge(endpoint, o.udsPath, log);
@@ -108,7 +116,7 @@ async function runData(): Promise<UnitResult> {
         await yieldToEvents();
         continue;
       }
-      if ((await pollAnyReadable([...kicks, wake.fd], WAIT_SLICE_MS)) > 0) {
+      if (await ReadinessLoop.shared().readable([...kicks, wake.fd], stop)) {
         for (const fd of kicks) drainEventFd(fd);
         drainEventFd(wake.fd);
       }
@@ -133,7 +141,7 @@ async function runData(): Promise<UnitResult> {
 }
 
 /** The event queue: a TRANSPORT_RESET for a driver that is not the first, then nothing until stopped. */
-async function runEvent(): Promise<UnitResult> {
+async function runEvent(o: VsockWorkerInput, log: (line: string) => void, stop: AbortSignal): Promise<UnitResult> {
   const { memory, mappings } = mapMemoryTable(o.regions);
   const q = o.queues[0];
   const ctl = new Int32Array(q.control);
@@ -150,11 +158,11 @@ async function runEvent(): Promise<UnitResult> {
     const events = new VsockEvents(event);
     if (o.resetOnStart) events.postTransportReset();
     const kick = Atomics.load(ctl, QueueControl.KICK_FD);
-    while (Atomics.load(ctl, QueueControl.STOP) === 0 && event.error === null) {
+    while (!stop.aborted && Atomics.load(ctl, QueueControl.STOP) === 0 && event.error === null) {
       events.post();
       if (event.flush()) signalEventFd(Atomics.load(ctl, QueueControl.CALL_FD));
       if (events.pending && !event.enableNotifications()) continue;
-      if ((await pollAnyReadable([kick], WAIT_SLICE_MS)) > 0) drainEventFd(kick);
+      if (await ReadinessLoop.shared().readable([kick], stop)) drainEventFd(kick);
       event.disableNotifications();
     }
     if (events.posted > 0) log(`TRANSPORT_RESET posted: connections of an earlier driver are gone`);
@@ -164,5 +172,3 @@ async function runEvent(): Promise<UnitResult> {
     mappings.forEach((m) => m.close());
   }
 }
-
-(o.role === 'data' ? runData() : runEvent()).then((r) => parentPort!.postMessage(r));

@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import { signalEventFd } from '../../os/eventfd.js';
 import { closeFd } from '../../os/fd.js';
 import { OsError } from '../../os/libc.js';
@@ -87,8 +86,6 @@ interface RunningUnit {
   start: UnitStart;
   /** Wakes whatever runs the unit so it sees its STOP flags. */
   wake: () => void;
-  /** Its own worker, to end once it has reported (null on the pool). */
-  worker: Worker | null;
   /** The pool thread serving it and its id there, or -1. */
   thread: number;
   poolId: number;
@@ -645,13 +642,13 @@ class BackendSession {
         };
       }),
     };
-    const { url, data, ownThread } = this.#device.unit(start);
-    const running = ownThread ? this.#ownWorker(indices, start, url, data) : this.#pooled(indices, start, url, data);
+    const { url, data, eventLoop } = this.#device.unit(start);
+    const running = this.#pooled(indices, start, url, data, eventLoop === true);
     // However it ends (stopped, or broken on its own), the rings remember where it stopped.
     const unit: RunningUnit = { ...running, done: running.done.then((r) => this.#unitEnded(unit, r)) };
     for (const i of indices) this.#vrings[i].unit = unit;
     const layout = packed ? 'packed' : 'split';
-    const where = unit.thread >= 0 ? `data-plane thread ${unit.thread}` : 'its own thread';
+    const where = unit.thread < this.pool.size ? `data-plane thread ${unit.thread}` : 'the event-loop thread';
     for (const q of start.queues) this.log(`queue ${q.index} started: ${layout} ring of ${q.size}, on ${where}`);
   }
 
@@ -667,39 +664,14 @@ class BackendSession {
     return { failure, lastAvailIdx: indices.map((i) => this.#vrings[i].base), stats: {} };
   }
 
-  #pooled(indices: readonly number[], start: UnitStart, url: URL, data: unknown): RunningUnit {
-    const p = this.pool.start(url, data);
+  #pooled(indices: readonly number[], start: UnitStart, url: URL, data: unknown, eventLoop: boolean): RunningUnit {
+    const p = eventLoop ? this.pool.startOnLoopThread(url, data, this.log) : this.pool.start(url, data);
     const done = p.done.then((r) => {
       const result = 'result' in r ? (r.result as UnitResult) : this.#lost(indices, r.failure);
       this.#reportFailure(indices, result);
       return result;
     });
-    return { start, wake: p.wake, worker: null, thread: p.thread, poolId: p.id, done };
-  }
-
-  #ownWorker(indices: readonly number[], start: UnitStart, url: URL, data: unknown): RunningUnit {
-    const worker = new Worker(url, { workerData: data });
-    const done = new Promise<UnitResult>((resolve) => {
-      let settled = false;
-      const failed = (failure: string): UnitResult => {
-        if (!settled) this.log(`queue ${indices.join(',')}: worker failed: ${failure}`);
-        return this.#lost(indices, failure);
-      };
-      const onMessage = (r: UnitResult | { log: string }): void => {
-        if ('log' in r) return this.log(r.log);
-        worker.off('message', onMessage);
-        settled = true;
-        this.#reportFailure(indices, r);
-        resolve(r);
-      };
-      worker.on('message', onMessage);
-      worker.once('error', (e) => {
-        resolve(failed(String(e)));
-        settled = true;
-      });
-      worker.once('exit', () => resolve(failed('queue worker exited')));
-    });
-    return { start, wake: () => {}, worker, thread: -1, poolId: -1, done };
+    return { start, wake: p.wake, thread: p.thread, poolId: p.id, done };
   }
 
   #ringAddresses(v: Vring, packed: boolean): RingAddresses {
@@ -743,7 +715,6 @@ class BackendSession {
 
   /** A unit has ended: its rings are free to start again, from where it stopped. */
   #unitEnded(unit: RunningUnit, result: UnitResult): UnitResult {
-    void unit.worker?.terminate();
     unit.start.queues.forEach((q, k) => {
       const v = this.#vrings[q.index];
       if (v.unit !== unit) return;

@@ -37,10 +37,11 @@ export interface DeviceSession {
   unitOf(index: number, features: Features): number[];
   /**
    * Where a unit whose queues are all ready runs: a DataPlaneUnit module (runtime/data-plane.ts) and its data, run on
-   * the daemon's thread pool; or, with `ownThread`, a worker script of its own (a unit that needs an event loop,
-   * such as vsock's host sockets) that posts its UnitResult when its queues' STOP flags are set.
+   * the daemon's data-plane threads; or, with `eventLoop`, an AsyncUnitModule (runtime/loop-thread-worker.ts) run on
+   * the pool's one event-loop thread (a unit that needs node:net, such as vsock's host sockets). Either returns a
+   * UnitResult when its queues' STOP flags are set.
    */
-  unit(start: UnitStart): { url: URL; data: unknown; ownThread?: boolean };
+  unit(start: UnitStart): { url: URL; data: unknown; eventLoop?: boolean };
   /** A unit's worker stopped with this result. */
   stopped?(start: UnitStart, result: UnitResult): void;
   /** The connection ended: release what the session holds. */
