@@ -49,18 +49,8 @@ export interface ScaleSample {
   failures: string[];
 }
 
-export interface ScaleSummary {
-  ports: number;
-  setupMs: number;
-  rttP50Us: number;
-  rttP99Us: number;
-  rssBytes: number;
-  threads: number;
-  idleCpuPercent: number;
-  aggregateFramesPerSec: number;
-  perPortMinFramesPerSec: number;
-  perPortMedianFramesPerSec: number;
-}
+/** Medians per port count: a sample's figures without its round and failures. */
+export type ScaleSummary = Omit<ScaleSample, 'run' | 'failures'>;
 
 export interface ScaleTarget {
   what: string;

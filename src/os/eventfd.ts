@@ -84,14 +84,3 @@ export function waitAnyReadableSync(fds: readonly number[], timeoutMs: number): 
   const pfd = fds.map((fd) => ({ fd, events: POLLIN, revents: 0 }));
   return Math.max(0, Number(loadLibc().poll(pfd, pfd.length, timeoutMs)));
 }
-
-/**
- * Blocks the calling thread (a pool thread) until one of `fds` is readable, hung up or in error, or `timeoutMs`
- * passes (-1: no limit); adds the fds that are to `ready`.
- */
-export function waitAnyReadableSet(fds: readonly number[], timeoutMs: number, ready: Set<number>): void {
-  const pfd = fds.map((fd) => ({ fd, events: POLLIN, revents: 0 }));
-  const r = Number(loadLibc().poll(pfd, pfd.length, timeoutMs));
-  if (r <= 0) return;
-  for (const p of pfd) if (p.revents !== 0) ready.add(p.fd);
-}

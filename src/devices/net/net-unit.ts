@@ -15,7 +15,7 @@ import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js'
 import { copyStats, failureText } from '../../transport/local/report.js';
 import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
 import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
-import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import { QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
 import type { QueueStart } from '../../transport/vhost-user/served-device.js';
 
 /** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
@@ -110,13 +110,7 @@ function controlUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
       if (queue.flush()) signal(ctl, QueueControl.CALL_FD);
       return true;
     },
-    pending: () => queue.hasAvailable(),
-    arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
-    disarm: (fired) => {
-      queue.disableNotifications();
-      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
-      if (fired.has(kick)) drainEventFd(kick);
-    },
+    ...sleepOnKick(queue, ctl),
     stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || queue.error !== null,
     stats: () => ({ control: copyStats(net.stats), queue: copyStats(queue.stats) }),
     finish(failure?: string) {

@@ -1,10 +1,10 @@
 import { TestDevice } from './test-device.js';
-import { drainEventFd, signalEventFd } from '../../os/eventfd.js';
+import { signalEventFd } from '../../os/eventfd.js';
 import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import { copyStats, deviceFailure } from '../../transport/local/report.js';
 import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
-import { QueueControl } from '../../transport/vhost-user/queue-control.js';
+import { QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
 import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
 import type { Features } from '../../virtqueue/features.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
@@ -67,13 +67,7 @@ export function openUnit(data: unknown): DataPlaneUnit {
       flush();
       return false;
     },
-    pending: () => queue.hasAvailable(),
-    arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
-    disarm: (fired) => {
-      queue.disableNotifications();
-      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
-      if (fired.has(kick)) drainEventFd(kick);
-    },
+    ...sleepOnKick(queue, ctl),
     stopped: () => Atomics.load(ctl, QueueControl.STOP) !== 0 || device.failure !== null || queue.error !== null,
     stats: () => ({ queue: copyStats(queue.stats), test: copyStats(device.stats), interrupts }),
     finish(failure?: string): UnitResult {

@@ -1,3 +1,7 @@
+import { drainEventFd } from '../../os/eventfd.js';
+import type { DataPlaneUnit } from '../../runtime/data-plane.js';
+import type { VirtqueueDevice } from '../../virtqueue/types.js';
+
 /** Slots of a queue's control array, shared by whatever serves the queue (a data-plane unit, a front-end's worker). */
 export const QueueControl = {
   STOP: 0,
@@ -8,3 +12,19 @@ export const QueueControl = {
   PAUSE: 4,
   LENGTH: 8,
 } as const;
+
+/** How a data-plane unit of one device queue sleeps: on that queue's kick eventfd, asked for with the re-check. */
+export function sleepOnKick(
+  queue: VirtqueueDevice,
+  ctl: Int32Array,
+): Pick<DataPlaneUnit, 'pending' | 'arm' | 'disarm'> {
+  return {
+    pending: () => queue.hasAvailable(),
+    arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
+    disarm: (fired) => {
+      queue.disableNotifications();
+      const kick = Atomics.load(ctl, QueueControl.KICK_FD);
+      if (fired.has(kick)) drainEventFd(kick);
+    },
+  };
+}
