@@ -13,8 +13,6 @@ export interface DataPlaneUnit {
   arm(): readonly number[] | null;
   /** Awake again (or not sleeping after all): notifications off, and the fds of `fired` that were its own drained. */
   disarm(fired: ReadonlySet<number>): void;
-  /** Work is waiting (for busy-polling before sleeping). */
-  pending(): boolean;
   /** The unit is told to stop (its queues' STOP flags) or broke: the thread finishes it. */
   stopped(): boolean;
   /** Its counters now (asked for by `vq status`; structured-cloneable). */

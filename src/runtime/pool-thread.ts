@@ -10,6 +10,8 @@ export interface PoolThreadInput {
   index: number;
   /** The eventfd the pool signals after posting a message (the thread sleeps in poll, not in its event loop). */
   wakeFd: number;
+  /** A flag the pool sets with it, which a busy thread reads each round (a load, where the eventfd is a system call). */
+  nudged: SharedArrayBuffer;
   /** A CPU to pin to, or -1. */
   cpu: number;
   /** Spin this long for work before sleeping (0: sleep at once). */
@@ -17,12 +19,11 @@ export interface PoolThreadInput {
 }
 
 const input = workerData as PoolThreadInput;
+const nudged = new Int32Array(input.nudged);
 const port = parentPort!;
 const post = (m: FromPoolThread): void => port.postMessage(m);
 const modules = new Map<string, UnitModule>();
 let quitting = false;
-/** The pool signalled the wake-up eventfd: messages wait (the thread looks only then, not every round). */
-let messagesWaiting = true;
 
 // Signals are the main thread's to handle.
 blockSignalsInThisThread();
@@ -50,7 +51,11 @@ async function takeMessages(): Promise<void> {
         mod = (await import(m.module)) as UnitModule;
         modules.set(m.module, mod);
       }
-      slots.set(m.id, { unit: mod.openUnit(m.data, (line) => post({ type: 'log', line })), sleepingOn: null });
+      slots.set(m.id, {
+        unit: mod.openUnit(m.data, (line) => post({ type: 'log', line })),
+        sleepingOn: null,
+        idleSince: 0,
+      });
     } catch (e) {
       post({ type: 'failed', id: m.id, failure: `could not start: ${(e as Error).stack ?? String(e)}` });
     }
@@ -66,6 +71,8 @@ interface Slot {
   unit: DataPlaneUnit;
   /** The fds it sleeps on (registered in the epoll set), or null while awake. */
   sleepingOn: readonly number[] | null;
+  /** With --busy-poll: when (performance.now()) it last found nothing to do, or 0 while it finds work. */
+  idleSince: number;
 }
 
 const slots = new Map<number, Slot>();
@@ -104,9 +111,12 @@ function wake(id: number, fired: ReadonlySet<number>): void {
   slot.unit.disarm(fired);
 }
 
-/** One round over the awake units: true if any moved. A unit that throws is a bug of its own: it ends, alone. */
+/**
+ * One round over the awake units: true if any moved or is still busy-polling. A unit that throws is a bug of its
+ * own: it ends, alone.
+ */
 function pollAwake(): boolean {
-  let moved = false;
+  let busy = false;
   for (const [id, slot] of slots) {
     if (slot.sleepingOn !== null) continue;
     const u = slot.unit;
@@ -114,13 +124,30 @@ function pollAwake(): boolean {
       const progressed = !u.stopped() && u.poll();
       // Told to stop, or broken by what it just read: it ends now, not at the next wake-up.
       if (u.stopped()) finish(id);
-      else if (progressed) moved = true;
+      else if (progressed) {
+        slot.idleSince = 0;
+        busy = true;
+      } else if (stillSpinning(slot)) busy = true;
       else fallAsleep(id, slot);
     } catch (e) {
       finish(id, `internal error: ${(e as Error).stack ?? String(e)}`);
     }
   }
-  return moved;
+  return busy;
+}
+
+/**
+ * --busy-poll: a unit that found nothing keeps being polled, notifications still off, until it has been idle that
+ * long. Spinning *before* arming is the point: an armed queue makes its peer kick (a system call a batch) and this
+ * side drain the kick, which is the cost busy-polling is there to save.
+ */
+function stillSpinning(slot: Slot): boolean {
+  if (input.busyPollUs <= 0) return false;
+  const now = performance.now();
+  if (slot.idleSince === 0) slot.idleSince = now;
+  if (now - slot.idleSince < input.busyPollUs / 1000) return true;
+  slot.idleSince = 0;
+  return false;
 }
 
 /** A unit with nothing to do asks for notifications; if none came in meanwhile it sleeps on its fds. */
@@ -147,34 +174,18 @@ function anyAwake(): boolean {
   return false;
 }
 
-function busyPoll(): boolean {
-  if (input.busyPollUs <= 0) return false;
-  const until = performance.now() + input.busyPollUs / 1000;
-  while (performance.now() < until) {
-    for (const [id, slot] of slots) {
-      if (!slot.unit.pending()) continue;
-      wake(id, new Set());
-      return true;
-    }
-  }
-  return false;
-}
-
 const fired = new Map<number, Set<number>>();
 
 /**
- * Takes what the epoll set reports, waiting for it only when no unit is awake. The wake-up eventfd (the pool posted
- * a message) wakes every unit: a queue's kick or call fd may have been replaced, and arming again picks it up.
+ * Takes what the epoll set reports (waking the units whose fds fired), waiting for it only when no unit is awake.
  */
 function collect(): void {
   const ready = epoll.waitSync(anyAwake() ? 0 : -1);
   fired.clear();
-  let all = false;
   for (const { token: fd } of ready) {
     if (fd === input.wakeFd) {
+      // What it says, the nudged flag says too: the loop looks at that.
       drainEventFd(input.wakeFd);
-      messagesWaiting = true;
-      all = true;
       continue;
     }
     for (const id of fdOwners.get(fd) ?? []) {
@@ -184,7 +195,16 @@ function collect(): void {
     }
   }
   for (const [id, set] of fired) wake(id, set);
-  if (all) for (const id of slots.keys()) wake(id, new Set());
+}
+
+/**
+ * The pool nudged: take its messages, and wake every unit, since a queue's kick or call fd may have been replaced
+ * and arming again picks it up. The flag is cleared first, so a nudge that comes meanwhile is seen next round.
+ */
+async function answerNudge(): Promise<void> {
+  Atomics.store(nudged, 0, 0);
+  await takeMessages();
+  for (const id of slots.keys()) wake(id, new Set());
 }
 
 /** While busy, the sleepers' fds are looked at (without waiting) once every this many rounds: a system call a round
@@ -193,18 +213,16 @@ const BUSY_ROUNDS_PER_LOOK = 16;
 
 async function run(): Promise<void> {
   let busyRounds = 0;
+  await answerNudge();
   for (;;) {
-    if (messagesWaiting) {
-      messagesWaiting = false;
-      await takeMessages();
-    }
+    if (Atomics.load(nudged, 0) !== 0) await answerNudge();
     if (quitting) {
       for (const id of [...slots.keys()]) finish(id, 'the pool is shutting down');
       return;
     }
-    if (pollAwake() || busyPoll()) {
-      // Busy: still look at the sleepers now and then, so a busy unit does not starve them.
-      if (++busyRounds % BUSY_ROUNDS_PER_LOOK === 0) collect();
+    if (pollAwake()) {
+      // Busy: still look at the sleepers (if any) now and then, so a busy unit does not starve them.
+      if (fdOwners.size > 0 && ++busyRounds % BUSY_ROUNDS_PER_LOOK === 0) collect();
       continue;
     }
     collect();

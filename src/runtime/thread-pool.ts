@@ -29,9 +29,17 @@ export interface PooledUnit {
 interface PoolThread {
   worker: Worker;
   wake: EventFd;
+  /** Set with the wake-up eventfd: a busy thread reads this flag each round instead of the eventfd. */
+  nudged: Int32Array;
   units: Set<number>;
   /** The thread died (a bug in a unit module, out of memory): its units were failed, it takes no more. */
   dead: boolean;
+}
+
+/** Tells a thread to look at its messages and re-arm its units: the flag for a busy thread, the eventfd for a sleeping one. */
+function nudge(t: PoolThread): void {
+  Atomics.store(t.nudged, 0, 1);
+  t.wake.signal();
 }
 
 /**
@@ -58,14 +66,16 @@ export class ThreadPool {
     const cpus = o.cpus ?? [];
     this.#threads = Array.from({ length: n }, (_, index) => {
       const wake = EventFd.create();
+      const nudged = new Int32Array(new SharedArrayBuffer(4));
       const data: PoolThreadInput = {
         index,
         wakeFd: wake.fd,
+        nudged: nudged.buffer as SharedArrayBuffer,
         cpu: cpus.length > 0 ? cpus[index % cpus.length] : -1,
         busyPollUs: o.busyPollUs ?? 0,
       };
       const worker = new Worker(compiledWorkerUrl(import.meta.url, './pool-thread.js'), { workerData: data });
-      const t: PoolThread = { worker, wake, units: new Set(), dead: false };
+      const t: PoolThread = { worker, wake, nudged, units: new Set(), dead: false };
       worker.on('message', (m: FromPoolThread) => this.#onMessage(index, m));
       worker.on('error', (e) => this.#threadDied(index, String(e)));
       worker.on('exit', () => this.#threadDied(index, 'thread exited'));
@@ -94,8 +104,8 @@ export class ThreadPool {
     const done = new Promise<{ result: unknown } | { failure: string }>((resolve) => this.#waiting.set(id, resolve));
     const msg: ToPoolThread = { type: 'start', id, module: module.href, data };
     t.worker.postMessage(msg);
-    t.wake.signal();
-    return { id, thread: i, done, wake: () => !t.dead && t.wake.signal() };
+    nudge(t);
+    return { id, thread: i, done, wake: () => !t.dead && nudge(t) };
   }
 
   #settle(thread: number, id: number, r: { result: unknown } | { failure: string }): void {
@@ -171,7 +181,7 @@ export class ThreadPool {
             this.#statsWaiting.set(request, resolve);
             const msg: ToPoolThread = { type: 'stats', request };
             t.worker.postMessage(msg);
-            t.wake.signal();
+            nudge(t);
           }),
       ),
     );
@@ -194,7 +204,7 @@ export class ThreadPool {
         if (t.dead) return;
         const msg: ToPoolThread = { type: 'quit' };
         t.worker.postMessage(msg);
-        t.wake.signal();
+        nudge(t);
         await new Promise((r) => t.worker.once('exit', r));
         t.wake.close();
       }),

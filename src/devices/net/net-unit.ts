@@ -289,7 +289,6 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
         noteErrors();
         return progressed > 0;
       },
-      pending: () => tx.hasAvailable() || (waitingForRx && rx.hasAvailable()),
       // Nothing to do: ask for kicks (with the re-check) where they would bring work, and sleep on those fds and
       // whatever else can bring frames.
       arm: () => {

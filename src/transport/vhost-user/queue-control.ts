@@ -14,12 +14,8 @@ export const QueueControl = {
 } as const;
 
 /** How a data-plane unit of one device queue sleeps: on that queue's kick eventfd, asked for with the re-check. */
-export function sleepOnKick(
-  queue: VirtqueueDevice,
-  ctl: Int32Array,
-): Pick<DataPlaneUnit, 'pending' | 'arm' | 'disarm'> {
+export function sleepOnKick(queue: VirtqueueDevice, ctl: Int32Array): Pick<DataPlaneUnit, 'arm' | 'disarm'> {
   return {
-    pending: () => queue.hasAvailable(),
     arm: () => (queue.enableNotifications() ? [Atomics.load(ctl, QueueControl.KICK_FD)] : null),
     disarm: (fired) => {
       queue.disableNotifications();
