@@ -4,7 +4,7 @@
 #  - QEMU 10: installed from bookworm-backports (the system's own apt sources are not changed).
 #  - Linux >= 7.0: the kernel binary and modules of linux-image-amd64 from trixie-backports, downloaded and
 #    unpacked into the cache, not installed.
-#  - initramfs: busybox-static, socat and the libraries it links, the virtio_net and vsock modules, and
+#  - initramfs: busybox-static, socat and the libraries it links, the virtio_net, vsock and virtio-rng modules, and
 #    test/guest/init as /init.
 # The apt suites reuse the archive URI the machine already has configured.
 set -euo pipefail
@@ -115,7 +115,8 @@ if [ ! -f "$cache/initramfs.gz" ] || [ "$(cat "$cache/initramfs.stamp" 2>/dev/nu
   mods="$cache/kernel/root/usr/lib/modules/$version/kernel"
   [ -d "$mods" ] || mods="$cache/kernel/root/lib/modules/$version/kernel"
   for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net net/vmw_vsock/vsock \
-    net/vmw_vsock/vmw_vsock_virtio_transport_common net/vmw_vsock/vmw_vsock_virtio_transport; do
+    net/vmw_vsock/vmw_vsock_virtio_transport_common net/vmw_vsock/vmw_vsock_virtio_transport \
+    drivers/char/hw_random/virtio-rng; do
     src=$(ls "$mods/$m".ko* 2>/dev/null | head -1)
     [ -n "$src" ] || { echo "guest-env: module $m not found in $mods" >&2; exit 1; }
     case "$src" in

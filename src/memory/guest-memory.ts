@@ -15,9 +15,11 @@ export const MemoryFault = {
 } as const;
 export type MemoryFault = (typeof MemoryFault)[keyof typeof MemoryFault];
 
+/** No guest address reaches this (2^53): JavaScript numbers name addresses exactly below it. */
 export const MAX_SAFE_ADDRESS = 2 ** 53;
 const TWO_32 = 2 ** 32;
 
+/** An address range outside guest memory, or a region that cannot be set up; `fault` says which. */
 export class GuestMemoryError extends Error {
   override readonly name = 'GuestMemoryError';
   constructor(
@@ -30,6 +32,7 @@ export class GuestMemoryError extends Error {
   }
 }
 
+/** One region of guest memory: where it sits in the guest and which bytes back it. */
 export interface RegionInit {
   /** Guest physical address of the first byte. */
   guestAddr: number;
@@ -39,6 +42,7 @@ export interface RegionInit {
   offset?: number;
 }
 
+/** A region of guest memory, with views onto its bytes. */
 export class MemoryRegion {
   readonly guestAddr: number;
   readonly size: number;
@@ -74,6 +78,7 @@ export class MemoryRegion {
   }
 }
 
+/** The guest's memory as bounds-checked regions: every access a queue makes for a peer goes through locate(). */
 export class GuestMemory {
   readonly regions: readonly MemoryRegion[];
   #lastHit = 0;

@@ -10,12 +10,14 @@ const EAGAIN = 11;
 export class EventFd extends OwnedFd {
   readonly #word = new Uint8Array(8);
 
+  /** A new non-blocking eventfd. */
   static create(): EventFd {
     const fd = Number(loadLibc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (fd === -1) throw new OsError('eventfd', loadLibc().koffi.errno());
     return new EventFd(fd);
   }
 
+  /** Adds 1 to the counter: wakes whoever waits on it. */
   signal(): void {
     new DataView(this.#word.buffer).setBigUint64(0, 1n, true);
     const r = Number(loadLibc().write(this.fd, this.#word, 8));

@@ -37,6 +37,7 @@ export class OwnedFd {
     return this.#fd < 0;
   }
 
+  /** Closes the fd (once; later calls do nothing). */
   close(): void {
     const fd = this.#fd;
     this.#fd = -1;

@@ -34,6 +34,7 @@ export class Mapping {
     unmapWhenCollected.register(this.buffer, { pointer, length });
   }
 
+  /** Maps `length` bytes of `fd` from `offset`, shared and read-write. */
   static map(fd: number, length: number, offset = 0): Mapping {
     if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`mapping length ${length}`);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4096 !== 0) {
@@ -55,6 +56,7 @@ export class Mapping {
     return loadLibc().koffi.address(this.#pointer);
   }
 
+  /** Unmaps it (the range becomes private zero pages first, so a stale view reads zeros, not a fault). */
   close(): void {
     const p = this.#pointer;
     if (p === null) return;

@@ -23,6 +23,7 @@ export interface DataPlaneUnit {
 
 /** A module that units are opened from: the pool thread imports it by URL and calls openUnit with the unit's data. */
 export interface UnitModule {
+  /** Opens a unit from the data its session gave (in the pool thread that will run it); may throw if it cannot start. */
   openUnit(data: unknown, log: (line: string) => void): DataPlaneUnit;
 }
 

@@ -15,6 +15,7 @@ export type FromLoopThread =
  * itself), sleeping on the thread's readiness loop, and returns what its owner is told.
  */
 export interface AsyncUnitModule {
+  /** Runs a unit until `stop` is aborted (its queues' STOP flags were set) or it breaks, and resolves with its UnitResult. */
   runUnit(data: unknown, log: (line: string) => void, stop: AbortSignal): Promise<unknown>;
 }
 

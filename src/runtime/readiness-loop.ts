@@ -7,7 +7,9 @@ export type ReadyHandler = (events: number) => void;
 /** One fd being watched; set() changes the interest, close() stops watching (the fd itself stays open). */
 export interface Watch {
   readonly fd: number;
+  /** Changes the events watched for (EPOLLIN, EPOLLOUT). */
   set(interest: number): void;
+  /** Stops watching. */
   close(): void;
 }
 

@@ -6,6 +6,7 @@ import type { FromPoolThread, ToPoolThread } from './data-plane.js';
 import type { FromLoopThread, ToLoopThread } from './loop-thread-worker.js';
 import type { PoolThreadInput } from './pool-thread.js';
 
+/** How many data-plane threads, where they run, and how they wait. */
 export interface ThreadPoolOptions {
   /** Threads (default: the CPUs this process may use). */
   threads?: number;
@@ -13,6 +14,7 @@ export interface ThreadPoolOptions {
   cpus?: readonly number[];
   /** Each thread spins this many microseconds for work before sleeping. */
   busyPollUs?: number;
+  /** Where the pool logs (its size, pinning, failed units). */
   log?: (line: string) => void;
 }
 

@@ -36,6 +36,7 @@ export const VirtqueueErrorCode = {
 } as const;
 export type VirtqueueErrorCode = (typeof VirtqueueErrorCode)[keyof typeof VirtqueueErrorCode];
 
+/** A peer's mistake found on a ring: the code, the queue, the ring index and the value read. The queue is broken from then on. */
 export class VirtqueueError extends Error {
   override readonly name = 'VirtqueueError';
   constructor(

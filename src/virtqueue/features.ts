@@ -10,8 +10,11 @@ import {
 /** A feature set as a 64-bit mask. */
 export type Features = bigint;
 
+/** The feature set with only bit `n`. */
 export const bit = (n: number): Features => 1n << BigInt(n);
+/** Whether bit `n` is in `features`. */
 export const hasFeature = (features: Features, n: number): boolean => (features & bit(n)) !== 0n;
+/** The feature set of the given bits. */
 export const featureMask = (...bits: number[]): Features => bits.reduce((m, b) => m | bit(b), 0n);
 
 /** The ring features vqkit implements; a device offers these plus its own. */
@@ -23,6 +26,7 @@ export const RING_FEATURES = featureMask(
   VIRTIO_F_RING_PACKED,
 );
 
+/** The two sides cannot agree on a feature set vqkit can run (VERSION_1 missing). */
 export class FeatureNegotiationError extends Error {
   override readonly name = 'FeatureNegotiationError';
 }
@@ -50,6 +54,7 @@ export interface RingFeatures {
   readonly eventIdx: boolean;
 }
 
+/** The ring behaviours a negotiated feature set switches on. */
 export function ringFeatures(negotiated: Features): RingFeatures {
   return {
     packed: hasFeature(negotiated, VIRTIO_F_RING_PACKED),

@@ -14,6 +14,7 @@ export interface RingAddresses {
   device: number;
 }
 
+/** What every queue, either side and either layout, is created with. */
 export interface QueueConfig {
   /** For errors and logs, e.g. "test.0". */
   name: string;
@@ -24,6 +25,7 @@ export interface QueueConfig {
   addresses: RingAddresses;
 }
 
+/** What the driver side of a queue is created with. */
 export interface DriverQueueConfig extends QueueConfig {
   /**
    * Guest memory the driver may use for indirect tables: `size` tables of `indirectMax` descriptors each, at
@@ -38,8 +40,10 @@ export interface DriverQueueConfig extends QueueConfig {
 /** Whether add() uses an indirect table: always, never, or by segment count (DriverQueueConfig.autoIndirectAbove). */
 export type IndirectChoice = boolean | 'auto';
 
+/** How a device writes used entries under IN_ORDER: one per flushed run of buffers, or one per buffer. */
 export type UsedEntryPolicy = 'batched' | 'per-buffer';
 
+/** What the device side of a queue is created with. */
 export interface DeviceQueueConfig extends QueueConfig {
   /**
    * With IN_ORDER: 'batched' (default) writes one used entry per run of completions flushed together, as the spec
@@ -61,6 +65,7 @@ export interface DriverStats {
   kicksSuppressed: number;
 }
 
+/** Exact counts of what the device side did. */
 export interface DeviceStats {
   chainsPopped: number;
   buffersUsed: number;

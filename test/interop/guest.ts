@@ -35,6 +35,8 @@ export function guestEnv(): string {
 export interface GuestOptions {
   /** What test/guest/init runs and its arguments: vq.mode=... vq.KEY=VALUE. */
   args: Record<string, string | number>;
+  /** More kernel command-line parameters. */
+  kernelArgs?: string[];
   /** QEMU's device options for the vhost-user socket. */
   device: string[];
 }
@@ -45,7 +47,13 @@ export class Guest {
   output = '';
 
   constructor(env: string, o: GuestOptions) {
-    const append = ['console=ttyS0', 'quiet', 'panic=-1', ...Object.entries(o.args).map(([k, v]) => `vq.${k}=${v}`)];
+    const append = [
+      'console=ttyS0',
+      'quiet',
+      'panic=-1',
+      ...(o.kernelArgs ?? []),
+      ...Object.entries(o.args).map(([k, v]) => `vq.${k}=${v}`),
+    ];
     this.proc = killOnExit(
       spawn(
         'qemu-system-x86_64',

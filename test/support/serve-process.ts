@@ -5,15 +5,18 @@ import { killOnExit, stopChild } from '../../src/os/child-guard.js';
 
 export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
-/** A `vq` command as a real second process; its output lines are events tests wait for. */
+/** A `vq` command (or another node script) as a real second process; its output lines are events tests wait for. */
 export class VqProcess {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
   #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
 
-  /** `netns`: a network namespace to run in (`ip netns exec` replaces itself with vq: the pid is vq's). */
-  constructor(args: string[], netns?: string) {
-    const command = [process.execPath, VQ, ...args];
+  /**
+   * `netns`: a network namespace to run in (`ip netns exec` replaces itself with vq: the pid is vq's). `script`: a
+   * node script to run instead of vq.
+   */
+  constructor(args: string[], netns?: string, script = VQ) {
+    const command = [process.execPath, script, ...args];
     if (netns !== undefined) command.unshift('ip', 'netns', 'exec', netns);
     this.proc = killOnExit(spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] }));
     let partial = '';

@@ -41,6 +41,7 @@ export type RxUsedEntries = UsedEntryPolicy | 'auto';
 export type NetBackend =
   { kind: 'loop' } | { kind: 'sink' } | { kind: 'tap'; name: string } | { kind: 'switch'; switch: NetSwitch };
 
+/** What the net device offers and where its frames go. */
 export interface NetServiceOptions {
   /** Ring features offered with VERSION_1 (IN_ORDER, RING_PACKED, INDIRECT_DESC, EVENT_IDX as wanted). */
   ringFeatures: Features;
@@ -62,8 +63,11 @@ const INBOX_SLOTS = 512;
 
 /** A learning L2 switch joining the ports of one daemon: a shared forwarding table and one inbox per port. */
 export class NetSwitch {
+  /** @internal */
   readonly table = new SwitchTable();
+  /** @internal */
   readonly inboxes: FrameRing[] = [];
+  /** @internal */
   readonly wakeups: EventFd[] = [];
 
   constructor(readonly slotBytes: number) {}
@@ -75,6 +79,7 @@ export class NetSwitch {
     return this.inboxes.length - 1;
   }
 
+  /** Releases the inboxes' wake-up eventfds (after every port using the switch has closed). */
   close(): void {
     this.wakeups.forEach((e) => e.close());
   }
@@ -89,6 +94,7 @@ export class NetService implements ServedDevice {
   readonly kind = 'net';
   readonly protocolFeatures = featureMask(P.CONFIG);
   readonly features: Features;
+  /** @internal the device's state, shared with its units */
   readonly state: NetState;
   readonly #port: number;
   readonly #tap: Tap | null;
@@ -152,6 +158,7 @@ export class NetService implements ServedDevice {
     return b;
   }
 
+  /** A front-end connected: its queue pairs and control queue, as units on the data plane. */
   openSession(log: (line: string) => void): DeviceSession {
     const o = this.o;
     // Without MQ the driver uses one pair, and the control queue follows it.
@@ -194,6 +201,7 @@ export class NetService implements ServedDevice {
     };
   }
 
+  /** Closes the tap device, if the back-end is one. */
   close(): void {
     this.#tap?.close();
   }

@@ -5,8 +5,10 @@ import { VirtqueueUsageError } from '../../virtqueue/errors.js';
 import { ringFeatures } from '../../virtqueue/features.js';
 import type { VirtqueueDevice } from '../../virtqueue/types.js';
 
+/** The order the test device completes buffers in: as popped, or shuffled (only without IN_ORDER). */
 export type CompletionPolicy = 'in-order' | 'out-of-order';
 
+/** How the test device checks and answers buffers. */
 export interface TestDeviceOptions {
   /** 'out-of-order' holds up to `window` chains and completes them in random order; only without IN_ORDER. */
   completion?: CompletionPolicy;
@@ -23,6 +25,7 @@ export interface TestDeviceOptions {
   seed?: number;
 }
 
+/** Exact counts of what the test device did. */
 export interface TestDeviceStats {
   buffers: number;
   bytesRead: number;
@@ -101,6 +104,7 @@ export class TestDevice {
     return this.#held.length;
   }
 
+  /** Publishes completed buffers; true if the driver asked for an interrupt. */
   flush(): boolean {
     return this.queue.flush();
   }

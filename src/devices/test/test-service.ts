@@ -5,6 +5,7 @@ import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import type { DeviceQueueInput } from './test-unit.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from '../../transport/vhost-user/served-device.js';
 
+/** What the test device offers and how it completes buffers. */
 export interface TestServiceOptions {
   /** Virtio features offered (VERSION_1 and ring features). */
   features: Features;
@@ -43,6 +44,7 @@ export class TestService implements ServedDevice {
     return null;
   }
 
+  /** A front-end connected: each of its queues runs as a unit of its own. */
   openSession(): DeviceSession {
     const o = this.o;
     // Buffers served by each ring's earlier workers in this session: a restarted one continues their numbering.

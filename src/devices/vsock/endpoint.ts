@@ -19,6 +19,7 @@ const FIRST_LOCAL_PORT = 0x4000_0000;
 const BOTH = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
 const u32 = (n: number): number => n >>> 0;
 
+/** Where a connection is: connecting (we asked), accepting (the peer asked), established, closed. */
 export type VsockConnState = 'connecting' | 'accepting' | 'established' | 'closed';
 
 /** How a connection ended: the peer reset it, it closed in order, or this side reset it (refused, error, reset()). */
@@ -51,7 +52,9 @@ export class VsockConnection {
   onData: (bytes: Uint8Array) => void = () => {};
   /** The peer will send no more (SHUTDOWN with SEND). */
   onEnd: () => void = () => {};
+  /** Called once the connection is established. */
   onConnected: () => void = () => {};
+  /** Called once when it closes, with why. */
   onClose: (reason: VsockCloseReason) => void = () => {};
 
   constructor(
@@ -129,6 +132,7 @@ export class VsockConnection {
   }
 }
 
+/** One side of the vsock link: its CID, its receive buffer, and how inbound connections are taken. */
 export interface VsockEndpointOptions {
   /** For errors: "vsock.tx". */
   name: string;
@@ -140,6 +144,7 @@ export interface VsockEndpointOptions {
   onWork?: () => void;
 }
 
+/** Exact counts of what an endpoint sent, received and refused. */
 export interface VsockEndpointStats {
   packetsIn: number;
   packetsOut: number;

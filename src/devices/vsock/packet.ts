@@ -16,6 +16,7 @@ import {
   VSOCK_OP_NAMES,
 } from '../../spec/vsock.js';
 
+/** Why a vsock packet was refused: one code per kind of bad packet. */
 export type VsockErrorCode =
   /** Fewer than 44 bytes where a header belongs. */
   | 'SHORT_HEADER'

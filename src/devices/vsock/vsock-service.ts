@@ -13,6 +13,7 @@ import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from '../../transport/vhost-user/served-device.js';
 import type { VsockWorkerInput } from './vsock-worker.js';
 
+/** One VM's vsock device: its CID, and where its host connections go. */
 export interface VsockServiceOptions {
   /** VERSION_1 and the ring features offered. Stream sockets need no feature bit. */
   ringFeatures: Features;
@@ -53,6 +54,7 @@ export class VsockService implements ServedDevice {
     return c;
   }
 
+  /** A VM connected: its three queues run together as one unit on the event-loop thread. */
   openSession(log: (line: string) => void): DeviceSession {
     const o = this.o;
     const resetOnStart = this.#sessions++ > 0;

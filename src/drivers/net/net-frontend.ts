@@ -20,6 +20,7 @@ export interface NetTrafficOptions extends NetPortOptions {
   durationMs?: number;
 }
 
+/** What runNetTraffic() measured and checked. */
 export interface NetTrafficRun extends NetTrafficResult {
   negotiated: Features;
   /** The negotiated features in words, net bits named. */

@@ -32,6 +32,7 @@ import {
   backendGone,
   connectBackend,
   type SharedGuestMemory,
+  type Owned,
 } from '../../transport/vhost-user/frontend-setup.js';
 import { GUEST_BASE, PAGE, planQueues, type QueuePlan } from '../../transport/vhost-user/guest-plan.js';
 import { QueueControl } from '../../transport/vhost-user/queue-control.js';
@@ -81,6 +82,7 @@ export interface NetPort {
   memory: SharedGuestMemory;
   /** Resolves when the back-end closes the socket (or the port is closed). */
   gone: Promise<void>;
+  /** Closes the connection and releases the memory, eventfds and worker. */
   close(): void;
 }
 
@@ -101,7 +103,7 @@ function netWants(o: NetPortOptions): Features {
 export async function openNetPort(path: string, o: NetPortOptions): Promise<NetPort> {
   const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
   const conn = new VhostUserConnection(fd, false);
-  const owned: { close(): void }[] = [];
+  const owned: Owned[] = [];
   const close = (): void => {
     conn.close();
     owned.reverse().forEach((x) => x.close());

@@ -19,6 +19,7 @@ export interface NetTrafficInput extends NetPortPlan {
   durationMs?: number;
 }
 
+/** What one queue pair sent and received. */
 export interface PairTraffic {
   sent: number;
   received: number;
@@ -28,6 +29,7 @@ export interface PairTraffic {
   rxErrors: number;
 }
 
+/** What a traffic run sent, received and checked, over every pair. */
 export interface NetTrafficResult {
   failure: string | null;
   pairs: PairTraffic[];

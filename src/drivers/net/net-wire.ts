@@ -3,8 +3,10 @@ import { VhostUserFrontendError } from '../../transport/vhost-user/frontend-setu
 import { openNetPort, type NetPort, type NetPortOptions } from './net-port.js';
 import { NetPortDriver } from './net-port-driver.js';
 
+/** How each of the two ports is set up (the ring features asked for, queue size, MTU). */
 export type NetWireOptions = Omit<NetPortOptions, 'pairs' | 'listen'>;
 
+/** Frames and bytes forwarded in each direction. */
 export interface NetWireCounts {
   /** Frames and bytes carried from port 0 to port 1, and from port 1 to port 0. */
   frames: [number, number];
@@ -23,6 +25,7 @@ export class NetWire {
     this.#drivers = ports.map((p) => NetPortDriver.here(p));
   }
 
+  /** Connects to two net back-ends and starts forwarding frames between them. */
   static async open(paths: [string, string], o: NetWireOptions): Promise<NetWire> {
     const ports: NetPort[] = [];
     try {
@@ -80,6 +83,7 @@ export class NetWire {
     return null;
   }
 
+  /** Stops forwarding and closes both ports. */
   close(): void {
     this.ports.forEach((p) => p.close());
   }

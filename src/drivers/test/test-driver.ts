@@ -7,6 +7,7 @@ import type { VirtqueueDriver } from '../../virtqueue/types.js';
 /** Which buffers use indirect tables: none, all, a random half, or the driver's automatic rule ('auto'). */
 export type IndirectMode = 'never' | 'always' | 'random' | 'auto';
 
+/** How the test driver shapes, adds and checks its buffers. */
 export interface TestDriverOptions {
   /** Buffers to complete. */
   buffers: number;
@@ -51,6 +52,7 @@ export class TestVerifyError extends Error {
   override readonly name = 'TestVerifyError';
 }
 
+/** Exact counts of what the test driver did. */
 export interface TestDriverStats {
   buffers: number;
   bytesOut: number;

@@ -7,7 +7,12 @@ import { planLocal, type LocalPlan } from '../../transport/local/plan.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VhostUserConnection } from '../../transport/vhost-user/connection.js';
-import { FrontendSetup, VhostUserFrontendError, connectBackend } from '../../transport/vhost-user/frontend-setup.js';
+import {
+  FrontendSetup,
+  VhostUserFrontendError,
+  connectBackend,
+  type Owned,
+} from '../../transport/vhost-user/frontend-setup.js';
 import { decodeVringState, encodeVringState } from '../../transport/vhost-user/messages.js';
 import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 import type { DriverQueueInput, QueueResult } from './test-frontend-worker.js';
@@ -37,7 +42,7 @@ export async function runFrontend(
   restartRingEvery?: number,
 ): Promise<FrontendRun> {
   const conn = new VhostUserConnection(connectBackend(path), false);
-  const owned: { close(): void }[] = [];
+  const owned: Owned[] = [];
   try {
     const setup = new FrontendSetup(conn, owned);
     await setup.handshake(featureMask(P.MQ, P.CONFIGURE_MEM_SLOTS));
@@ -49,7 +54,7 @@ export async function runFrontend(
     const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
     const control = new SharedArrayBuffer(QueueControl.LENGTH * 4);
     const ctl = new Int32Array(control);
-    const err = setup.setUpVring(0, o.queueSize, packed, plan.addresses, memory, control, true)!;
+    const err = setup.setUpVring(0, o.queueSize, packed, plan.addresses, memory, control, true).err!;
     setup.enableVrings([0]);
 
     const input: DriverQueueInput = {

@@ -29,6 +29,7 @@ import {
   acceptBackend,
   backendGone,
   connectBackend,
+  type Owned,
 } from '../../transport/vhost-user/frontend-setup.js';
 import { GUEST_BASE, planQueues } from '../../transport/vhost-user/guest-plan.js';
 import { QueueControl } from '../../transport/vhost-user/queue-control.js';
@@ -64,7 +65,7 @@ export class VsockPort {
     readonly guestCid: number,
     readonly negotiated: Features,
     readonly conn: VhostUserConnection,
-    readonly owned: { close(): void }[],
+    readonly owned: Owned[],
     build: (endpoint: VsockEndpoint) => { driver: VsockDriver; ctls: Int32Array[] },
     bufAlloc: number | undefined,
   ) {
@@ -88,14 +89,16 @@ export class VsockPort {
     return describeFeatures(this.negotiated, VSOCK_FEATURE_NAMES);
   }
 
+  /** @internal */
   get driver(): VsockDriver {
     return this.#driver;
   }
 
+  /** Connects to a vsock back-end at `path`, negotiates, and sets up the rx, tx and event queues. */
   static async open(path: string, o: VsockPortOptions): Promise<VsockPort> {
     const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
     const conn = new VhostUserConnection(fd, false);
-    const owned: { close(): void }[] = [];
+    const owned: Owned[] = [];
     try {
       const setup = new FrontendSetup(conn, owned);
       await setup.handshake(featureMask(P.CONFIGURE_MEM_SLOTS, P.CONFIG));

@@ -42,7 +42,9 @@ import type { SessionChild } from '../../runtime/session-child.js';
 import { ThreadPool } from '../../runtime/thread-pool.js';
 import type { DeviceSession, ServedDevice, UnitResult, UnitStart } from './served-device.js';
 
+/** What one vhost-user port serves, and where. */
 export interface BackendOptions {
+  /** The unix socket to listen on (or connect to, with `client`). */
   socketPath: string;
   /** Connect to a front-end that listens (DPDK virtio-user server=1) instead of listening. */
   client?: boolean;
@@ -58,6 +60,7 @@ export interface BackendOptions {
    * starts the child that serves it and takes the fd.
    */
   isolate?: (fd: number) => SessionChild;
+  /** Where the port's log lines go. */
   log?: (line: string) => void;
 }
 
@@ -256,6 +259,7 @@ export class VhostUserBackend {
     return { ...base, connected: true, childPid: null, ...s.status(counters) };
   }
 
+  /** Stops serving: the connection (if any) and the socket close, serve() returns. */
   async close(): Promise<void> {
     this.#stopped = true;
     this.#stopping.abort();

@@ -91,10 +91,12 @@ export class VhostUserConnection {
     this.#queue({ data, fds: fds.map(dupFd) });
   }
 
+  /** Queues a reply to `request` (the REPLY flag set); written as the socket takes it. */
   reply(request: number, payload?: Uint8Array): void {
     this.send(request, payload, [], VHOST_USER_VERSION | VHOST_USER_REPLY);
   }
 
+  /** Closes the socket and every fd still queued or received; pending receives resolve with null. */
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;

@@ -11,6 +11,7 @@ export interface DaemonPort {
   /** Connect to a front-end that listens instead of listening. */
   client?: boolean;
   device: ServedDevice;
+  /** Where the port's log lines go (negotiation, queues, errors). */
   log: (line: string) => void;
 }
 
@@ -21,14 +22,19 @@ export interface DaemonPort {
  */
 export type Isolation = 'thread' | 'process';
 
+/** What a daemon serves and how. */
 export interface DaemonOptions {
+  /** The sockets, each with its device. */
   ports: readonly DaemonPort[];
+  /** The data-plane threads shared by every port. */
   pool: ThreadPoolOptions;
+  /** Whether a front-end is served in this process (thread) or a child of its own (process). */
   isolation: Isolation;
   /** With process isolation: the arguments (after node) of the child that serves a connection of port `port` as fd 3. */
   sessionArgv?: (port: number) => string[];
   /** The control socket `vq status` asks (null: none). */
   controlPath: string | null;
+  /** Where the daemon's own log lines go. */
   log: (line: string) => void;
 }
 
@@ -53,7 +59,7 @@ export const defaultControlPath = (firstSocket: string): string => `${firstSocke
  * readiness loop, its queues on one fixed pool of data-plane threads, and a control socket that answers `status`.
  */
 export class VhostUserDaemon {
-  /** The data plane (none in the parent under process isolation: the children have their own). */
+  /** @internal The data plane (none in the parent under process isolation: the children have their own). */
   readonly pool: ThreadPool | null;
   readonly backends: VhostUserBackend[];
   #control: ControlServer | null = null;
@@ -95,10 +101,12 @@ export class VhostUserDaemon {
     }
   }
 
+  /** Stops serving: every port closes its connection and socket; serve() then returns. */
   async close(): Promise<void> {
     await Promise.all(this.backends.map((b) => b.close()));
   }
 
+  /** What the daemon serves now, with the queues' counters collected from their threads. */
   async status(): Promise<DaemonStatus> {
     const counters = (await this.pool?.stats()) ?? new Map<number, Record<string, unknown>>();
     return {

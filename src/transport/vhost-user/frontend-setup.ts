@@ -69,6 +69,22 @@ export async function acceptBackend(path: string, timeoutMs: number): Promise<nu
   }
 }
 
+/** Something a front-end created and must close when it is done (a memfd, a mapping, an eventfd). */
+export interface Owned {
+  /** Releases it. */
+  close(): void;
+}
+
+/** The eventfds of a vring the front-end set up (owned by the setup's `owned` list). */
+export interface VringFds {
+  /** The front-end signals it to notify the back-end of new buffers. */
+  kick: EventFd;
+  /** The back-end signals it to interrupt the front-end. */
+  call: EventFd;
+  /** The back-end signals it when the ring broke (only if asked for). */
+  err: EventFd | null;
+}
+
 /** Guest memory the front-end shares: a memfd mapped here, and how a guest address reads as one of ours. */
 export interface SharedGuestMemory {
   memfd: MemFd;
@@ -93,7 +109,7 @@ export class FrontendSetup {
 
   constructor(
     readonly conn: VhostUserConnection,
-    readonly owned: { close(): void }[],
+    readonly owned: Owned[],
   ) {}
 
   /** Sends a request and waits for its reply. */
@@ -130,6 +146,7 @@ export class FrontendSetup {
     return negotiated;
   }
 
+  /** SET_FEATURES with the negotiated set (plus PROTOCOL_FEATURES when the back-end offered it). */
   setFeatures(negotiated: Features): void {
     const protocol = this.protocolOffered ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n;
     this.conn.send(R.SET_FEATURES, encodeU64(negotiated | protocol));
@@ -180,7 +197,8 @@ export class FrontendSetup {
 
   /**
    * Sets up vring `index` from its start: size, base, addresses, and new call, kick (and, if `withErr`, error)
-   * eventfds, whose numbers go into the queue's control array for the worker. Returns the error eventfd, if any.
+   * eventfds. Signal `kick` to notify the back-end; it signals `call` to interrupt. With `control` (a queue control
+   * array shared with vqkit's driver workers) the fd numbers are stored there too.
    */
   setUpVring(
     index: number,
@@ -188,9 +206,9 @@ export class FrontendSetup {
     packed: boolean,
     addresses: RingAddresses,
     memory: SharedGuestMemory,
-    control: SharedArrayBuffer,
+    control?: SharedArrayBuffer,
     withErr = false,
-  ): EventFd | null {
+  ): VringFds {
     const { conn } = this;
     const user = memory.user;
     conn.send(R.SET_VRING_NUM, encodeVringState({ index, num: size }));
@@ -204,9 +222,11 @@ export class FrontendSetup {
     const call = EventFd.create();
     const kick = EventFd.create();
     this.owned.push(call, kick);
-    const ctl = new Int32Array(control);
-    Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
-    Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
+    if (control !== undefined) {
+      const ctl = new Int32Array(control);
+      Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
+      Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
+    }
     conn.send(R.SET_VRING_CALL, encodeVringFile(index, true), [call.fd]);
     let err: EventFd | null = null;
     if (withErr) {
@@ -215,7 +235,7 @@ export class FrontendSetup {
       conn.send(R.SET_VRING_ERR, encodeVringFile(index, true), [err.fd]);
     }
     conn.send(R.SET_VRING_KICK, encodeVringFile(index, true), [kick.fd]);
-    return err;
+    return { kick, call, err };
   }
 
   /** With protocol features rings start disabled: enable these. */

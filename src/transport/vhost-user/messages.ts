@@ -26,6 +26,7 @@ export interface VhostUserMessage {
   fds: number[];
 }
 
+/** Why a vhost-user message was refused: one code per kind of bad input. */
 export type ProtocolErrorCode =
   | 'BAD_VERSION'
   | 'UNEXPECTED_REPLY'
@@ -204,6 +205,7 @@ export function decodeVringFile(m: VhostUserMessage, queues: number): VringFile 
 export const encodeVringFile = (index: number, hasFd: boolean): Uint8Array =>
   encodeU64(BigInt(index | (hasFd ? 0 : VHOST_USER_VRING_NOFD_MASK)));
 
+/** One region of a vhost-user memory table (SET_MEM_TABLE, ADD_MEM_REG): guest and front-end addresses, size, and offset in its fd. */
 export interface MemoryRegion {
   guestAddr: number;
   size: number;

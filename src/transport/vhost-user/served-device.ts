@@ -68,5 +68,6 @@ export interface ServedDevice {
   describe(features: Features): string;
   /** The config space (GET_CONFIG), or null if the device has none. */
   config(): Uint8Array | null;
+  /** A front-end connected: the device's half of that connection, logging to `log`. */
   openSession(log: (line: string) => void): DeviceSession;
 }

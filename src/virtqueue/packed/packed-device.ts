@@ -23,6 +23,7 @@ import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
 import { armEvent, disarmEvent, eventWanted } from './event.js';
 import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
 
+/** What the device side of a packed ring is created with. */
 export interface PackedDeviceConfig extends DeviceQueueConfig {
   /**
    * Where to resume (vhost-user SET_VRING_BASE for packed rings): the next descriptor to read, with the driver's wrap

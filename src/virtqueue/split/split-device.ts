@@ -24,6 +24,7 @@ import { newDeviceStats } from '../stats.js';
 import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
 import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
 
+/** What the device side of a split ring is created with. */
 export interface SplitDeviceConfig extends DeviceQueueConfig {
   /** Avail idx to resume from (vhost-user SET_VRING_BASE); by default the used idx found in the ring. */
   availBase?: number;
