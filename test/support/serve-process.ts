@@ -75,13 +75,32 @@ export class ServeProcess extends VqProcess {
    * data-plane thread loading a module opens them for a moment).
    */
   openFds(): number {
-    return readdirSync(`/proc/${this.pid}/fd`).filter((fd) => {
+    return this.#fdLinks().length;
+  }
+
+  #fdLinks(): string[] {
+    return readdirSync(`/proc/${this.pid}/fd`).flatMap((fd) => {
       try {
-        return /eventfd|memfd:|socket:/.test(readlinkSync(`/proc/${this.pid}/fd/${fd}`));
+        const link = readlinkSync(`/proc/${this.pid}/fd/${fd}`);
+        return /eventfd|memfd:|socket:/.test(link) ? [`${fd} -> ${link}`] : [];
       } catch {
-        return false;
+        return [];
       }
-    }).length;
+    });
+  }
+
+  /**
+   * Waits (up to 10 s) for the daemon to hold `n` such fds, and returns what it holds then: a session's fds are
+   * released when it ends, but the check must not race the last close.
+   */
+  async settledFds(n: number): Promise<{ count: number; links: string }> {
+    const deadline = Date.now() + 10_000;
+    let links = this.#fdLinks();
+    while (links.length !== n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      links = this.#fdLinks();
+    }
+    return { count: links.length, links: links.join('\n') };
   }
 
   guestMappings(): number {

@@ -18,6 +18,8 @@ export interface NetTrafficOptions extends NetPortOptions {
   /** Transmit only, for durationMs: nothing is expected back (see NetTrafficInput). */
   txOnly?: boolean;
   durationMs?: number;
+  /** With txOnly: stop after this many frames too, whichever comes first. */
+  txFrames?: number;
 }
 
 /** What runNetTraffic() measured and checked. */
@@ -46,6 +48,7 @@ function trafficInput(port: NetPort, o: NetTrafficOptions): NetTrafficInput {
     seed: o.seed,
     txOnly: o.txOnly,
     durationMs: o.durationMs,
+    txFrames: o.txFrames,
   };
 }
 

@@ -17,6 +17,8 @@ export interface NetTrafficInput extends NetPortPlan {
    */
   txOnly?: boolean;
   durationMs?: number;
+  /** With txOnly: stop after this many frames too, whichever comes first (a run that does not depend on time). */
+  txFrames?: number;
 }
 
 /** What one queue pair sent and received. */
@@ -112,10 +114,11 @@ function transmitOnly(driver: NetPortDriver, maxFrame: number): Omit<NetTrafficR
   let lastProgress = started;
   while (failure === null) {
     const now = performance.now();
-    if (now >= end) break;
+    if (now >= end || traffic.sent >= (o.txFrames ?? Infinity)) break;
     let sent = 0;
     // send() takes back used slots itself and says false when none is free.
-    while (sent < 64 && pair.send(frame, 0, length)) sent++;
+    const budget = Math.min(64, (o.txFrames ?? Infinity) - traffic.sent);
+    while (sent < budget && pair.send(frame, 0, length)) sent++;
     if (sent > 0) {
       driver.flushTx(0);
       traffic.sent += sent;
