@@ -11,17 +11,19 @@ cd "$here"
 tarball=$(npm pack --silent --pack-destination "$work" | tail -1)
 echo "package: $tarball ($(du -k "$work/$tarball" | cut -f1) KiB packed)"
 
-# What it holds: the command, the compiled library and its types, the README and package.json; no sources, tests,
-# benchmark figures, source maps or caches.
+# What it holds: the command, the compiled library and its types, the explainer page (vq explain), the README and
+# package.json; no sources, tests, benchmark figures, source maps or caches.
 tar -tzf "$work/$tarball" | sed 's|^package/||' | sort >"$work/files"
 echo "files: $(wc -l <"$work/files")"
-bad=$(grep -E '^(src|test|docs|scripts|examples|node_modules|results|coverage|\.ci)/|\.map$|\.cache|\.tsbuildinfo$|bench.*\.json$' "$work/files" || true)
+bad=$(grep -E '^(src|test|docs|scripts|examples|node_modules|results|coverage|\.ci)/|\.map$|\.cache|\.tsbuildinfo$|bench.*\.json$' "$work/files" |
+  grep -vE '^docs/explainer/(index\.html|style\.css|explainer\.js)$' || true)
 if [ -n "$bad" ]; then
   echo "check-package: the tarball holds files it should not:" >&2
   echo "$bad" >&2
   exit 1
 fi
-for need in package.json README.md bin/vq.js dist/index.js dist/index.d.ts dist/runtime/pool-thread.js; do
+for need in package.json README.md bin/vq.js dist/index.js dist/index.d.ts dist/runtime/pool-thread.js \
+  docs/explainer/index.html docs/explainer/explainer.js; do
   grep -qx "$need" "$work/files" || { echo "check-package: the tarball lacks $need" >&2; exit 1; }
 done
 size=$(stat -c %s "$work/$tarball")

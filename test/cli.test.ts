@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { VqProcess } from './support/serve-process.js';
 
 const VQ = fileURLToPath(new URL('../bin/vq.js', import.meta.url));
 const vq = (...args: string[]) => {
@@ -202,5 +203,31 @@ describe('vq command line', () => {
       expect(r.code, args.join(' ')).toBe(code);
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('vq explain', () => {
+  it('--port 0 serves the page on 127.0.0.1 (its three files, 404 for anything else) until SIGINT', async () => {
+    const vq = new VqProcess(['explain', '--port', '0']);
+    try {
+      const line = await vq.waitFor(/serving http:\/\/127\.0\.0\.1:\d+\//);
+      const base = /http:\/\/127\.0\.0\.1:\d+\//.exec(line)![0];
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/IN_ORDER demystified/);
+      const bundle = await fetch(`${base}explainer.js`);
+      expect(bundle.headers.get('content-type')).toMatch(/javascript/);
+      expect((await bundle.text()).length).toBeGreaterThan(10_000);
+      expect((await fetch(`${base}../package.json`)).status).toBe(404);
+    } finally {
+      await vq.stop();
+    }
+    expect(vq.proc.exitCode).toBe(0);
+  });
+
+  it('--port out of range is refused, saying why', () => {
+    const r = spawnSync(process.execPath, [VQ, 'explain', '--port', '70000'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/port must be 0\.\.65535/);
   });
 });

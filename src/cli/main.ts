@@ -11,6 +11,7 @@ import { netWireCommand } from './net-wire-command.js';
 import { runCommand } from './run-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
+import { explainCommand } from './explain-command.js';
 import { ControlError } from '../runtime/control-server.js';
 
 export function buildProgram(): Command {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   program.addCommand(netTrafficCommand().exitOverride());
   program.addCommand(netWireCommand().exitOverride());
   program.addCommand(statusCommand().exitOverride());
+  program.addCommand(explainCommand().exitOverride());
   return program;
 }
 
