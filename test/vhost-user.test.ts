@@ -233,7 +233,8 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
       b.close();
     }
     await daemon.sessionEnded(from);
-    expect(daemon.openFds()).toBe(fdsBefore - 1);
+    const fds = await daemon.settledFds(fdsBefore - 1);
+    expect(fds.count, fds.links).toBe(fdsBefore - 1);
   });
 
   it('refuses features it did not offer, or without VERSION_1 (BAD_FEATURES)', async () => {
@@ -318,6 +319,60 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     const r = await run(daemon.socket, { ring: 'split', buffers: 20000 });
     expect(r.failure).toBeNull();
   });
+});
+
+describe('vhost-user: setup messages are checked before a queue starts', () => {
+  it.each(['split', 'packed'] as const)(
+    '%s: misaligned ring areas and bases outside the ring are refused at their message (MISALIGNED_RING, BAD_RING_BASE)',
+    async (ring) => {
+      const daemon = new Daemon(join(dir, `setup-${ring}.sock`));
+      try {
+        await daemon.waitFor(/listening on/);
+        const packed = ring === 'packed';
+        const { conn, ask } = await connectRaw(daemon.socket, packed ? featureMask(VIRTIO_F_RING_PACKED) : 0n);
+        try {
+          expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }))).toBe(0n);
+          const addr = { index: 0, flags: 0, desc: 0x90_0000, avail: 0x90_1000, used: 0x90_2000, log: 0n };
+          // The descriptor area needs 16 bytes, the used ring (split) and both event areas (packed) 4.
+          expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ ...addr, desc: addr.desc + 8 }))).not.toBe(0n);
+          expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ ...addr, used: addr.used + 2 }))).not.toBe(0n);
+          await daemon.waitFor(
+            /refused SET_VRING_ADDR: .*MISALIGNED_RING: queue 0: (used ring|device event area) at 0x902002 is not 4-byte aligned/,
+          );
+          if (packed) {
+            expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ ...addr, avail: addr.avail + 2 }))).not.toBe(0n);
+          } else {
+            // The avail ring needs only 2.
+            expect(await ask(R.SET_VRING_ADDR, encodeVringAddr({ ...addr, avail: addr.avail + 2 }))).toBe(0n);
+          }
+          expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
+          if (packed) {
+            // Position 64 is outside a ring of 64; 63 with the wrap bit is the last one; used outside is refused too.
+            expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 64 }))).not.toBe(0n);
+            expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 0x8000 | 63 }))).toBe(0n);
+            const usedOutside = ((0x8000 | 64) << 16) | 0x8000;
+            expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: usedOutside >>> 0 }))).not.toBe(0n);
+            await daemon.waitFor(
+              /refused SET_VRING_BASE: .*BAD_RING_BASE: queue 0: base 0x40: the next descriptor 64 is outside/,
+            );
+          } else {
+            // A split ring's avail index runs free over 16 bits: 100 on a ring of 64 is fine, 65536 is not.
+            expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 100 }))).toBe(0n);
+            expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 0x1_0000 }))).not.toBe(0n);
+            await daemon.waitFor(
+              /refused SET_VRING_BASE: .*BAD_RING_BASE: queue 0: base 0x10000: a split ring resumes/,
+            );
+          }
+        } finally {
+          conn.close();
+        }
+        // The daemon serves the next front-end.
+        expect((await runAndSettle(daemon, { ring })).failure).toBeNull();
+      } finally {
+        await daemon.stop();
+      }
+    },
+  );
 });
 
 describe('vhost-user: the back-end as a client (front-end in server mode, as DPDK virtio-user server=1)', () => {

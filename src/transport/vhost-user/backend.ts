@@ -36,7 +36,13 @@ import {
   type VhostUserMessage,
   type VringAddr,
 } from './messages.js';
-import { checkRegionMemory, checkRingAreasApart, type CheckedRegion } from './memory-check.js';
+import {
+  checkRegionMemory,
+  checkRingAlignment,
+  checkRingAreasApart,
+  checkRingBase,
+  type CheckedRegion,
+} from './memory-check.js';
 import { QueueControl } from './queue-control.js';
 import type { SessionChild } from '../../runtime/session-child.js';
 import { ThreadPool } from '../../runtime/thread-pool.js';
@@ -543,11 +549,13 @@ class BackendSession {
       }
       case R.SET_VRING_ADDR: {
         const a = decodeVringAddr(m, q);
+        checkRingAlignment(m.request, a, packed);
         this.#vrings[a.index].addr = a;
         return false;
       }
       case R.SET_VRING_BASE: {
         const s = decodeVringState(m, q);
+        checkRingBase(m.request, s.index, s.num, packed, this.#vrings[s.index].size);
         this.#vrings[s.index].base = s.num;
         return false;
       }

@@ -47,6 +47,53 @@ export function checkRegionMemory(request: number, r: MemoryRegion, fd: number):
   return { sealed };
 }
 
+/** The alignment each ring area needs (VIRTIO 1.2 sections 2.7 and 2.8.10.1). */
+const SPLIT_ALIGN = { desc: 16, avail: 2, used: 4 } as const;
+const PACKED_ALIGN = { desc: 16, avail: 4, used: 4 } as const;
+
+/**
+ * SET_VRING_ADDR: each area aligned as its layout requires (checked on the front-end's addresses: regions map them
+ * page for page, so the guest addresses share their alignment).
+ */
+export function checkRingAlignment(
+  request: number,
+  a: { index: number; desc: number; avail: number; used: number },
+  packed: boolean,
+): void {
+  const need = packed ? PACKED_ALIGN : SPLIT_ALIGN;
+  const names = packed
+    ? { desc: 'descriptor ring', avail: 'driver event area', used: 'device event area' }
+    : { desc: 'descriptor table', avail: 'avail ring', used: 'used ring' };
+  for (const k of ['desc', 'avail', 'used'] as const) {
+    if (a[k] % need[k] !== 0) {
+      throw new VhostUserProtocolError(
+        'MISALIGNED_RING',
+        request,
+        `queue ${a.index}: ${names[k]} at 0x${a[k].toString(16)} is not ${need[k]}-byte aligned`,
+      );
+    }
+  }
+}
+
+/**
+ * SET_VRING_BASE: split, a 16-bit avail index (any value: it runs free); packed, the next descriptor (below the ring
+ * size) with the driver's wrap counter in bit 15, and the same for used in bits 16-31 when given.
+ */
+export function checkRingBase(request: number, index: number, num: number, packed: boolean, size: number): void {
+  const bad = (why: string): never => {
+    throw new VhostUserProtocolError('BAD_RING_BASE', request, `queue ${index}: base 0x${num.toString(16)}: ${why}`);
+  };
+  if (!packed) {
+    if (num > 0xffff) bad('a split ring resumes from a 16-bit avail index');
+    return;
+  }
+  if (size === 0) return;
+  const avail = num & 0x7fff;
+  const used = (num >>> 16) & 0x7fff;
+  if (avail >= size) bad(`the next descriptor ${avail} is outside a ring of ${size}`);
+  if (num > 0xffff && used >= size) bad(`the next used descriptor ${used} is outside a ring of ${size}`);
+}
+
 /** A ring's areas in guest physical space (start, length, name). */
 export interface RingArea {
   what: string;

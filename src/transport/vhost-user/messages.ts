@@ -44,6 +44,8 @@ export type ProtocolErrorCode =
   | 'MISALIGNED_REGION'
   | 'REGION_PAST_FILE'
   | 'RING_AREAS_OVERLAP'
+  | 'MISALIGNED_RING'
+  | 'BAD_RING_BASE'
   | 'BAD_CONFIG';
 
 /** A message the peer should not have sent: which request, what is wrong. The connection decides what follows. */
