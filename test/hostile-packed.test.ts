@@ -174,6 +174,43 @@ describe('packed device: hostile driver input', () => {
     });
   }
 
+  describe("DPDK's packed indirect tables with WRITE left set (docs/net.md)", () => {
+    /** An indirect table of `flags`, one entry each, made available at position 0. */
+    const table = (r: PackedTestRing, flags: number[]): void => {
+      flags.forEach((f, i) => r.writeTableDesc(0, i, D(r, 16 * i), 12, f));
+      r.writeDesc(0, r.tableAddr(0), 16 * flags.length, 0, IND | A(r));
+    };
+
+    it('a queue that does not tolerate it refuses it (READABLE_AFTER_WRITABLE), as every queue does by default', () => {
+      const ring = new PackedTestRing(8, { indirect: true });
+      const dev = ring.device();
+      table(ring, [WRITE, 0, 0]);
+      expect(dev.pop()).toBeNull();
+      expect(dev.error).toMatchObject({ code: 'READABLE_AFTER_WRITABLE', index: 1 });
+      expect(dev.stats.writeFlagsTolerated).toBe(0);
+    });
+
+    it('a transmit queue (readOnlyIndirectTables) reads the table as device-readable, and counts the table', () => {
+      const ring = new PackedTestRing(8, { indirect: true });
+      const dev = ring.device('batched', true);
+      table(ring, [WRITE, WRITE, 0, WRITE]);
+      const chain = dev.pop()!;
+      expect(dev.error).toBeNull();
+      expect([chain.readableCount, chain.writableCount, chain.readableLength]).toEqual([4, 0, 48]);
+      expect(dev.stats.writeFlagsTolerated).toBe(1);
+    });
+
+    it('only in indirect tables: a direct chain with WRITE ahead of a readable descriptor is still refused', () => {
+      const ring = new PackedTestRing(8, { indirect: true });
+      const dev = ring.device('batched', true);
+      ring.writeDesc(1, D(ring, 8), 4, 0, A(ring));
+      ring.writeDesc(0, D(ring), 4, 0, WRITE | NEXT | A(ring));
+      expect(dev.pop()).toBeNull();
+      expect(dev.error).toMatchObject({ code: 'READABLE_AFTER_WRITABLE', index: 1 });
+      expect(dev.stats.writeFlagsTolerated).toBe(0);
+    });
+  });
+
   it('rejects a Buffer ID reused while in flight (without IN_ORDER)', () => {
     const ring = new PackedTestRing(8);
     const dev = ring.device();

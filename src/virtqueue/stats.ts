@@ -16,4 +16,5 @@ export const newDeviceStats = (): DeviceStats => ({
   flushes: 0,
   interruptsWanted: 0,
   interruptsSuppressed: 0,
+  writeFlagsTolerated: 0,
 });

@@ -50,6 +50,13 @@ export interface DeviceQueueConfig extends QueueConfig {
    * allows; 'per-buffer' writes one per buffer, as QEMU does. Ignored without IN_ORDER.
    */
   usedEntries?: UsedEntryPolicy;
+  /**
+   * A queue whose buffers the device only reads (a net transmit queue) may tolerate one known driver mistake: WRITE
+   * flags left set in the entries of an indirect table (DPDK 22.11's packed virtio-user leaves them on the net header
+   * and on other entries; docs/net.md). The table is then read as device-readable throughout, and counted in
+   * `stats.writeFlagsTolerated`. Off by default: anywhere else "writable, then readable" breaks the queue.
+   */
+  readOnlyIndirectTables?: boolean;
 }
 
 /** Exact counts of what the driver side did; counters are exact where clocks are noisy. */
@@ -74,6 +81,8 @@ export interface DeviceStats {
   flushes: number;
   interruptsWanted: number;
   interruptsSuppressed: number;
+  /** Indirect tables with WRITE flags read as device-readable (DeviceQueueConfig.readOnlyIndirectTables). */
+  writeFlagsTolerated: number;
 }
 
 /**

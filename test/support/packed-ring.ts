@@ -23,8 +23,9 @@ export class PackedTestRing extends GuardedRing {
     this.addresses = packedRingLayout(GUEST, size).addresses;
   }
 
-  device(usedEntries: UsedEntryPolicy = 'batched'): PackedDevice {
-    return new PackedDevice(this.deviceConfig(usedEntries));
+  /** `readOnlyIndirectTables`: as a net transmit queue is made (DeviceQueueConfig). */
+  device(usedEntries: UsedEntryPolicy = 'batched', readOnlyIndirectTables = false): PackedDevice {
+    return new PackedDevice({ ...this.deviceConfig(usedEntries), readOnlyIndirectTables });
   }
 
   driver<T>(indirectMax = 8): PackedDriver<T> {

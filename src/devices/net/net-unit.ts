@@ -77,6 +77,7 @@ function openQueue(
   name: string,
   memory: ReturnType<typeof mapMemoryTable>['memory'],
   usedEntries: UsedEntryPolicy,
+  readOnlyIndirectTables = false,
 ): VirtqueueDevice {
   return createDeviceQueue({
     name,
@@ -86,6 +87,7 @@ function openQueue(
     addresses: q.addresses,
     usedEntries,
     availBase: q.availBase,
+    readOnlyIndirectTables,
   });
 }
 
@@ -196,7 +198,8 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
   try {
     const rx = openQueue(o, rxq, `${o.name}.rx`, memory, o.rxUsedEntries);
     // Transmit buffers are consumed whole (written length 0), so batching their used entries is always safe.
-    const tx = openQueue(o, txq, `${o.name}.tx`, memory, 'batched');
+    // The device only reads transmit buffers: WRITE flags DPDK leaves in packed indirect tables are ignored there.
+    const tx = openQueue(o, txq, `${o.name}.tx`, memory, 'batched', true);
     const pair = new NetDevicePair(rx, tx, { mergeable: hasFeature(o.features, VIRTIO_NET_F_MRG_RXBUF), mtu: o.mtu });
     const state = new NetState(o.state);
     const maxFrame = maxFrameSize(o.mtu);
@@ -248,7 +251,15 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
         : forward;
 
     let errorsSeen = 0;
+    let toleratedLogged = false;
     const noteErrors = (): void => {
+      if (!toleratedLogged && tx.stats.writeFlagsTolerated > 0) {
+        toleratedLogged = true;
+        log(
+          'tx: indirect tables with WRITE flags left set (as DPDK 22.11 packed virtio-user writes them) are read as ' +
+            "device-readable: the device only reads transmit buffers; counted as tx writeFlagsTolerated in 'vq status'",
+        );
+      }
       const n = pair.stats.txErrors + pair.stats.rxErrors;
       if (n === errorsSeen || pair.lastError === null) return;
       if (errorsSeen < LOGGED_ERRORS || Math.floor(n / 1000) !== Math.floor(errorsSeen / 1000)) {

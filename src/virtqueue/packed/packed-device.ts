@@ -51,6 +51,7 @@ export class PackedDevice implements VirtqueueDevice {
   readonly #inOrder: boolean;
   readonly #eventIdx: boolean;
   readonly #indirect: boolean;
+  readonly #readOnlyTables: boolean;
   readonly #desc32: Uint32Array;
   readonly #desc16: Uint16Array;
   /** The driver's: [off_wrap, flags] (used buffer notifications). */
@@ -86,6 +87,7 @@ export class PackedDevice implements VirtqueueDevice {
     this.#inOrder = rf.inOrder;
     this.#eventIdx = rf.eventIdx;
     this.#indirect = rf.indirect;
+    this.#readOnlyTables = config.readOnlyIndirectTables === true;
     const ringBytes = packedDescRingSize(size);
     this.#desc32 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint32Array);
     this.#desc16 = ringView(name, memory, 'descriptor ring', addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint16Array);
@@ -262,14 +264,21 @@ export class PackedDevice implements VirtqueueDevice {
     const view = memory.regions[r].view;
     const base = memory.offset;
     const reader = this.#reader;
+    let tolerated = false;
     for (let i = 0, n = len / PVIRTQ_DESC_SIZE; i < n; i++) {
       const o = base + i * PVIRTQ_DESC_SIZE;
       const flags = view.getUint16(o + 14, true);
       if (flags & VIRTQ_DESC_F_INDIRECT)
         return this.#failed(E.INDIRECT_NESTED, at, i, 'an indirect table entry has INDIRECT set');
-      const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      let writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      if (writable && this.#readOnlyTables) {
+        // DeviceQueueConfig.readOnlyIndirectTables: the device only reads this queue's buffers.
+        writable = false;
+        tolerated = true;
+      }
       if (!reader.addTableEntry(chain, i, view, o, writable)) return this.#failedWith(reader.error!);
     }
+    if (tolerated) this.stats.writeFlagsTolerated++;
     return true;
   }
 
