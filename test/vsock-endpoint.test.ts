@@ -208,23 +208,30 @@ describe('vsock stream protocol (two endpoints, no rings)', () => {
       code: string;
       resetsVictim: boolean;
     }[] = [
-      { what: 'an undefined op', build: (v) => [{ ...base(v), op: 9 }, 0], code: 'BAD_OP', resetsVictim: false },
+      // A packet that cannot be taken resets the connection it names: the stream would otherwise go on with a hole.
+      { what: 'an undefined op', build: (v) => [{ ...base(v), op: 9 }, 0], code: 'BAD_OP', resetsVictim: true },
       {
-        what: 'a seqpacket type',
+        what: 'a seqpacket type (unknown to a stream device: RST, as the spec asks)',
         build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, type: 2, len: 4 }, 4],
         code: 'BAD_TYPE',
-        resetsVictim: false,
+        resetsVictim: true,
       },
       {
         what: 'len beyond the buffer',
         build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_RW, len: 5000 }, 100],
         code: 'BAD_LENGTH',
-        resetsVictim: false,
+        resetsVictim: true,
       },
       {
         what: 'data on a credit request',
         build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_CREDIT_REQUEST, len: 4 }, 4],
         code: 'BAD_LENGTH',
+        resetsVictim: true,
+      },
+      {
+        what: 'an unknown type for no connection (answered with RST)',
+        build: (v) => [{ ...base(v), op: VIRTIO_VSOCK_OP_REQUEST, type: 7, srcPort: 515151 }, 0],
+        code: 'BAD_TYPE',
         resetsVictim: false,
       },
       {
@@ -265,7 +272,7 @@ describe('vsock stream protocol (two endpoints, no rings)', () => {
       expect(t.host.lastError?.code).toBe(code);
       expect(t.host.stats.errors).toBe(1);
       t.pump();
-      const answered = resetsVictim || code === 'UNKNOWN_CONNECTION';
+      const answered = resetsVictim || code === 'UNKNOWN_CONNECTION' || h.srcPort === 515151;
       expect(t.host.stats.resetsSent).toBe(resetsBefore + (answered ? 1 : 0));
       expect(t.victim.state).toBe(resetsVictim ? 'closed' : 'established');
       // The bystander connection still carries data both ways.

@@ -1,5 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { blockSignalsInThisThread } from '../os/affinity.js';
+import { ReadinessLoop } from './readiness-loop.js';
 
 /** What the loop thread and its owner say to each other. */
 export type ToLoopThread =
@@ -24,9 +25,15 @@ const post = (m: FromLoopThread): void => port.postMessage(m);
 const running = new Map<number, AbortController>();
 let quitting = false;
 
-/** Once told to quit and every unit has returned, the thread ends (a host socket left open must not keep it). */
+/**
+ * Once told to quit and every unit has returned, the thread ends (a host socket left open must not keep it), after
+ * its readiness loop's last wait has come back.
+ */
 function exitIfDone(): void {
-  if (quitting && running.size === 0) process.exit(0);
+  if (quitting && running.size === 0)
+    void ReadinessLoop.shared()
+      .quiesce()
+      .then(() => process.exit(0));
 }
 blockSignalsInThisThread();
 // A unit's stray callback that throws (a host socket event after it ended, say) is its own bug: it must not end the

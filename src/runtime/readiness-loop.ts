@@ -36,6 +36,9 @@ export class ReadinessLoop {
   readonly #watches = new Map<number, { fd: number; onReady: ReadyHandler }>();
   #nextToken = 1;
   #waiting = false;
+  /** Set by quiesce(): no new wait is started. */
+  #quiescing = false;
+  #idle: (() => void)[] = [];
   /** Handler exceptions (bugs: a handler owns its errors) are reported here rather than lost or thrown into libuv. */
   onHandlerError: (e: unknown) => void = (e) => console.error('vqkit readiness loop: handler failed:', e);
 
@@ -106,7 +109,22 @@ export class ReadinessLoop {
     }
   }
 
+  /**
+   * Ends the outstanding wait (if any) and starts no other: resolves once no call is left on libuv's pool. A thread
+   * must not exit with one outstanding, or its completion would land in a torn-down environment (a fatal error).
+   */
+  quiesce(): Promise<void> {
+    this.#quiescing = true;
+    if (!this.#waiting) return Promise.resolve();
+    this.#wake.signal();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
   #arm(): void {
+    if (this.#quiescing) {
+      this.#idle.splice(0).forEach((resolve) => resolve());
+      return;
+    }
     if (this.#waiting || this.#watches.size === 0) return;
     this.#waiting = true;
     this.#epoll.waitAsync(-1, (err, ready) => {

@@ -241,9 +241,9 @@ export class VsockEndpoint {
       return this.#refuse('BAD_CID', `${opName(h.op)} from CID ${h.srcCid} to CID ${h.dstCid}`);
     }
     const problem = headerProblem(h, available);
-    if (problem !== null) return this.#refuse(problem[0], problem[1]);
+    if (problem !== null) return this.refusePacket(h, problem[0], problem[1]);
     if (h.op !== VIRTIO_VSOCK_OP_RW && h.len !== 0) {
-      return this.#refuse('BAD_LENGTH', `${opName(h.op)} with ${h.len} bytes of data`);
+      return this.refusePacket(h, 'BAD_LENGTH', `${opName(h.op)} with ${h.len} bytes of data`);
     }
     const conn = this.#conns.get(key(h.dstPort, h.srcPort));
     if (h.op === VIRTIO_VSOCK_OP_REQUEST) return this.#request(h, conn);
@@ -398,6 +398,18 @@ export class VsockEndpoint {
     h.bufAlloc = this.bufAlloc;
     h.fwdCnt = conn?.fwdCnt ?? 0;
     if (conn !== null) conn.fwdCntSent = conn.fwdCnt;
+  }
+
+  /**
+   * A packet that cannot be taken (a bad length, an unknown op or type, a buffer the device refused): nothing is lost
+   * silently. The connection it names is reset, as a stream with a hole in it would be worse; with no connection
+   * behind it the peer gets an RST (VIRTIO 1.2 section 5.10.6.4: an unknown type is answered with RST).
+   */
+  refusePacket(h: VsockHeader, code: VsockErrorCode, detail: string): void {
+    const conn = this.#conns.get(key(h.dstPort, h.srcPort));
+    if (conn !== undefined) return this.#broken(conn, code, detail);
+    this.#refuse(code, detail);
+    if (h.op !== VIRTIO_VSOCK_OP_RST) this.#reply(h, VIRTIO_VSOCK_OP_RST);
   }
 
   /** A reply to a packet with no connection behind it (RST to a refused REQUEST or an unknown connection). */

@@ -50,7 +50,11 @@ export class VsockDevice {
     const total = chain.readableLength;
     if (total < VSOCK_HDR_SIZE) return this.#refuse('SHORT_HEADER', `tx buffer ${chain.id} holds ${total} bytes`);
     if (total > this.#packet.length) {
-      return this.#refuse('BAD_LENGTH', `tx buffer ${chain.id} holds ${total} bytes (at most ${this.#packet.length})`);
+      // Its header still says which connection it belongs to: that stream cannot go on without these bytes.
+      const detail = `tx buffer ${chain.id} holds ${total} bytes (at most ${this.#packet.length})`;
+      this.#refuse('BAD_LENGTH', detail);
+      chain.readInto(this.#packet.subarray(0, VSOCK_HDR_SIZE));
+      return this.endpoint.refusePacket(readHeader(this.#packet, 0, this.#in), 'BAD_LENGTH', detail);
     }
     chain.readInto(this.#packet);
     this.stats.txPackets++;
