@@ -4,7 +4,13 @@ import { VsockDevice, VsockEvents } from '../src/devices/vsock/vsock-device.js';
 import { VsockDriver } from '../src/drivers/vsock/vsock-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
-import { VSOCK_HDR_SIZE } from '../src/spec/vsock.js';
+import {
+  VIRTIO_VSOCK_OP_RST,
+  VIRTIO_VSOCK_OP_RW,
+  VIRTIO_VSOCK_TYPE_STREAM,
+  VSOCK_HDR_SIZE,
+} from '../src/spec/vsock.js';
+import { emptyHeader, writeHeader } from '../src/devices/vsock/packet.js';
 import { featureMask } from '../src/virtqueue/features.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
 import { localQueue } from './support/local-queue.js';
@@ -108,6 +114,44 @@ describe('vsock device and driver on local rings', () => {
     expect(r.device.transmit()).toBe(1);
     expect(r.device.lastError?.code).toBe('BAD_LENGTH');
     expect(r.host.stats.packetsIn).toBe(0);
+  });
+
+  it('an oversized RW on an established stream resets that stream (no hole in it); the other is untouched', () => {
+    const r = rings();
+    const servers: VsockConnection[] = [];
+    r.host.listen(9, (c) => {
+      servers.push(c);
+      c.accept();
+    });
+    const victim = r.guest.connect(9);
+    const bystander = r.guest.connect(9);
+    r.run();
+    expect([victim.state, bystander.state]).toEqual(['established', 'established']);
+    // A packet naming the victim's ports, longer than any transmit packet may be.
+    const packet = new Uint8Array(VSOCK_HDR_SIZE + 64 * 1024 + 1);
+    writeHeader(packet, 0, {
+      ...emptyHeader(),
+      srcCid: 3,
+      dstCid: 2,
+      srcPort: victim.localPort,
+      dstPort: victim.peerPort,
+      len: 64 * 1024 + 1,
+      type: VIRTIO_VSOCK_TYPE_STREAM,
+      op: VIRTIO_VSOCK_OP_RW,
+    });
+    // (Put on the driver's transmit queue by hand: the device alone takes it.)
+    raw(r.tx, r.memory, packet);
+    const resetsBefore = r.host.stats.resetsSent;
+    expect(r.device.transmit()).toBe(1);
+    expect(r.device.lastError?.code).toBe('BAD_LENGTH');
+    expect(r.host.lastError?.code).toBe('BAD_LENGTH');
+    // The host's end of the victim is closed and an RST is on its way to the guest; the other stream is untouched.
+    expect([servers[0].state, servers[1].state]).toEqual(['closed', 'established']);
+    expect(r.host.pending).toBe(true);
+    const out = emptyHeader();
+    expect(r.host.next(out, 4096)).toBe(true);
+    expect([out.op, out.srcPort, out.dstPort]).toEqual([VIRTIO_VSOCK_OP_RST, victim.peerPort, victim.localPort]);
+    expect(r.host.stats.resetsSent).toBe(resetsBefore + 1);
   });
 
   it('an event buffer too small for an event is refused (BAD_BUFFER); the reset goes in the next one', () => {
