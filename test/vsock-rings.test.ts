@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VsockEndpoint, type VsockConnection } from '../src/devices/vsock/endpoint.js';
-import { VsockDevice, VsockEvents } from '../src/devices/vsock/vsock-device.js';
+import { MAX_CONTROL_BACKLOG, VsockDevice, VsockEvents } from '../src/devices/vsock/vsock-device.js';
 import { VsockDriver } from '../src/drivers/vsock/vsock-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
@@ -152,6 +152,25 @@ describe('vsock device and driver on local rings', () => {
     expect(r.host.next(out, 4096)).toBe(true);
     expect([out.op, out.srcPort, out.dstPort]).toEqual([VIRTIO_VSOCK_OP_RST, victim.peerPort, victim.localPort]);
     expect(r.host.stats.resetsSent).toBe(resetsBefore + 1);
+  });
+
+  it('a guest that floods REQUESTs and never reads its receive queue is held back, not buffered without bound', () => {
+    const r = rings();
+    const conns = Array.from({ length: 2000 }, (_, i) => r.guest.connect(1000 + i));
+    // The device takes transmit packets but the guest gives no receive buffers a chance: only transmit runs.
+    for (let i = 0; i < 5000; i++) {
+      r.driver.pump();
+      r.device.transmit();
+      r.tx.device.flush();
+    }
+    expect(r.host.controlBacklog).toBe(MAX_CONTROL_BACKLOG);
+    expect(r.device.transmitBlocked).toBe(true);
+    expect(r.host.stats.packetsIn).toBe(MAX_CONTROL_BACKLOG);
+    // Once the guest reads, every REQUEST gets its RST: nothing was dropped.
+    r.run();
+    expect(r.host.controlBacklog).toBe(0);
+    expect(r.host.stats.packetsIn).toBe(2000);
+    expect(conns.every((c) => c.state === 'closed')).toBe(true);
   });
 
   it('an event buffer too small for an event is refused (BAD_BUFFER); the reset goes in the next one', () => {

@@ -196,6 +196,11 @@ export class VsockEndpoint {
     return this.#conns.size;
   }
 
+  /** Control packets (replies, RSTs, credit updates) waiting for receive buffers. */
+  get controlBacklog(): number {
+    return this.#control.length;
+  }
+
   /** Whether next() may have a packet: a control packet, or a connection with data or a shutdown to send. */
   get pending(): boolean {
     if (this.#control.length > 0) return true;

@@ -7,6 +7,12 @@ import { VsockPacketError, emptyHeader, readHeader, writeHeader } from './packet
 /** The most data one packet carries (Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
 export const VSOCK_MAX_PAYLOAD = 64 * 1024;
 
+/**
+ * Replies the device lets wait for receive buffers before it stops taking transmit packets: a guest that floods
+ * REQUESTs and never reads its receive queue is held back by its own transmit ring instead of growing our memory.
+ */
+export const MAX_CONTROL_BACKLOG = 256;
+
 export interface VsockDeviceStats {
   txPackets: number;
   rxPackets: number;
@@ -34,15 +40,24 @@ export class VsockDevice {
     readonly endpoint: VsockEndpoint,
   ) {}
 
-  /** Hands every available transmit packet to the endpoint; returns how many. */
+  /** Transmit packets wait while the guest has not taken the replies already queued for it (MAX_CONTROL_BACKLOG). */
+  get transmitBlocked(): boolean {
+    return this.endpoint.controlBacklog >= MAX_CONTROL_BACKLOG;
+  }
+
+  /** Hands the available transmit packets to the endpoint (unless its replies back up); returns how many. */
   transmit(): number {
     let n = 0;
-    for (let chain = this.tx.pop(); chain !== null; chain = this.tx.pop()) {
+    for (let chain = this.#nextTx(); chain !== null; chain = this.#nextTx()) {
       n++;
       this.#transmitOne(chain);
       this.tx.complete(chain, 0);
     }
     return n;
+  }
+
+  #nextTx(): Chain | null {
+    return this.transmitBlocked ? null : this.tx.pop();
   }
 
   #transmitOne(chain: Chain): void {

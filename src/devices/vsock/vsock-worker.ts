@@ -7,7 +7,7 @@ import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VMADDR_CID_HOST } from '../../spec/vsock.js';
 import type { Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
-import type { UsedEntryPolicy } from '../../virtqueue/types.js';
+import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js';
 import { copyStats, failureText } from '../../transport/local/report.js';
 import { mapMemoryTable, type SharedRegion } from '../../transport/vhost-user/memory-table.js';
 import { QueueControl } from '../../transport/vhost-user/queue-control.js';
@@ -60,11 +60,13 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       availBase: o.queues[i].availBase,
     });
   let bridge: UdsBridge | null = null;
+  // Where each ring stands, for GET_VRING_BASE, whatever happens from here on.
+  let queues: VirtqueueDevice[] = [];
   try {
     // Receive buffers come back partly written: one used entry each. Transmit buffers are consumed whole.
     const rx = open(0, 'rx', 'per-buffer');
     const tx = open(1, 'tx', 'batched');
-    const queues = [rx, tx];
+    queues = [rx, tx];
     const endpoint = new VsockEndpoint({
       name: `${o.name}.tx`,
       localCid: VMADDR_CID_HOST,
@@ -109,7 +111,8 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       }
       // Idle: ask for kicks where buffers would bring work (transmit always; receive only with something to
       // deliver), each with its re-check; then sleep on them, the host side's wake-ups and the clock.
-      const waitOn = [tx];
+      // (No transmit kicks while replies back up: receive buffers are what can move then.)
+      const waitOn = device.transmitBlocked ? [] : [tx];
       if (endpoint.pending) waitOn.push(rx);
       if (!waitOn.every((q) => q.enableNotifications())) {
         waitOn.forEach((q) => q.disableNotifications());
@@ -132,6 +135,16 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       failure: failureText(rx.error ?? tx.error),
       lastAvailIdx: queues.map((q) => q.lastAvailIdx),
       stats: { vsock: { ...copyStats(device.stats), ...copyStats(endpoint.stats) } },
+    };
+  } catch (e) {
+    // A failure of ours (a host socket's handler, say) ends the unit, but the rings still report where they
+    // stopped: falling back to where they started would make a resumed driver's buffers be read twice.
+    if (queues.length === 0) throw e;
+    log(`failed: ${(e as Error).stack ?? String(e)}`);
+    return {
+      failure: `internal error: ${(e as Error).message}`,
+      lastAvailIdx: queues.map((q) => q.lastAvailIdx),
+      stats: {},
     };
   } finally {
     bridge?.close();
