@@ -314,4 +314,23 @@ describe('resuming a ring (vhost-user SET_VRING_BASE)', () => {
     expect(dev.pop()).toBeNull();
     expect(dev.error).toMatchObject({ code: 'IN_ORDER_HEAD_UNEXPECTED', value: 0 });
   });
+
+  it('a base that disagrees with the used idx in memory (a reconnecting front-end): the ring resumes at the used idx', () => {
+    const ring = new TestRing(8, { inOrder: true });
+    // 17824 buffers were used and two more are available; the front-end, reconnecting, says 0 (as DPDK's does).
+    ring.setUsedIdx(17824);
+    ring.setAvailIdx(17824);
+    ring.writeDesc(0, ring.dataBase, 4, 0);
+    ring.writeDesc(1, ring.dataBase, 4, 0);
+    const config = { name: 'mock.0', size: 8, features: ring.features, memory: ring.memory, addresses: ring.addresses };
+    const dev = new SplitDevice({ ...config, availBase: 0 });
+    expect(dev.resumedFromUsed).toEqual({ given: 0, used: 17824 });
+    ring.publish(0, 1);
+    expect(dev.pop()?.id).toBe(0);
+    expect(dev.pop()?.id).toBe(1);
+    expect(dev.error).toBeNull();
+    expect(dev.lastAvailIdx).toBe(17826);
+    // A base that agrees is taken as it is, and nothing is said.
+    expect(new SplitDevice({ ...config, availBase: 17824 }).resumedFromUsed).toBeNull();
+  });
 });

@@ -138,6 +138,11 @@ export interface VirtqueueDevice {
   readonly stats: DeviceStats;
   /** Chains popped and not yet completed. */
   readonly inFlight: number;
+  /**
+   * Split only: set when the resume point given was not the used idx in guest memory, which the ring resumed from
+   * (a front-end reconnecting after a back-end restart gives a base it never tracked).
+   */
+  readonly resumedFromUsed?: { given: number; used: number } | null;
   /** Where reading resumes (vhost-user GET_VRING_BASE): split, the avail idx; packed, the position | wrap << 15. */
   readonly lastAvailIdx: number;
 

@@ -15,7 +15,7 @@ import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js'
 import { copyStats, failureText } from '../../transport/local/report.js';
 import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
 import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
-import { QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
+import { logResume, QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
 import type { QueueStart } from '../../transport/vhost-user/served-device.js';
 
 /** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
@@ -77,9 +77,10 @@ function openQueue(
   name: string,
   memory: ReturnType<typeof mapMemoryTable>['memory'],
   usedEntries: UsedEntryPolicy,
+  log: Log,
   readOnlyIndirectTables = false,
 ): VirtqueueDevice {
-  return createDeviceQueue({
+  const queue = createDeviceQueue({
     name,
     size: q.size,
     features: o.features,
@@ -89,6 +90,8 @@ function openQueue(
     availBase: q.availBase,
     readOnlyIndirectTables,
   });
+  logResume(queue, log);
+  return queue;
 }
 
 /** The control queue: answers commands as they come. */
@@ -99,7 +102,7 @@ function controlUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
   let queue: VirtqueueDevice;
   let net: NetControl;
   try {
-    queue = openQueue(o, q, `${o.name}.ctrl`, memory, 'per-buffer');
+    queue = openQueue(o, q, `${o.name}.ctrl`, memory, 'per-buffer', log);
     net = new NetControl(queue, new NetState(o.state), o.maxPairs, log);
   } catch (e) {
     mappings.forEach((m) => m.close());
@@ -196,10 +199,10 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
   const stopped = (): boolean =>
     Atomics.load(rxCtl, QueueControl.STOP) !== 0 || Atomics.load(txCtl, QueueControl.STOP) !== 0;
   try {
-    const rx = openQueue(o, rxq, `${o.name}.rx`, memory, o.rxUsedEntries);
+    const rx = openQueue(o, rxq, `${o.name}.rx`, memory, o.rxUsedEntries, log);
     // Transmit buffers are consumed whole (written length 0), so batching their used entries is always safe.
     // The device only reads transmit buffers: WRITE flags DPDK leaves in packed indirect tables are ignored there.
-    const tx = openQueue(o, txq, `${o.name}.tx`, memory, 'batched', true);
+    const tx = openQueue(o, txq, `${o.name}.tx`, memory, 'batched', log, true);
     const pair = new NetDevicePair(rx, tx, { mergeable: hasFeature(o.features, VIRTIO_NET_F_MRG_RXBUF), mtu: o.mtu });
     const state = new NetState(o.state);
     const maxFrame = maxFrameSize(o.mtu);

@@ -4,7 +4,7 @@ import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import { copyStats, deviceFailure } from '../../transport/local/report.js';
 import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
-import { QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
+import { logResume, QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
 import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
 import type { Features } from '../../virtqueue/features.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
@@ -27,7 +27,7 @@ export interface DeviceQueueInput {
 }
 
 /** A test-device queue for a pool thread: woken by its kick eventfd, signalling its call eventfd. */
-export function openUnit(data: unknown): DataPlaneUnit {
+export function openUnit(data: unknown, log: (line: string) => void): DataPlaneUnit {
   const o = data as DeviceQueueInput;
   const ctl = new Int32Array(o.control);
   const { memory, mappings } = mapMemoryTable(o.regions);
@@ -42,6 +42,7 @@ export function openUnit(data: unknown): DataPlaneUnit {
       usedEntries: o.usedEntries,
       availBase: o.availBase,
     });
+    logResume(queue, log);
     device = new TestDevice(queue, o.device);
   } catch (e) {
     mappings.forEach((m) => m.close());

@@ -24,3 +24,13 @@ export function sleepOnKick(queue: VirtqueueDevice, ctl: Int32Array): Pick<DataP
     },
   };
 }
+
+/** Says so when a split ring resumed from the used idx in memory instead of the base the front-end gave. */
+export function logResume(queue: VirtqueueDevice, log: (line: string) => void): void {
+  const r = queue.resumedFromUsed;
+  if (r === null || r === undefined) return;
+  log(
+    `${queue.name}: resuming at used idx ${r.used}, not at the base ${r.given} the front-end gave (what the last ` +
+      'device published is what was consumed; a reconnecting front-end may not know it)',
+  );
+}

@@ -134,12 +134,21 @@ export class SplitDevice implements VirtqueueDevice {
       },
     };
     this.#usedIdx = Atomics.load(this.#used16, 1);
-    this.#lastAvail = (config.availBase ?? this.#usedIdx) & 0xffff;
+    const given = (config.availBase ?? this.#usedIdx) & 0xffff;
+    // A resume point that disagrees with the used idx in memory: what the last device published is the truth.
+    // Everything before the used idx was consumed, so the ring resumes there, as DPDK's vhost library does. (A
+    // front-end reconnecting to a restarted back-end gives a base it never tracked: DPDK's virtio-user sends 0.
+    // Buffers taken but not completed before a stop are read again rather than lost.)
+    if (given !== this.#usedIdx) this.resumedFromUsed = { given, used: this.#usedIdx };
+    this.#lastAvail = this.#usedIdx;
     this.#availIdx = this.#lastAvail;
     // A fresh ring starts at descriptor 0; one resumed mid-stream continues wherever its next chain starts.
     this.#nextHead = this.#lastAvail === 0 && this.#usedIdx === 0 ? 0 : -1;
     Atomics.store(this.#used16, 0, 0);
   }
+
+  /** Set when the resume point given (availBase) was not the used idx in memory, which the ring resumed from. */
+  resumedFromUsed: { given: number; used: number } | null = null;
 
   get inFlight(): number {
     return this.#pool.inFlight;
