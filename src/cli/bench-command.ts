@@ -1,4 +1,5 @@
 import { benchScale, renderScaleBench } from '../harness/bench-scale.js';
+import { renderFaultCampaign, runFaultCampaign } from '../harness/fault-campaign.js';
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import {
@@ -207,6 +208,29 @@ export function benchCommand(): Command {
           onProgress,
         }),
       renderScaleBench,
+    ),
+  );
+  bench.addCommand(
+    reportingSuite(
+      new Command('faults')
+        .description(
+          'The fault campaign: one `vq serve net --backend loop` daemon with two ports. On one, --cycles front-ends ' +
+            '(`vq net-traffic` processes) are killed with SIGKILL after a random delay (before connecting, mid-setup, ' +
+            'mid-traffic); on the other, verified traffic runs all along. Prints where the kills landed, the ' +
+            "daemon's fds and RSS over the campaign, the other port's traffic, and a new front-end on the same socket.",
+        )
+        .option('--cycles <n>', 'front-ends started and killed', positiveInt('cycles'), 1000)
+        .option('--max-delay <ms>', 'the longest a front-end lives before its SIGKILL', positiveInt('max delay'), 600)
+        .option('--seed <n>', 'seed of the delays', positiveInt('seed'), 1),
+      (flags, command, onProgress) =>
+        runFaultCampaign({
+          cycles: flags.cycles as number,
+          maxDelayMs: flags.maxDelay as number,
+          seed: flags.seed as number,
+          command,
+          onProgress,
+        }),
+      renderFaultCampaign,
     ),
   );
   bench.addCommand(

@@ -73,10 +73,11 @@ export interface ScaleBenchReport {
   targets: ScaleTarget[];
 }
 
-const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
+export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 const CLK_TCK = 100;
 
-const traffic: Omit<NetTrafficOptions, 'frames'> = {
+/** The traffic the scale and fault benches run: verified 64-byte frames over a split IN_ORDER ring. */
+export const traffic: Omit<NetTrafficOptions, 'frames'> = {
   ring: 'split',
   inOrder: true,
   mergeable: false,
@@ -98,20 +99,23 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-function procStatus(pid: number): { rssBytes: number; threads: number } {
+export function procStatus(pid: number): { rssBytes: number; threads: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/^VmRSS:\s+(\d+)/m.exec(s)?.[1] ?? 0);
   return { rssBytes: kb * 1024, threads: Number(/^Threads:\s+(\d+)/m.exec(s)?.[1] ?? 0) };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The value at quantile q of sorted values. */
 const quantile = (sorted: number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-/** A `vq serve net --backend loop` daemon with `ports` ports plus one more for the round-trip probe. */
-async function startDaemon(dir: string, ports: number, threads: number) {
+/**
+ * A `vq serve net --backend loop` daemon with `ports` ports plus one more for the round-trip probe; its log lines go
+ * to `onLine` if given.
+ */
+export async function startDaemon(dir: string, ports: number, threads: number, onLine?: (line: string) => void) {
   const sockets = Array.from({ length: ports + 1 }, (_, i) => join(dir, `p${i}.sock`));
   const control = join(dir, 'ctl');
   const args = [VQ, 'serve', 'net', '--backend', 'loop', '--threads', String(threads), '--control', control];
@@ -125,8 +129,14 @@ async function startDaemon(dir: string, ports: number, threads: number) {
     });
     proc.once('exit', (code) => reject(new Error(`vq serve net exited (${code})`)));
   });
-  // The log is not read from here on, but the pipe must not fill.
-  proc.stdout!.resume();
+  // The log is not read from here on (unless asked for), but the pipe must not fill.
+  let partial = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    if (onLine === undefined) return;
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    lines.forEach(onLine);
+  });
   const status = async (): Promise<DaemonStatus> => (await askControl(control, 'status')) as DaemonStatus;
   return { proc, sockets: sockets.slice(0, ports), probe: sockets[ports], status };
 }

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { runFaultCampaign } from '../src/harness/fault-campaign.js';
+
+// The fault campaign, small: front-ends killed with SIGKILL at random moments on one port of a daemon while the
+// other port carries verified traffic (`vq bench faults` runs 1000; docs/faults.md has its figures).
+
+describe('fault campaign', () => {
+  it('front-ends killed at random moments: every session ends, the daemon holds no more fds, the other port and a new front-end work', async () => {
+    const r = await runFaultCampaign({ cycles: 12, maxDelayMs: 600, seed: 7, command: 'test' });
+    expect(r.stuckSessions).toBe(0);
+    // The fds a killed front-end made the daemon hold are all released (the count may only have fallen since).
+    expect(r.fds.last).toBeLessThanOrEqual(r.fds.first);
+    expect(r.bystander.failures).toEqual([]);
+    expect(r.bystander.runs).toBeGreaterThan(0);
+    expect(r.fresh).toEqual({ frames: 20_000, failure: null });
+    expect(Object.values(r.moments).reduce((a, b) => a + b, 0)).toBe(12);
+  }, 120_000);
+});
