@@ -314,6 +314,17 @@ describe('device side: hostile driver input', () => {
     });
   }
 
+  it('names a 64-bit address exactly in the message (hex from its two halves, never a rounded number)', () => {
+    const ring = new TestRing(8);
+    const dev = ring.device();
+    ring.writeDesc(0, 2n ** 64n - 16n, 32, WRITE);
+    ring.publish(0);
+    expect(dev.pop()).toBeNull();
+    expect(dev.error?.exactValue).toBe('0xfffffffffffffff0');
+    expect(dev.error?.message).toContain('(value 0xfffffffffffffff0)');
+    expect(dev.error?.message).not.toMatch(/e\+|18446744073709552000/);
+  });
+
   it('rejects a driver that makes more buffers available than the queue holds (descriptor reuse)', () => {
     const ring = new TestRing(4);
     const dev = ring.device();

@@ -1,5 +1,5 @@
 import { Chain } from './chain.js';
-import { VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from './errors.js';
+import { addressText, VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from './errors.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 
 const TWO_32 = 2 ** 32;
@@ -32,7 +32,9 @@ export class SegmentReader {
     }
     const memory = this.memory;
     const r = memory.locateWords(lo, hi, len);
-    if (typeof r !== 'number') return this.fail(r, at, hi * TWO_32 + lo, `descriptor ${at}: ${len} bytes`);
+    if (typeof r !== 'number') {
+      return this.fail(r, at, hi * TWO_32 + lo, `descriptor ${at}: ${len} bytes`, addressText(lo, hi));
+    }
     chain.push(memory.regions[r].bytes, memory.offset, len, writable);
     return true;
   }
@@ -44,8 +46,8 @@ export class SegmentReader {
     return this.addSegment(chain, index, lo, hi, view.getUint32(o + 8, true), writable);
   }
 
-  fail(code: E, index: number, value: number, detail: string): false {
-    this.error = new VirtqueueError(code, this.queue, index, value, detail);
+  fail(code: E, index: number, value: number, detail: string, exactValue?: string): false {
+    this.error = new VirtqueueError(code, this.queue, index, value, detail, exactValue);
     return false;
   }
 }

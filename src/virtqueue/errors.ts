@@ -45,11 +45,13 @@ export class VirtqueueError extends Error {
     readonly queue: string,
     /** Where in the ring it was found: a descriptor, avail or used index, as the code says. */
     readonly index: number,
-    /** The offending value as read from shared memory. */
+    /** The offending value as read from shared memory (a 64-bit address at or past 2^53 only approximately). */
     readonly value: number,
     detail: string,
+    /** The value exactly, when a number cannot hold it: a 64-bit address in hex, from its two 32-bit halves. */
+    readonly exactValue: string = String(value),
   ) {
-    super(`${queue}: ${code} at index ${index} (value ${value}): ${detail}`);
+    super(`${queue}: ${code} at index ${index} (value ${exactValue}): ${detail}`);
   }
 }
 
@@ -60,3 +62,7 @@ export class VirtqueueError extends Error {
 export class VirtqueueUsageError extends Error {
   override readonly name = 'VirtqueueUsageError';
 }
+
+/** A 64-bit guest address from its two 32-bit halves, exactly, in hex (for messages: never a rounded number). */
+export const addressText = (lo: number, hi: number): string =>
+  `0x${((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString(16)}`;

@@ -15,7 +15,7 @@ import {
 } from '../../spec/packed.js';
 import { ChainPool, SegmentReader } from '../chain-reader.js';
 import type { Chain } from '../chain.js';
-import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
+import { addressText, VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDeviceStats } from '../stats.js';
@@ -260,7 +260,8 @@ export class PackedDevice implements VirtqueueDevice {
     }
     const memory = this.#memory;
     const r = memory.locateWords(lo, hi, len);
-    if (typeof r !== 'number') return this.#failed(r, at, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+    if (typeof r !== 'number')
+      return this.#failed(r, at, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`, addressText(lo, hi));
     const view = memory.regions[r].view;
     const base = memory.offset;
     const reader = this.#reader;
@@ -315,8 +316,8 @@ export class PackedDevice implements VirtqueueDevice {
     return !this.hasAvailable();
   }
 
-  #failed(code: E, index: number, value: number, detail: string): false {
-    this.error = new VirtqueueError(code, this.name, index, value, detail);
+  #failed(code: E, index: number, value: number, detail: string, exactValue?: string): false {
+    this.error = new VirtqueueError(code, this.name, index, value, detail, exactValue);
     return false;
   }
 

@@ -17,7 +17,7 @@ import {
 } from '../../spec/split.js';
 import { ChainPool, SegmentReader } from '../chain-reader.js';
 import type { Chain } from '../chain.js';
-import { VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
+import { addressText, VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDeviceStats } from '../stats.js';
@@ -254,7 +254,8 @@ export class SplitDevice implements VirtqueueDevice {
   #readIndirect(chain: Chain, d: number, lo: number, hi: number, len: number): boolean {
     const memory = this.#memory;
     const r = memory.locateWords(lo, hi, len);
-    if (typeof r !== 'number') return this.#failed(r, d, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+    if (typeof r !== 'number')
+      return this.#failed(r, d, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`, addressText(lo, hi));
     const view = memory.regions[r].view;
     const base = memory.offset;
     const n = len / VIRTQ_DESC_SIZE;
@@ -318,13 +319,13 @@ export class SplitDevice implements VirtqueueDevice {
     return !this.hasAvailable();
   }
 
-  #fail(code: E, index: number, value: number, detail: string): null {
-    this.error = new VirtqueueError(code, this.name, index, value, detail);
+  #fail(code: E, index: number, value: number, detail: string, exactValue?: string): null {
+    this.error = new VirtqueueError(code, this.name, index, value, detail, exactValue);
     return null;
   }
 
-  #failed(code: E, index: number, value: number, detail: string): false {
-    this.#fail(code, index, value, detail);
+  #failed(code: E, index: number, value: number, detail: string, exactValue?: string): false {
+    this.#fail(code, index, value, detail, exactValue);
     return false;
   }
 
