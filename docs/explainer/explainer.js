@@ -408,18 +408,20 @@
     IN_ORDER_BATCH_OVERRUN: "IN_ORDER_BATCH_OVERRUN"
   };
   var VirtqueueError = class extends Error {
-    constructor(code, queue, index, value, detail) {
-      super(`${queue}: ${code} at index ${index} (value ${value}): ${detail}`);
+    constructor(code, queue, index, value, detail, exactValue = String(value)) {
+      super(`${queue}: ${code} at index ${index} (value ${exactValue}): ${detail}`);
       this.code = code;
       this.queue = queue;
       this.index = index;
       this.value = value;
+      this.exactValue = exactValue;
     }
     name = "VirtqueueError";
   };
   var VirtqueueUsageError = class extends Error {
     name = "VirtqueueUsageError";
   };
+  var addressText = (lo, hi) => `0x${(BigInt(hi >>> 0) << 32n | BigInt(lo >>> 0)).toString(16)}`;
 
   // src/virtqueue/chain-reader.ts
   var TWO_322 = 2 ** 32;
@@ -445,7 +447,9 @@
       }
       const memory = this.memory;
       const r = memory.locateWords(lo, hi, len);
-      if (typeof r !== "number") return this.fail(r, at, hi * TWO_322 + lo, `descriptor ${at}: ${len} bytes`);
+      if (typeof r !== "number") {
+        return this.fail(r, at, hi * TWO_322 + lo, `descriptor ${at}: ${len} bytes`, addressText(lo, hi));
+      }
       chain.push(memory.regions[r].bytes, memory.offset, len, writable);
       return true;
     }
@@ -455,8 +459,8 @@
       const hi = view.getUint32(o + 4, true);
       return this.addSegment(chain, index, lo, hi, view.getUint32(o + 8, true), writable);
     }
-    fail(code, index, value, detail) {
-      this.error = new VirtqueueError(code, this.queue, index, value, detail);
+    fail(code, index, value, detail, exactValue) {
+      this.error = new VirtqueueError(code, this.queue, index, value, detail, exactValue);
       return false;
     }
   };
@@ -549,7 +553,8 @@
     usedEntriesWritten: 0,
     flushes: 0,
     interruptsWanted: 0,
-    interruptsSuppressed: 0
+    interruptsSuppressed: 0,
+    writeFlagsTolerated: 0
   });
 
   // src/virtqueue/used-batcher.ts
@@ -652,6 +657,7 @@
     #inOrder;
     #eventIdx;
     #indirect;
+    #readOnlyTables;
     #desc32;
     #desc16;
     /** The driver's: [off_wrap, flags] (used buffer notifications). */
@@ -685,6 +691,7 @@
       this.#inOrder = rf.inOrder;
       this.#eventIdx = rf.eventIdx;
       this.#indirect = rf.indirect;
+      this.#readOnlyTables = config.readOnlyIndirectTables === true;
       const ringBytes = packedDescRingSize(size);
       this.#desc32 = ringView(name, memory, "descriptor ring", addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint32Array);
       this.#desc16 = ringView(name, memory, "descriptor ring", addresses.desc, ringBytes, PVIRTQ_DESC_ALIGN, Uint16Array);
@@ -843,18 +850,25 @@
       }
       const memory = this.#memory;
       const r = memory.locateWords(lo, hi, len);
-      if (typeof r !== "number") return this.#failed(r, at, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+      if (typeof r !== "number")
+        return this.#failed(r, at, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`, addressText(lo, hi));
       const view = memory.regions[r].view;
       const base = memory.offset;
       const reader = this.#reader;
+      let tolerated = false;
       for (let i = 0, n = len / PVIRTQ_DESC_SIZE; i < n; i++) {
         const o = base + i * PVIRTQ_DESC_SIZE;
         const flags = view.getUint16(o + 14, true);
         if (flags & VIRTQ_DESC_F_INDIRECT)
           return this.#failed(VirtqueueErrorCode.INDIRECT_NESTED, at, i, "an indirect table entry has INDIRECT set");
-        const writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+        let writable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+        if (writable && this.#readOnlyTables) {
+          writable = false;
+          tolerated = true;
+        }
         if (!reader.addTableEntry(chain, i, view, o, writable)) return this.#failedWith(reader.error);
       }
+      if (tolerated) this.stats.writeFlagsTolerated++;
       return true;
     }
     complete(chain, written) {
@@ -882,8 +896,8 @@
       armEvent(this.#deviceEvent, this.#eventIdx, this.#lastAvail, this.#availWrap);
       return !this.hasAvailable();
     }
-    #failed(code, index, value, detail) {
-      this.error = new VirtqueueError(code, this.name, index, value, detail);
+    #failed(code, index, value, detail, exactValue) {
+      this.error = new VirtqueueError(code, this.name, index, value, detail, exactValue);
       return false;
     }
     #failedWith(error) {
@@ -1372,11 +1386,15 @@
         }
       };
       this.#usedIdx = Atomics.load(this.#used16, 1);
-      this.#lastAvail = (config.availBase ?? this.#usedIdx) & 65535;
+      const given = (config.availBase ?? this.#usedIdx) & 65535;
+      if (given !== this.#usedIdx) this.resumedFromUsed = { given, used: this.#usedIdx };
+      this.#lastAvail = this.#usedIdx;
       this.#availIdx = this.#lastAvail;
       this.#nextHead = this.#lastAvail === 0 && this.#usedIdx === 0 ? 0 : -1;
       Atomics.store(this.#used16, 0, 0);
     }
+    /** Set when the resume point given (availBase) was not the used idx in memory, which the ring resumed from. */
+    resumedFromUsed = null;
     get inFlight() {
       return this.#pool.inFlight;
     }
@@ -1474,7 +1492,8 @@
     #readIndirect(chain, d, lo, hi, len) {
       const memory = this.#memory;
       const r = memory.locateWords(lo, hi, len);
-      if (typeof r !== "number") return this.#failed(r, d, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`);
+      if (typeof r !== "number")
+        return this.#failed(r, d, hi * 2 ** 32 + lo, `indirect table of ${len} bytes`, addressText(lo, hi));
       const view = memory.regions[r].view;
       const base = memory.offset;
       const n = len / VIRTQ_DESC_SIZE;
@@ -1525,12 +1544,12 @@
       else Atomics.store(this.#used16, 0, 0);
       return !this.hasAvailable();
     }
-    #fail(code, index, value, detail) {
-      this.error = new VirtqueueError(code, this.name, index, value, detail);
+    #fail(code, index, value, detail, exactValue) {
+      this.error = new VirtqueueError(code, this.name, index, value, detail, exactValue);
       return null;
     }
-    #failed(code, index, value, detail) {
-      this.#fail(code, index, value, detail);
+    #failed(code, index, value, detail, exactValue) {
+      this.#fail(code, index, value, detail, exactValue);
       return false;
     }
     #failedWith(error) {
