@@ -375,3 +375,13 @@ describe('a front-end that truncates its memory after the daemon mapped it', () 
     expect(r.stderr).toMatch(/--isolation process serves the loop and sink backends/);
   });
 });
+
+describe('a daemon process that ends without closing its data plane', () => {
+  it('exits (an uncaught error or process.exit with pool threads asleep in epoll_wait used to hang it)', () => {
+    const pool = new URL('../dist/runtime/thread-pool.js', import.meta.url).href;
+    const code = `import { ThreadPool } from '${pool}'; new ThreadPool({ threads: 2 }); setTimeout(() => process.exit(3), 200);`;
+    // A hang shows as the deadline's kill (status null), far beyond the moment it takes.
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { timeout: 60_000 });
+    expect(r.status).toBe(3);
+  });
+});

@@ -85,6 +85,9 @@ export class ThreadPool {
       return t;
     });
     this.#log(`data plane: ${n} thread(s)${cpus.length > 0 ? ` pinned to CPUs ${cpus.join(',')}` : ''}`);
+    // A process that exits without close() (an uncaught error, process.exit) joins its threads, and a thread asleep
+    // in epoll_wait cannot be terminated there: tell them all to quit and wake them, so the exit does not hang.
+    process.once('exit', this.#wakeForExit);
   }
 
   get size(): number {
@@ -193,7 +196,17 @@ export class ThreadPool {
   }
 
   /** Stops every thread (their units finish first) and waits for them. */
+  readonly #wakeForExit = (): void => {
+    const quit: ToPoolThread = { type: 'quit' };
+    for (const t of this.#threads) {
+      if (t.dead) continue;
+      t.worker.postMessage(quit);
+      nudge(t);
+    }
+  };
+
   async close(): Promise<void> {
+    process.off('exit', this.#wakeForExit);
     const loop = this.#loopThread;
     if (loop !== null) {
       const quit: ToLoopThread = { type: 'quit' };
