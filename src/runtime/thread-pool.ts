@@ -195,7 +195,7 @@ export class ThreadPool {
     return all;
   }
 
-  /** Stops every thread (their units finish first) and waits for them. */
+  /** On process exit without close(): every thread told to quit and woken, so that Node's join of it returns. */
   readonly #wakeForExit = (): void => {
     const quit: ToPoolThread = { type: 'quit' };
     for (const t of this.#threads) {
@@ -205,6 +205,7 @@ export class ThreadPool {
     }
   };
 
+  /** Stops every thread (their units finish first) and waits for them. */
   async close(): Promise<void> {
     process.off('exit', this.#wakeForExit);
     const loop = this.#loopThread;
