@@ -123,7 +123,7 @@ export type { NetPort, NetPortOptions, NetPortPlan } from './drivers/net/net-por
 export type { QueuePlan } from './transport/vhost-user/guest-plan.js';
 export { runNetTraffic } from './drivers/net/net-frontend.js';
 export type { NetTrafficOptions, NetTrafficRun } from './drivers/net/net-frontend.js';
-export type { NetTrafficResult, PairTraffic } from './drivers/net/net-traffic-worker.js';
+export type { NetTrafficResult, PairTraffic, TrafficShape } from './drivers/net/net-traffic-worker.js';
 export { NetWire } from './drivers/net/net-wire.js';
 export type { NetWireCounts, NetWireOptions } from './drivers/net/net-wire.js';
 export { VsockPort } from './drivers/vsock/vsock-port.js';

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { EventFd } from '../src/os/eventfd.js';
 import { MemFd } from '../src/os/memfd.js';
 import { connectUnix, listenUnix } from '../src/os/unix-socket.js';
 import { acceptConnection } from '../src/runtime/accept.js';
-import { closeFd } from '../src/os/fd.js';
+import { closeFd, heldKernelObjects } from '../src/os/fd.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
 import { VHOST_USER_NEED_REPLY, VHOST_USER_VERSION, VhostUserRequest as R } from '../src/spec/vhost-user.js';
 import { VhostUserConnection } from '../src/transport/vhost-user/connection.js';
@@ -37,17 +37,7 @@ class Daemon extends ServeProcess {
 }
 
 /** This process's open eventfds, memfds and sockets, by what each fd refers to. */
-const kernelObjects = (): Set<string> =>
-  new Set(
-    readdirSync('/proc/self/fd').flatMap((fd) => {
-      try {
-        const target = readlinkSync(`/proc/self/fd/${fd}`);
-        return /eventfd|memfd:|socket:/.test(target) ? [target] : [];
-      } catch {
-        return [];
-      }
-    }),
-  );
+const kernelObjects = (): Set<string> => new Set(heldKernelObjects('self').map((o) => o.target));
 
 const run = (path: string, o: Partial<RunOptions>) =>
   runOverVhostUser(path, { ...DEFAULT_RUN, buffers: 5000, batch: 'random', ...o });

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit, stopChild } from '../os/child-guard.js';
+import { heldKernelObjects } from '../os/fd.js';
 import { runNetTraffic } from '../drivers/net/net-frontend.js';
 import { Prng } from '../util/prng.js';
 import { machineInfo, type MachineInfo } from './machine.js';
@@ -43,17 +44,6 @@ export interface FaultCampaignReport {
   fresh: { frames: number; failure: string | null };
   /** Sessions the daemon still had open after a killed front-end's process was gone (should be none). */
   stuckSessions: number;
-}
-
-/** The daemon's open eventfds, memfds and sockets (what a front-end can make it hold). */
-function daemonFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-    try {
-      return /eventfd|memfd:|socket:/.test(readlinkSync(`/proc/${pid}/fd/${fd}`));
-    } catch {
-      return false;
-    }
-  }).length;
 }
 
 /**
@@ -112,7 +102,7 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
           await sleep(2);
         }
       }
-      const f = daemonFds(pid);
+      const f = heldKernelObjects(pid).length;
       const m = procStatus(pid).rssBytes;
       if (cycle === 0) [fds.first, rss.first] = [f, m];
       [fds.last, rss.last] = [f, m];

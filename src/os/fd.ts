@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs';
 import { check, loadLibc, OsError } from './libc.js';
 
 /** Closes a file descriptor (EINTR on close on Linux means it is closed anyway). */
@@ -43,4 +44,20 @@ export class OwnedFd {
     this.#fd = -1;
     closeFd(fd);
   }
+}
+
+/**
+ * The eventfds, memfds and sockets a process holds (`pid`, or 'self'), each fd with what it refers to: what a peer can
+ * make a daemon hold. Plain files are left out (a thread loading a module opens them for a moment).
+ */
+export function heldKernelObjects(pid: number | 'self'): { fd: number; target: string }[] {
+  return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      return /eventfd|memfd:|socket:/.test(target) ? [{ fd: Number(fd), target }] : [];
+    } catch {
+      // Closed since the directory was read.
+      return [];
+    }
+  });
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { killOnExit, stopChild } from '../../src/os/child-guard.js';
+import { heldKernelObjects } from '../../src/os/fd.js';
 
 export const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
@@ -79,14 +80,7 @@ export class ServeProcess extends VqProcess {
   }
 
   #fdLinks(): string[] {
-    return readdirSync(`/proc/${this.pid}/fd`).flatMap((fd) => {
-      try {
-        const link = readlinkSync(`/proc/${this.pid}/fd/${fd}`);
-        return /eventfd|memfd:|socket:/.test(link) ? [`${fd} -> ${link}`] : [];
-      } catch {
-        return [];
-      }
-    });
+    return heldKernelObjects(this.pid).map(({ fd, target }) => `${fd} -> ${target}`);
   }
 
   /**

@@ -1,26 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
 import { openNetPort, type NetPort, type NetPortOptions } from './net-port.js';
-import type { NetTrafficInput, NetTrafficResult } from './net-traffic-worker.js';
+import type { NetTrafficInput, NetTrafficResult, TrafficShape } from './net-traffic-worker.js';
 import { VIRTIO_NET_HDR_SIZE, maxFrameSize } from '../../spec/net.js';
 import type { Features } from '../../virtqueue/features.js';
 
-export interface NetTrafficOptions extends NetPortOptions {
-  /** Frames sent on each pair. */
-  frames: number;
-  /** Frame length (Ethernet header and payload), or random in 60..MTU + 14 for each frame. */
-  frameSize: number | 'random';
-  /** Frames in flight (sent, not yet back) per pair. */
-  window: number;
-  /** Give up when nothing came back for this long (and, listening, when no back-end connects). */
-  idleTimeoutMs: number;
-  seed: number;
-  /** Transmit only, for durationMs: nothing is expected back (see NetTrafficInput). */
-  txOnly?: boolean;
-  durationMs?: number;
-  /** With txOnly: stop after this many frames too, whichever comes first. */
-  txFrames?: number;
-}
+/** How runNetTraffic() opens its port and what traffic it sends. */
+export interface NetTrafficOptions extends NetPortOptions, TrafficShape {}
 
 /** What runNetTraffic() measured and checked. */
 export interface NetTrafficRun extends NetTrafficResult {

@@ -5,10 +5,15 @@ import { ETH_HEADER_SIZE, maxFrameSize } from '../../spec/net.js';
 import type { NetPortPlan } from './net-port.js';
 import { NetPortDriver } from './net-port-driver.js';
 
-export interface NetTrafficInput extends NetPortPlan {
+/** The traffic a run sends on each pair: asked for by runNetTraffic(), given to the traffic worker. */
+export interface TrafficShape {
+  /** Frames sent on each pair. */
   frames: number;
+  /** Frame length (Ethernet header and payload), or random in 60..MTU + 14 for each frame. */
   frameSize: number | 'random';
+  /** Frames in flight (sent, not yet back) per pair. */
   window: number;
+  /** Give up when nothing came back for this long (and, listening, when no back-end connects). */
   idleTimeoutMs: number;
   seed: number;
   /**
@@ -20,6 +25,9 @@ export interface NetTrafficInput extends NetPortPlan {
   /** With txOnly: stop after this many frames too, whichever comes first (a run that does not depend on time). */
   txFrames?: number;
 }
+
+/** What a traffic worker is given: the port's plan and the traffic (window bounded by the receive queue). */
+export interface NetTrafficInput extends NetPortPlan, TrafficShape {}
 
 /** What one queue pair sent and received. */
 export interface PairTraffic {
