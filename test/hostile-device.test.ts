@@ -328,12 +328,24 @@ describe('device side: hostile driver input', () => {
   it('rejects a driver that makes more buffers available than the queue holds (descriptor reuse)', () => {
     const ring = new TestRing(4);
     const dev = ring.device();
-    ring.writeDesc(0, ring.dataBase, 4, 0);
-    ring.publish(0, 0, 0, 0);
-    for (let i = 0; i < 4; i++) expect(dev.pop()).not.toBeNull();
+    for (let i = 0; i < 4; i++) ring.writeDesc(i, ring.dataBase, 4, 0);
+    ring.publish(0, 1, 2, 3);
+    const chains = [0, 1, 2, 3].map(() => dev.pop()!);
+    // Completed but not yet published: the driver cannot have seen them come back.
+    chains.forEach((c) => dev.complete(c, 0));
     ring.publish(0);
     expect(dev.pop()).toBeNull();
     expectBroken(dev, ring, { code: 'TOO_MANY_IN_FLIGHT', index: 4, value: 5 });
+  });
+
+  it('rejects a head made available again while its buffer is in flight (found by the fuzz campaign)', () => {
+    const ring = new TestRing(8);
+    const dev = ring.device();
+    ring.writeDesc(0, ring.dataBase, 4, 0);
+    ring.publish(0, 0);
+    expect(dev.pop()).not.toBeNull();
+    expect(dev.pop()).toBeNull();
+    expectBroken(dev, ring, { code: 'HEAD_IN_FLIGHT', index: 1, value: 0 });
   });
 
   it('keeps what was completed before the bad buffer: it is still published', () => {

@@ -381,6 +381,7 @@
     AVAIL_IDX_AHEAD: "AVAIL_IDX_AHEAD",
     TOO_MANY_IN_FLIGHT: "TOO_MANY_IN_FLIGHT",
     HEAD_OUT_OF_RANGE: "HEAD_OUT_OF_RANGE",
+    HEAD_IN_FLIGHT: "HEAD_IN_FLIGHT",
     NEXT_OUT_OF_RANGE: "NEXT_OUT_OF_RANGE",
     CHAIN_TOO_LONG: "CHAIN_TOO_LONG",
     LENGTH_OVERFLOW: "LENGTH_OVERFLOW",
@@ -1312,6 +1313,8 @@
     #memory;
     #reader;
     #pool;
+    /** 1 for each head popped and not yet completed: a driver that makes one available again is reusing it. */
+    #headLive;
     #used;
     /** Writes used entries for #used.drain(); made once so flushing allocates nothing. */
     #sink;
@@ -1375,6 +1378,7 @@
       this.#memory = memory;
       this.#reader = new SegmentReader(name, memory);
       this.#pool = new ChainPool(size);
+      this.#headLive = new Uint8Array(size);
       this.#used = new UsedBatcher(size, rf.inOrder && (config.usedEntries ?? "batched") === "batched");
       const used32 = this.#used32;
       const mask = this.#mask;
@@ -1429,6 +1433,9 @@
       }
       const head = this.#avail[2 + (lastAvail & this.#mask)];
       if (head >= this.size) return this.#fail(VirtqueueErrorCode.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
+      if (this.#headLive[head] !== 0) {
+        return this.#fail(VirtqueueErrorCode.HEAD_IN_FLIGHT, lastAvail, head, "the buffer at this head is in flight (popped, not completed)");
+      }
       if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
         return this.#fail(VirtqueueErrorCode.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
       }
@@ -1439,6 +1446,7 @@
       }
       chain.id = head;
       this.#pool.commit(chain);
+      this.#headLive[head] = 1;
       this.#lastAvail = lastAvail + 1 & 65535;
       if (this.#inOrder) this.#nextHead = head + chain.descCount & this.#mask;
       this.stats.chainsPopped++;
@@ -1520,6 +1528,7 @@
     }
     complete(chain, written) {
       this.#pool.release(this.name, chain, written, this.#inOrder);
+      this.#headLive[chain.id] = 0;
       this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
       this.stats.buffersUsed++;
     }

@@ -58,6 +58,8 @@ export class SplitDevice implements VirtqueueDevice {
   readonly #memory: GuestMemory;
   readonly #reader: SegmentReader;
   readonly #pool: ChainPool;
+  /** 1 for each head popped and not yet completed: a driver that makes one available again is reusing it. */
+  readonly #headLive: Uint8Array;
   readonly #used: UsedBatcher;
   /** Writes used entries for #used.drain(); made once so flushing allocates nothing. */
   readonly #sink: UsedSink;
@@ -123,6 +125,7 @@ export class SplitDevice implements VirtqueueDevice {
     this.#memory = memory;
     this.#reader = new SegmentReader(name, memory);
     this.#pool = new ChainPool(size);
+    this.#headLive = new Uint8Array(size);
     this.#used = new UsedBatcher(size, rf.inOrder && (config.usedEntries ?? 'batched') === 'batched');
     const used32 = this.#used32;
     const mask = this.#mask;
@@ -189,6 +192,9 @@ export class SplitDevice implements VirtqueueDevice {
     }
     const head = this.#avail[2 + (lastAvail & this.#mask)];
     if (head >= this.size) return this.#fail(E.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
+    if (this.#headLive[head] !== 0) {
+      return this.#fail(E.HEAD_IN_FLIGHT, lastAvail, head, 'the buffer at this head is in flight (popped, not completed)');
+    }
     if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
       return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
     }
@@ -199,6 +205,7 @@ export class SplitDevice implements VirtqueueDevice {
     }
     chain.id = head;
     this.#pool.commit(chain);
+    this.#headLive[head] = 1;
     this.#lastAvail = (lastAvail + 1) & 0xffff;
     if (this.#inOrder) this.#nextHead = (head + chain.descCount) & this.#mask;
     this.stats.chainsPopped++;
@@ -283,6 +290,7 @@ export class SplitDevice implements VirtqueueDevice {
 
   complete(chain: Chain, written: number): void {
     this.#pool.release(this.name, chain, written, this.#inOrder);
+    this.#headLive[chain.id] = 0;
     this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
     this.stats.buffersUsed++;
   }
