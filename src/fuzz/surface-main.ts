@@ -59,6 +59,7 @@ const watchdog = new Worker(new URL('./watchdog-worker.js', import.meta.url), {
   workerData: { beat, input: inputBuffer, limitMs, hangFile },
 });
 watchdog.unref();
+await new Promise((resolve) => watchdog.once('message', resolve));
 
 const engine = new FuzzEngine(target, coverage);
 const started = performance.now();

@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
-import { workerData } from 'node:worker_threads';
+import { writeFileSync, writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
 
 /**
  * The per-input time limit. The fuzz loop runs on the main thread and cannot be interrupted, so this thread watches
@@ -18,6 +18,8 @@ const counter = new Int32Array(beat);
 const bytes = new Uint8Array(input);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+// Watching from here on: the fuzz loop may start (it never yields to let this thread start later).
+parentPort?.postMessage('watching');
 let last = Atomics.load(counter, 0);
 let still = 0;
 const step = Math.max(50, Math.min(500, limitMs / 4));
@@ -34,6 +36,7 @@ for (;;) {
   if (still < limitMs) continue;
   const len = Atomics.load(counter, 1);
   writeFileSync(hangFile, bytes.slice(0, len));
-  process.stderr.write(`fuzz: input ${now} ran longer than ${limitMs} ms; saved to ${hangFile}\n`);
+  // Straight to fd 2: a worker's process.stderr goes through the main thread, which is the one stuck.
+  writeSync(2, `fuzz: input ${now} ran longer than ${limitMs} ms; saved to ${hangFile}\n`);
   process.kill(process.pid, 'SIGKILL');
 }
