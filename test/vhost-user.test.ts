@@ -365,6 +365,53 @@ describe('vhost-user: setup messages are checked before a queue starts', () => {
   );
 });
 
+describe('vhost-user: packed ring areas outside guest memory', () => {
+  it.each(['device', 'driver'] as const)(
+    'a %s event area outside every region is refused at the message that would start the queue; the next front-end is served',
+    async (area) => {
+      const daemon = new Daemon(join(dir, `packed-${area}-outside.sock`));
+      const mem = MemFd.create('vqkit-guest', 0x10000);
+      const kick = EventFd.create();
+      try {
+        await daemon.waitFor(/listening on/);
+        const from = daemon.lines.length;
+        const { conn, ask } = await connectRaw(daemon.socket, featureMask(VIRTIO_F_RING_PACKED));
+        try {
+          const table = encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]);
+          expect(await ask(R.SET_MEM_TABLE, table, [mem.fd])).toBe(0n);
+          expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }))).toBe(0n);
+          // The descriptor ring is inside; one event area is past the region's end (user 0x110000).
+          const outside = 0x11_0000;
+          const addr = {
+            index: 0,
+            flags: 0,
+            desc: 0x10_0000,
+            avail: area === 'driver' ? outside : 0x10_1000,
+            used: area === 'device' ? outside : 0x10_2000,
+            log: 0n,
+          };
+          expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
+          expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd])).toBe(0n);
+          expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
+          await daemon.waitFor(
+            new RegExp(`refused SET_VRING_ENABLE: .*${area} event area 0x110000 is outside all regions`),
+            from,
+          );
+          expect(daemon.lines.slice(from).some((l) => /queue 0 started/.test(l))).toBe(false);
+        } finally {
+          conn.close();
+        }
+        await daemon.sessionEnded(from);
+        expect((await runAndSettle(daemon, { ring: 'packed' })).failure).toBeNull();
+      } finally {
+        mem.close();
+        kick.close();
+        await daemon.stop();
+      }
+    },
+  );
+});
+
 describe('vhost-user: the back-end as a client (front-end in server mode, as DPDK virtio-user server=1)', () => {
   it('connects to the listening front-end and answers it', async () => {
     const socket = join(dir, 'server-mode.sock');

@@ -537,8 +537,8 @@ export class BackendSession {
     const areas = packed
       ? [
           { what: 'descriptor ring', user: addr.desc, bytes: packedDescRingSize(size) },
-          { what: 'driver area', user: addr.avail, bytes: 4 },
-          { what: 'device area', user: addr.used, bytes: 4 },
+          { what: 'driver event area', user: addr.avail, bytes: 4 },
+          { what: 'device event area', user: addr.used, bytes: 4 },
         ]
       : [
           { what: 'descriptor table', user: addr.desc, bytes: descTableSize(size) },
