@@ -13,7 +13,7 @@ import { VsockPort } from '../src/drivers/vsock/vsock-port.js';
 import { hasFeature } from '../src/virtqueue/features.js';
 import { ServeProcess, VQ } from './support/serve-process.js';
 import type { DaemonStatus } from '../src/transport/vhost-user/daemon.js';
-import { hostConnect, hostListen, readAll } from './support/vsock-host.js';
+import { hostConnect, hostListen, readAll } from '../src/harness/vsock-host.js';
 
 // vqkit's vsock driver (the guest side, in this process) against `vq serve vsock` (a second process) over
 // vhost-user, with the host side reached through the daemon's unix sockets.

@@ -1,5 +1,6 @@
 import { benchScale, renderScaleBench } from '../harness/bench-scale.js';
 import { renderFaultCampaign, runFaultCampaign } from '../harness/fault-campaign.js';
+import { renderVsockFaults, runVsockFaults } from '../harness/vsock-faults.js';
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import {
@@ -231,6 +232,30 @@ export function benchCommand(): Command {
           onProgress,
         }),
       renderFaultCampaign,
+    ),
+  );
+  bench.addCommand(
+    reportingSuite(
+      new Command('vsock-faults')
+        .description(
+          "vsock under faults: one `vq serve vsock` daemon with vqkit's vsock driver as the guest, which hashes each " +
+            'stream it receives and answers with the digest. --survivors host connections send --mib MiB each and ' +
+            'check the digest while --closed others are destroyed part-way through. Prints how many digests matched, ' +
+            'whether the daemon stayed up, and a new connection afterwards.',
+        )
+        .option('--survivors <n>', 'host connections that send everything and check it', positiveInt('survivors'), 50)
+        .option('--mib <n>', 'MiB each survivor sends', positiveInt('mib'), 20)
+        .option('--closed <n>', 'host connections destroyed mid-transfer', positiveInt('closed'), 100)
+        .option('--seed <n>', 'seed of where the closed ones stop', positiveInt('seed'), 1),
+      (flags, command) =>
+        runVsockFaults({
+          survivors: flags.survivors as number,
+          bytesEach: (flags.mib as number) * 2 ** 20,
+          closed: flags.closed as number,
+          seed: flags.seed as number,
+          command,
+        }),
+      renderVsockFaults,
     ),
   );
   bench.addCommand(

@@ -5,7 +5,7 @@ import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../../src/spec/features
 import { VIRTIO_ID_VSOCK } from '../../src/spec/vsock.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { ServeProcess } from '../support/serve-process.js';
-import { hostConnect, hostListen, readAll } from '../support/vsock-host.js';
+import { hostConnect, hostListen, readAll } from '../../src/harness/vsock-host.js';
 import { GUEST_CASES, Guest, useGuestEnv } from './guest.js';
 
 // The Linux guest's own virtio-vsock driver (kernel >= 7.0, under QEMU's vhost-user-vsock-pci) against vqkit's vsock
