@@ -193,7 +193,12 @@ export class SplitDevice implements VirtqueueDevice {
     const head = this.#avail[2 + (lastAvail & this.#mask)];
     if (head >= this.size) return this.#fail(E.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
     if (this.#headLive[head] !== 0) {
-      return this.#fail(E.HEAD_IN_FLIGHT, lastAvail, head, 'the buffer at this head is in flight (popped, not completed)');
+      return this.#fail(
+        E.HEAD_IN_FLIGHT,
+        lastAvail,
+        head,
+        'the buffer at this head is in flight (popped, not completed)',
+      );
     }
     if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
       return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
