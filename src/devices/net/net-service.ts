@@ -58,6 +58,8 @@ export interface NetServiceOptions {
   name: string;
 }
 
+/** Frames the loop backend holds between transmit and receive, per queue pair. */
+const LOOP_SLOTS = 256;
 /** Frames a switch port's inbox holds. */
 const INBOX_SLOTS = 512;
 
@@ -140,8 +142,17 @@ export class NetService implements ServedDevice {
     return c;
   }
 
-  #workerBackend(): NetWorkerBackend {
+  /** `loopRings`: the session's loop queues by pair (made on first use, kept across ring stops). */
+  #workerBackend(pair: number, loopRings: Map<number, SharedArrayBuffer>): NetWorkerBackend {
     const b = this.o.backend;
+    if (b.kind === 'loop') {
+      let ring = loopRings.get(pair);
+      if (ring === undefined) {
+        ring = FrameRing.create(LOOP_SLOTS, maxFrameSize(this.o.mtu), true).buffer as SharedArrayBuffer;
+        loopRings.set(pair, ring);
+      }
+      return { kind: 'loop', ring, slots: LOOP_SLOTS };
+    }
     if (b.kind === 'tap') return { kind: 'tap', fd: this.#tap!.fd };
     if (b.kind === 'switch') {
       const sw = b.switch;
@@ -166,6 +177,7 @@ export class NetService implements ServedDevice {
     // A new driver starts from the device's defaults.
     this.state.reset(o.mac, o.pairs);
     log(`${o.name}: mac ${formatMac(o.mac)}, mtu ${o.mtu}, ${o.pairs} queue pair(s), backend ${o.backend.kind}`);
+    const loopRings = new Map<number, SharedArrayBuffer>();
     return {
       unitOf: (index, features) => (index === ctrlOf(features) ? [index] : [index & ~1, index | 1]),
       unit: (start: UnitStart) => {
@@ -182,7 +194,7 @@ export class NetService implements ServedDevice {
           mtu: o.mtu,
           rxUsedEntries: o.rxUsedEntries === 'auto' ? 'per-buffer' : o.rxUsedEntries,
           state: this.state.buffer,
-          backend: this.#workerBackend(),
+          backend: this.#workerBackend(pair, loopRings),
           pcapFd: o.pcapFd,
         };
         return { url: compiledWorkerUrl(import.meta.url, './net-unit.js'), data };

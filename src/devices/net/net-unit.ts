@@ -20,7 +20,8 @@ import type { QueueStart } from '../../transport/vhost-user/served-device.js';
 
 /** Where a port's frames go, as a worker sees it (made from NetBackend in the main thread). */
 export type NetWorkerBackend =
-  | { kind: 'loop' }
+  /** The pair's frames between transmit and receive: the session's, so a ring stopped and resumed loses none. */
+  | { kind: 'loop'; ring: SharedArrayBuffer; slots: number }
   | { kind: 'sink' }
   | { kind: 'tap'; fd: number }
   | {
@@ -53,8 +54,6 @@ export interface NetWorkerInput {
 
 /** Frames moved per queue per round: bounds the latency one direction adds to the other. */
 const BATCH = 64;
-/** Frames the loop backend holds between transmit and receive. */
-const LOOP_SLOTS = 256;
 /** Frame errors logged one by one before only every 1000th is. */
 const LOGGED_ERRORS = 10;
 
@@ -215,7 +214,7 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
     let forward: FrameSink;
     const b = o.backend;
     if (b.kind === 'loop') {
-      const ring = FrameRing.create(LOOP_SLOTS, maxFrame, false);
+      const ring = new FrameRing(b.ring, b.slots, maxFrame);
       inbound = ringInbound(ring, -1);
       room = () => ring.free;
       forward = (bytes, offset, length) => {

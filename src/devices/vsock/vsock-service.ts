@@ -34,6 +34,8 @@ export class VsockService implements ServedDevice {
   readonly queues = VSOCK_QUEUES;
   readonly queueNum = VSOCK_QUEUES;
   #sessions = 0;
+  /** Tells this daemon's sessions apart on the event-loop thread (a session child has its own process). */
+  static #nextSession = 0;
 
   constructor(readonly o: VsockServiceOptions) {}
 
@@ -58,23 +60,29 @@ export class VsockService implements ServedDevice {
   openSession(log: (line: string) => void): DeviceSession {
     const o = this.o;
     const resetOnStart = this.#sessions++ > 0;
+    const session = `${process.pid}.${VsockService.#nextSession++}`;
+    const input = (start: UnitStart | null, role: VsockWorkerInput['role']): VsockWorkerInput => ({
+      role,
+      session,
+      name: 'vsock',
+      features: start?.features ?? 0n,
+      regions: start?.regions ?? [],
+      queues: start?.queues ?? [],
+      guestCid: o.guestCid,
+      udsPath: o.udsPath,
+      resetOnStart,
+    });
+    const url = compiledWorkerUrl(import.meta.url, './vsock-worker.js');
     return {
       // rx and tx run together; the event queue apart (QEMU never hands it over).
       unitOf: (index) => (index === VSOCK_EVENT_QUEUE ? [index] : [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE]),
       unit: (start: UnitStart) => {
-        const data: VsockWorkerInput = {
-          role: start.queues[0].index === VSOCK_EVENT_QUEUE ? 'event' : 'data',
-          name: 'vsock',
-          features: start.features,
-          regions: start.regions,
-          queues: start.queues,
-          guestCid: o.guestCid,
-          udsPath: o.udsPath,
-          resetOnStart,
-        };
+        const role = start.queues[0].index === VSOCK_EVENT_QUEUE ? 'event' : 'data';
         // Its host sockets need an event loop: the pool's event-loop thread, which serves every VM's.
-        return { url: compiledWorkerUrl(import.meta.url, './vsock-worker.js'), data, eventLoop: true };
+        return { url, data: input(start, role), eventLoop: true };
       },
+      // The host side outlives ring stops (see vsock-worker.ts); it goes with the session.
+      release: () => ({ url, data: input(null, 'release'), eventLoop: true }),
       stopped: (_start: UnitStart, r: UnitResult) => {
         if (r.failure !== null) log(`vsock stopped: ${r.failure}`);
       },

@@ -14,8 +14,13 @@ import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 import type { QueueStart, UnitResult } from '../../transport/vhost-user/served-device.js';
 
 export interface VsockWorkerInput {
-  /** data: the rx and tx queues and the host side; event: the event queue (QEMU keeps that one itself). */
-  role: 'data' | 'event';
+  /**
+   * data: the rx and tx queues and the host side; event: the event queue (QEMU keeps that one itself); release: the
+   * front-end has gone, so its host side goes too.
+   */
+  role: 'data' | 'event' | 'release';
+  /** The vhost-user session (one per front-end connection) the unit belongs to. */
+  session: string;
   name: string;
   features: Features;
   regions: SharedRegion[];
@@ -31,13 +36,69 @@ export interface VsockWorkerInput {
 const LOGGED_ERRORS = 10;
 
 /**
+ * A session's host side: its connections (the endpoint) and host sockets (the bridge). It outlives the data unit,
+ * which stops and starts again whenever the front-end stops and resumes the rings (a VM paused, migrated, or
+ * snapshotted): the guest's connections must still be there when its rings come back. It goes when the session ends.
+ */
+interface HostSide {
+  endpoint: VsockEndpoint;
+  bridge: UdsBridge;
+  /** The running data unit's wake-up eventfd (null between units: the endpoint's work waits for the next one). */
+  wake: EventFd | null;
+}
+
+/** Host sides by session, on the event-loop thread that runs every vsock unit. */
+const hostSides = new Map<string, HostSide>();
+/** Sessions whose TRANSPORT_RESET has been posted (once per session, not at every restart of the event queue). */
+const resetPosted = new Set<string>();
+
+/**
  * A vsock unit on the daemon's event-loop thread (it needs node:net for the host sockets): the data queues with the
  * host side, or the event queue. It sleeps on that thread's readiness loop and ends when `stop` aborts.
  */
 export function runUnit(data: unknown, log: (line: string) => void, stop: AbortSignal): Promise<UnitResult> {
   const o = data as VsockWorkerInput;
   const named = (line: string): void => log(`${o.name}: ${line}`);
+  if (o.role === 'release') return Promise.resolve(release(o.session, named));
   return o.role === 'data' ? runData(o, named, stop) : runEvent(o, named, stop);
+}
+
+/** The session has ended: its connections and host sockets close. */
+function release(session: string, log: (line: string) => void): UnitResult {
+  const side = hostSides.get(session);
+  hostSides.delete(session);
+  resetPosted.delete(session);
+  if (side !== undefined) {
+    const open = side.endpoint.connections;
+    side.endpoint.resetAll();
+    side.bridge.close();
+    if (open > 0) log(`${open} connections closed with the session`);
+  }
+  return { failure: null, lastAvailIdx: [], stats: {} };
+}
+
+/** The session's host side, made (and its unix socket bound) when its data unit first starts. */
+async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promise<HostSide> {
+  const known = hostSides.get(o.session);
+  if (known !== undefined) return known;
+  const side: HostSide = {
+    endpoint: new VsockEndpoint({
+      name: `${o.name}.tx`,
+      localCid: VMADDR_CID_HOST,
+      peerCid: o.guestCid,
+      // Host sockets stir between units too: the next unit finds the work (the endpoint's pending state).
+      onWork: () => {
+        if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
+      },
+    }),
+    bridge: null as unknown as UdsBridge,
+    wake: null,
+  };
+  side.bridge = new UdsBridge(side.endpoint, o.udsPath, log);
+  await side.bridge.start();
+  hostSides.set(o.session, side);
+  log(`guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`);
+  return side;
 }
 
 /**
@@ -59,7 +120,7 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       usedEntries,
       availBase: o.queues[i].availBase,
     });
-  let bridge: UdsBridge | null = null;
+  let side: HostSide | null = null;
   // Where each ring stands, for GET_VRING_BASE, whatever happens from here on.
   let queues: VirtqueueDevice[] = [];
   try {
@@ -67,21 +128,10 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
     const rx = open(0, 'rx', 'per-buffer');
     const tx = open(1, 'tx', 'batched');
     queues = [rx, tx];
-    const endpoint = new VsockEndpoint({
-      name: `${o.name}.tx`,
-      localCid: VMADDR_CID_HOST,
-      peerCid: o.guestCid,
-      // Host sockets can still stir after the unit ended and closed its eventfd.
-      onWork: () => {
-        if (!wake.closed) signalEventFd(wake.fd);
-      },
-    });
+    side = await hostSide(o, log);
+    side.wake = wake;
+    const { endpoint, bridge } = side;
     const device = new VsockDevice(rx, tx, endpoint);
-    bridge = new UdsBridge(endpoint, o.udsPath, log);
-    await bridge.start();
-    log(
-      `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`,
-    );
 
     let errorsSeen = 0;
     const noteErrors = (): void => {
@@ -138,7 +188,9 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
     };
   } catch (e) {
     // A failure of ours (a host socket's handler, say) ends the unit, but the rings still report where they
-    // stopped: falling back to where they started would make a resumed driver's buffers be read twice.
+    // stopped: falling back to where they started would make a resumed driver's buffers be read twice. The host
+    // side is suspect after it and goes: its connections end (host sockets closed, the guest's reset).
+    if (side !== null) release(o.session, log);
     if (queues.length === 0) throw e;
     log(`failed: ${(e as Error).stack ?? String(e)}`);
     return {
@@ -147,7 +199,7 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       stats: {},
     };
   } finally {
-    bridge?.close();
+    if (side !== null) side.wake = null;
     wake.close();
     mappings.forEach((m) => m.close());
   }
@@ -169,7 +221,10 @@ async function runEvent(o: VsockWorkerInput, log: (line: string) => void, stop: 
       availBase: q.availBase,
     });
     const events = new VsockEvents(event);
-    if (o.resetOnStart) events.postTransportReset();
+    if (o.resetOnStart && !resetPosted.has(o.session)) {
+      resetPosted.add(o.session);
+      events.postTransportReset();
+    }
     const kick = Atomics.load(ctl, QueueControl.KICK_FD);
     while (!stop.aborted && Atomics.load(ctl, QueueControl.STOP) === 0 && event.error === null) {
       events.post();

@@ -15,6 +15,8 @@ export interface NetTrafficRun extends NetTrafficResult {
   described: string;
   mac: string | null;
   mtu: number;
+  /** Times the rings were stopped and resumed during the run (NetPortOptions.restartRingsEveryMs). */
+  ringRestarts: number;
 }
 
 /** What a traffic worker is given for one open port. */
@@ -54,7 +56,8 @@ async function trafficWorker<T>(data: NetTrafficInput | NetTrafficInput[]): Prom
 /** A run's result with what was negotiated on its port, and the back-end going away reported as a failure. */
 function portRun(port: NetPort, path: string, result: NetTrafficResult, gone: boolean): NetTrafficRun {
   if (gone && result.failure === null) result.failure = `the back-end at ${path} went away during the run`;
-  return { ...result, negotiated: port.negotiated, described: port.described, mac: port.mac, mtu: port.mtu };
+  const { negotiated, described, mac, mtu } = port;
+  return { ...result, negotiated, described, mac, mtu, ringRestarts: port.ringRestarts() };
 }
 
 /**

@@ -15,7 +15,8 @@ import {
   VIRTIO_NET_HDR_SIZE,
   maxFrameSize,
 } from '../../spec/net.js';
-import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
+import { VhostUserProtocolFeature as P, VhostUserRequest as R } from '../../spec/vhost-user.js';
+import { encodeVringState } from '../../transport/vhost-user/messages.js';
 import {
   describeFeatures,
   featureMask,
@@ -51,6 +52,11 @@ export interface NetPortOptions extends RingWants {
   listen?: boolean;
   /** How long to wait for a back-end to connect when listening. */
   idleTimeoutMs: number;
+  /**
+   * Test hook: disable and re-enable every ring this often (SET_VRING_ENABLE 0, then 1), as a VM stop and resume
+   * does; the back-end must resume each ring where it stopped.
+   */
+  restartRingsEveryMs?: number;
 }
 
 export type NetQueuePlan = QueuePlan;
@@ -82,6 +88,8 @@ export interface NetPort {
   memory: SharedGuestMemory;
   /** Resolves when the back-end closes the socket (or the port is closed). */
   gone: Promise<void>;
+  /** Times the rings were stopped and resumed (NetPortOptions.restartRingsEveryMs). */
+  ringRestarts(): number;
   /** Closes the connection and releases the memory, eventfds and worker. */
   close(): void;
 }
@@ -104,7 +112,10 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
   const fd = o.listen ? await acceptBackend(path, o.idleTimeoutMs) : connectBackend(path);
   const conn = new VhostUserConnection(fd, false);
   const owned: Owned[] = [];
+  let restarter: NodeJS.Timeout | null = null;
+  let restarts = 0;
   const close = (): void => {
+    if (restarter !== null) clearInterval(restarter);
     conn.close();
     owned.reverse().forEach((x) => x.close());
     owned.length = 0;
@@ -165,7 +176,15 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
       queues.forEach((q) => Atomics.store(new Int32Array(q.control), QueueControl.STOP, 1)),
     );
     const described = describeFeatures(negotiated, NET_FEATURE_NAMES);
-    return { plan, negotiated, described, mac, mtu, memory, gone, close };
+    if (o.restartRingsEveryMs !== undefined) {
+      restarter = setInterval(() => {
+        if (conn.closed) return;
+        for (const q of queues) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: q.index, num: 0 }));
+        for (const q of queues) conn.send(R.SET_VRING_ENABLE, encodeVringState({ index: q.index, num: 1 }));
+        restarts++;
+      }, o.restartRingsEveryMs);
+    }
+    return { plan, negotiated, described, mac, mtu, memory, gone, close, ringRestarts: () => restarts };
   } catch (e) {
     close();
     throw e;

@@ -44,6 +44,11 @@ export interface DeviceSession {
   unit(start: UnitStart): { url: URL; data: unknown; eventLoop?: boolean };
   /** A unit's worker stopped with this result. */
   stopped?(start: UnitStart, result: UnitResult): void;
+  /**
+   * A last unit, run once the connection has ended and every queue stopped, to release what the device keeps on its
+   * units' thread from one start to the next (vsock's connections, which outlive a stopped ring).
+   */
+  release?(): { url: URL; data: unknown; eventLoop?: boolean };
   /** The connection ended: release what the session holds. */
   close?(): void;
 }

@@ -164,6 +164,7 @@ export class BackendSession {
   #protocol: Features = 0n;
   #status = 0n;
   #regions: SharedRegion[] = [];
+  #releasing = false;
 
   constructor(
     readonly conn: MessageChannel,
@@ -268,6 +269,7 @@ export class BackendSession {
   /** Everything this session holds is released: workers stopped, fds closed, mappings unmapped. */
   async end(): Promise<void> {
     for (let i = 0; i < this.#vrings.length; i++) await this.#stopVring(i);
+    await this.#release();
     for (const v of this.#vrings) {
       for (const fd of [v.kick, v.call, v.err]) this.fds.close(fd);
       v.kick = v.call = v.err = -1;
@@ -278,6 +280,16 @@ export class BackendSession {
       this.conn.close();
       this.#device.close?.();
     }
+  }
+
+  /** Runs the device's release unit, once, when the session ends (its queues all stopped). */
+  async #release(): Promise<void> {
+    const r = this.#releasing ? undefined : this.#device.release?.();
+    this.#releasing = true;
+    if (r === undefined) return;
+    const p = r.eventLoop === true ? this.pool.startOnLoopThread(r.url, r.data, this.log) : this.pool.start(r.url, r.data);
+    const done = await p.done;
+    if ('failure' in done) this.log(`releasing the device failed: ${done.failure}`);
   }
 
   /** Handles one request; returns true if it already sent its reply. */
