@@ -6,7 +6,8 @@ import { copyStats, deviceFailure } from '../../transport/local/report.js';
 import { mapMemoryTable } from '../../transport/vhost-user/memory-table.js';
 import { logResume, QueueControl, sleepOnKick } from '../../transport/vhost-user/queue-control.js';
 import type { SharedRegion } from '../../transport/vhost-user/memory-table.js';
-import type { Features } from '../../virtqueue/features.js';
+import { hasFeature, type Features } from '../../virtqueue/features.js';
+import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import type { RingAddresses, UsedEntryPolicy } from '../../virtqueue/types.js';
 import type { TestDeviceOptions } from './test-device.js';
 import type { UnitResult } from '../../transport/vhost-user/served-device.js';
@@ -43,7 +44,10 @@ export function openUnit(data: unknown, log: (line: string) => void): DataPlaneU
       availBase: o.availBase,
     });
     logResume(queue, log);
-    device = new TestDevice(queue, o.device);
+    // A split ring resumed mid-stream by a session that served none of it (a back-end restarted under a front-end
+    // that reconnected): its buffers are numbered from the used idx it resumes at (exact below 65536 buffers).
+    const resumed = (o.device.firstSeq ?? 0) === 0 && !hasFeature(o.features, VIRTIO_F_RING_PACKED);
+    device = new TestDevice(queue, resumed ? { ...o.device, firstSeq: queue.lastAvailIdx } : o.device);
   } catch (e) {
     mappings.forEach((m) => m.close());
     throw e;

@@ -185,14 +185,25 @@ export class FrontendSetup {
     const mapping = Mapping.map(memfd.fd, bytes);
     this.owned.push(mapping);
     const userBase = Number(mapping.address);
-    const region = { guestAddr: guestBase, size: bytes, userAddr: userBase, mmapOffset: 0 };
+    const memory = { memfd, mapping, user: (gpa: number) => gpa - guestBase + userBase };
+    this.reshareMemory(memory, guestBase);
+    return memory;
+  }
+
+  /** Gives memory shared before to this back-end (one that reconnected knows none of it). */
+  reshareMemory(memory: SharedGuestMemory, guestBase: number): void {
+    const region = {
+      guestAddr: guestBase,
+      size: memory.mapping.length,
+      userAddr: memory.user(guestBase),
+      mmapOffset: 0,
+    };
     // With memory slots the table is built region by region, as QEMU does; otherwise in one message.
     if (hasFeature(this.protocol, P.CONFIGURE_MEM_SLOTS)) {
-      this.conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memfd.fd]);
+      this.conn.send(R.ADD_MEM_REG, encodeSingleRegion(region), [memory.memfd.fd]);
     } else {
-      this.conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memfd.fd]);
+      this.conn.send(R.SET_MEM_TABLE, encodeMemTable([region]), [memory.memfd.fd]);
     }
-    return { memfd, mapping, user: (gpa) => gpa - guestBase + userBase };
   }
 
   /**
@@ -209,16 +220,6 @@ export class FrontendSetup {
     control?: SharedArrayBuffer,
     withErr = false,
   ): VringFds {
-    const { conn } = this;
-    const user = memory.user;
-    conn.send(R.SET_VRING_NUM, encodeVringState({ index, num: size }));
-    // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
-    conn.send(R.SET_VRING_BASE, encodeVringState({ index, num: packed ? 0x80008000 : 0 }));
-    const a = addresses;
-    conn.send(
-      R.SET_VRING_ADDR,
-      encodeVringAddr({ index, flags: 0, desc: user(a.desc), used: user(a.device), avail: user(a.driver), log: 0n }),
-    );
     const call = EventFd.create();
     const kick = EventFd.create();
     this.owned.push(call, kick);
@@ -227,15 +228,41 @@ export class FrontendSetup {
       Atomics.store(ctl, QueueControl.KICK_FD, kick.fd);
       Atomics.store(ctl, QueueControl.CALL_FD, call.fd);
     }
-    conn.send(R.SET_VRING_CALL, encodeVringFile(index, true), [call.fd]);
     let err: EventFd | null = null;
     if (withErr) {
       err = EventFd.create();
       this.owned.push(err);
-      conn.send(R.SET_VRING_ERR, encodeVringFile(index, true), [err.fd]);
     }
-    conn.send(R.SET_VRING_KICK, encodeVringFile(index, true), [kick.fd]);
-    return { kick, call, err };
+    const fds = { kick, call, err };
+    // Packed: next descriptor 0 with wrap counter 1, for avail (bits 0-15) and used (16-31).
+    this.resumeVring(index, size, packed ? 0x80008000 : 0, addresses, memory, fds);
+    return fds;
+  }
+
+  /**
+   * Sets up vring `index` with eventfds it already has, from `base` (SET_VRING_BASE): how a ring is handed to a
+   * back-end that reconnected, which then resumes it (split: at the used idx in memory).
+   */
+  resumeVring(
+    index: number,
+    size: number,
+    base: number,
+    addresses: RingAddresses,
+    memory: SharedGuestMemory,
+    fds: VringFds,
+  ): void {
+    const { conn } = this;
+    const user = memory.user;
+    conn.send(R.SET_VRING_NUM, encodeVringState({ index, num: size }));
+    conn.send(R.SET_VRING_BASE, encodeVringState({ index, num: base }));
+    const a = addresses;
+    conn.send(
+      R.SET_VRING_ADDR,
+      encodeVringAddr({ index, flags: 0, desc: user(a.desc), used: user(a.device), avail: user(a.driver), log: 0n }),
+    );
+    conn.send(R.SET_VRING_CALL, encodeVringFile(index, true), [fds.call.fd]);
+    if (fds.err !== null) conn.send(R.SET_VRING_ERR, encodeVringFile(index, true), [fds.err.fd]);
+    conn.send(R.SET_VRING_KICK, encodeVringFile(index, true), [fds.kick.fd]);
   }
 
   /** With protocol features rings start disabled: enable these. */
