@@ -12,7 +12,14 @@ export class Testpmd {
    * `mainLcore`: testpmd forwards on the other of lcores 0-1, so two testpmds with different main lcores forward on
    * different CPUs.
    */
-  constructor(vdev: string, forward: string[], extraEal: string[] = [], mainLcore: 0 | 1 = 0) {
+  constructor(
+    vdev: string,
+    forward: string[],
+    extraEal: string[] = [],
+    mainLcore: 0 | 1 = 0,
+    /** Interactive (`-i`): commands go in through command() instead of forwarding starting by itself. */
+    interactive = false,
+  ) {
     const eal = ['-l', '0-1', '--main-lcore', String(mainLcore), '--no-huge', '-m', '512', '--no-pci'];
     const prefix = `vqkit-${process.pid}-${prefixes++}`;
     this.proc = killOnExit(
@@ -26,15 +33,14 @@ export class Testpmd {
           vdev,
           ...extraEal,
           '--',
-          '--stats-period',
-          '1',
+          ...(interactive ? ['-i'] : ['--stats-period', '1']),
           '--nb-cores',
           '1',
           '--total-num-mbufs',
           '8192',
           ...forward,
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        { stdio: [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
       ),
     );
     const take = (chunk: Buffer): void => void (this.output += chunk.toString());
@@ -53,6 +59,11 @@ export class Testpmd {
       if (Date.now() > deadline) throw new Error(`testpmd never printed ${re}:\n${this.output.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Types a command at the interactive prompt. */
+  command(line: string): void {
+    this.proc.stdin!.write(`${line}\n`);
   }
 
   /** Stops testpmd (SIGINT) and returns everything it printed. */
