@@ -97,7 +97,9 @@ async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promi
   side.bridge = new UdsBridge(side.endpoint, o.udsPath, log);
   await side.bridge.start();
   hostSides.set(o.session, side);
-  log(`guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`);
+  log(
+    `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`,
+  );
   return side;
 }
 

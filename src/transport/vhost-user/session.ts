@@ -287,7 +287,8 @@ export class BackendSession {
     const r = this.#releasing ? undefined : this.#device.release?.();
     this.#releasing = true;
     if (r === undefined) return;
-    const p = r.eventLoop === true ? this.pool.startOnLoopThread(r.url, r.data, this.log) : this.pool.start(r.url, r.data);
+    const p =
+      r.eventLoop === true ? this.pool.startOnLoopThread(r.url, r.data, this.log) : this.pool.start(r.url, r.data);
     const done = await p.done;
     if ('failure' in done) this.log(`releasing the device failed: ${done.failure}`);
   }
