@@ -1434,7 +1434,12 @@
       const head = this.#avail[2 + (lastAvail & this.#mask)];
       if (head >= this.size) return this.#fail(VirtqueueErrorCode.HEAD_OUT_OF_RANGE, lastAvail, head, `queue size is ${this.size}`);
       if (this.#headLive[head] !== 0) {
-        return this.#fail(VirtqueueErrorCode.HEAD_IN_FLIGHT, lastAvail, head, "the buffer at this head is in flight (popped, not completed)");
+        return this.#fail(
+          VirtqueueErrorCode.HEAD_IN_FLIGHT,
+          lastAvail,
+          head,
+          "the buffer at this head is in flight (popped, not completed)"
+        );
       }
       if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
         return this.#fail(VirtqueueErrorCode.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
