@@ -293,3 +293,49 @@ describe('packed driver: buggy device input', () => {
     expect(drv.error).toBeNull();
   });
 });
+
+describe('packed driver side: an IN_ORDER batch that crosses the end of the ring', () => {
+  /** Ring of 8, IN_ORDER: a first lap of 6 buffers completed honestly, then 4 more at positions 6, 7, 0, 1. */
+  const setup = () => {
+    const ring = new PackedTestRing(8, { inOrder: true });
+    const drv = ring.driver<number>();
+    const dev = ring.device();
+    const add = (token: number): void => {
+      expect(drv.add(new ScatterList().addWritable(ring.dataBase + token * 16, 8), token, false)).toBe(true);
+    };
+    for (let t = 0; t < 6; t++) add(t);
+    drv.kickPrepare();
+    for (let t = 0; t < 6; t++) dev.complete(dev.pop()!, 8);
+    dev.flush();
+    for (let t = 0; t < 6; t++) expect(drv.takeUsed()).toBe(t);
+    for (let t = 6; t < 10; t++) add(t);
+    drv.kickPrepare();
+    return { ring, drv };
+  };
+
+  it('one used descriptor at position 6 naming the buffer at position 1 completes all four, in order', () => {
+    const { ring, drv } = setup();
+    // Written by the device in its first lap (wrap 1) at the batch's first position; Buffer IDs run in ring order.
+    ring.writeDesc(6, 0, 8, 1, ring.used(1) | WRITE);
+    expect([6, 7, 8, 9].map(() => drv.takeUsed())).toEqual([6, 7, 8, 9]);
+    expect(drv.error).toBeNull();
+    expect(drv.takeUsed()).toBeUndefined();
+    expect(ring.guardsIntact()).toBe(true);
+  });
+
+  it('a batch naming a buffer of the previous lap is refused (IN_ORDER_BATCH_UNKNOWN_ID), nothing handed back', () => {
+    const { ring, drv } = setup();
+    ring.writeDesc(6, 0, 8, 3, ring.used(1) | WRITE);
+    expect(drv.takeUsed()).toBeUndefined();
+    expect(drv.error).toMatchObject({ code: 'IN_ORDER_BATCH_UNKNOWN_ID', value: 3 });
+    expect(ring.guardsIntact()).toBe(true);
+  });
+
+  it('a used descriptor written past the end (position 0) instead of at the batch start is not read', () => {
+    const { ring, drv } = setup();
+    // The driver looks for its next used descriptor at position 6 only.
+    ring.writeDesc(0, 0, 8, 1, ring.used(0) | WRITE);
+    expect(drv.takeUsed()).toBeUndefined();
+    expect(drv.error).toBeNull();
+  });
+});
