@@ -365,6 +365,43 @@ describe('vhost-user: setup messages are checked before a queue starts', () => {
   );
 });
 
+describe('vhost-user: a packed base checked again when the queue starts', () => {
+  it('a base given before the ring size, outside the ring it then gets, is refused at the message that would start it (found by the fuzz campaign)', async () => {
+    const daemon = new Daemon(join(dir, 'packed-late-base.sock'));
+    const mem = MemFd.create('vqkit-guest', 0x10000);
+    const kick = EventFd.create();
+    try {
+      await daemon.waitFor(/listening on/);
+      const from = daemon.lines.length;
+      const { conn, ask } = await connectRaw(daemon.socket, featureMask(VIRTIO_F_RING_PACKED));
+      try {
+        const table = encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]);
+        expect(await ask(R.SET_MEM_TABLE, table, [mem.fd])).toBe(0n);
+        // No size yet: position 0x7fff (wrap 1) cannot be judged, and is taken.
+        expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 0xffff }))).toBe(0n);
+        expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 8 }))).toBe(0n);
+        const addr = { index: 0, flags: 0, desc: 0x10_0000, avail: 0x10_1000, used: 0x10_2000, log: 0n };
+        expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
+        expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd])).toBe(0n);
+        expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
+        await daemon.waitFor(
+          /refused SET_VRING_ENABLE: .*BAD_RING_BASE: queue 0: base 0xffff: the next descriptor 32767 is outside a ring of 8/,
+          from,
+        );
+        expect(daemon.lines.slice(from).some((l) => /queue 0 started/.test(l))).toBe(false);
+      } finally {
+        conn.close();
+      }
+      await daemon.sessionEnded(from);
+      expect((await runAndSettle(daemon, { ring: 'packed' })).failure).toBeNull();
+    } finally {
+      mem.close();
+      kick.close();
+      await daemon.stop();
+    }
+  });
+});
+
 describe('vhost-user: packed ring areas outside guest memory', () => {
   it.each(['device', 'driver'] as const)(
     'a %s event area outside every region is refused at the message that would start the queue; the next front-end is served',

@@ -483,6 +483,10 @@ export class BackendSession {
     const indices = this.#device.unitOf(index, this.#acked);
     if (indices.some((i) => this.#vrings[i].unit !== null || !this.#ready(i))) return;
     const packed = hasFeature(this.#acked, VIRTIO_F_RING_PACKED);
+    // The base was checked when it came, against the size and layout of that moment; a SET_VRING_NUM or
+    // SET_FEATURES after it may have changed either (found by the fuzz campaign: a packed ring about to start at
+    // position 0x7fff of 8). Checked again against what the ring starts with.
+    for (const i of indices) checkRingBase(R.SET_VRING_BASE, i, this.#vrings[i].base, packed, this.#vrings[i].size);
     const start: UnitStart = {
       features: this.#acked,
       regions: this.#regions,
