@@ -32,7 +32,7 @@ describe('a back-end restarted under a reconnecting front-end', () => {
         progress >= at ? Promise.resolve() : new Promise((resolve) => waiters.push({ at, resolve }));
       const run = runReconnectingFrontend(
         path,
-        { ...DEFAULT_RUN, ring: 'split', inOrder, buffers, batch: 8, queueSize: 256 },
+        { ...DEFAULT_RUN, ring: 'split', inOrder, buffers, batch: 2, queueSize: 256 },
         30_000,
         onProgress,
       );
@@ -41,9 +41,14 @@ describe('a back-end restarted under a reconnecting front-end', () => {
         for (let kill = 0; kill < 3; kill++) {
           const d = new ServeProcess('test', path, ['--client', '--no-packed']);
           daemons.push(d);
-          // Killed once it has served a few thousand buffers of its own, mid-traffic.
-          await d.waitFor(/queue 0 started/);
-          await reached(progress + 3000);
+          // Killed once it has served a thousand buffers of its own, mid-traffic. If the run ended first (a slow kill
+          // let a back-end finish it), waiting on would hang: the check below then reports too few connections.
+          const ended = run.then(
+            () => true,
+            () => true,
+          );
+          if (await Promise.race([d.waitFor(/queue 0 started/).then(() => false), ended])) break;
+          if (await Promise.race([reached(progress + 1000).then(() => false), ended])) break;
           d.proc.kill('SIGKILL');
           await once(d.proc, 'exit');
         }
