@@ -365,40 +365,56 @@ describe('vhost-user: setup messages are checked before a queue starts', () => {
   );
 });
 
+/**
+ * A packed queue set up over a raw front-end (memory at user 0x100000, 64 KiB) whose SET_VRING_ENABLE must be refused
+ * with `refusal`, no queue starting; afterwards the daemon serves the next front-end. `baseFirst`: a SET_VRING_BASE sent
+ * before SET_VRING_NUM.
+ */
+async function packedStartRefused(
+  name: string,
+  ring: { baseFirst?: number; size: number; avail: number; used: number },
+  refusal: RegExp,
+): Promise<void> {
+  const daemon = new Daemon(join(dir, `${name}.sock`));
+  const mem = MemFd.create('vqkit-guest', 0x10000);
+  const kick = EventFd.create();
+  try {
+    await daemon.waitFor(/listening on/);
+    const from = daemon.lines.length;
+    const { conn, ask } = await connectRaw(daemon.socket, featureMask(VIRTIO_F_RING_PACKED));
+    try {
+      const table = encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]);
+      expect(await ask(R.SET_MEM_TABLE, table, [mem.fd])).toBe(0n);
+      if (ring.baseFirst !== undefined) {
+        expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: ring.baseFirst }))).toBe(0n);
+      }
+      expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: ring.size }))).toBe(0n);
+      const addr = { index: 0, flags: 0, desc: 0x10_0000, avail: ring.avail, used: ring.used, log: 0n };
+      expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
+      expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd])).toBe(0n);
+      expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
+      await daemon.waitFor(refusal, from);
+      expect(daemon.lines.slice(from).some((l) => /queue 0 started/.test(l))).toBe(false);
+    } finally {
+      conn.close();
+    }
+    await daemon.sessionEnded(from);
+    expect((await runAndSettle(daemon, { ring: 'packed' })).failure).toBeNull();
+  } finally {
+    mem.close();
+    kick.close();
+    await daemon.stop();
+  }
+}
+
 describe('vhost-user: a packed base checked again when the queue starts', () => {
   it('a base given before the ring size, outside the ring it then gets, is refused at the message that would start it (found by the fuzz campaign)', async () => {
-    const daemon = new Daemon(join(dir, 'packed-late-base.sock'));
-    const mem = MemFd.create('vqkit-guest', 0x10000);
-    const kick = EventFd.create();
-    try {
-      await daemon.waitFor(/listening on/);
-      const from = daemon.lines.length;
-      const { conn, ask } = await connectRaw(daemon.socket, featureMask(VIRTIO_F_RING_PACKED));
-      try {
-        const table = encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]);
-        expect(await ask(R.SET_MEM_TABLE, table, [mem.fd])).toBe(0n);
-        // No size yet: position 0x7fff (wrap 1) cannot be judged, and is taken.
-        expect(await ask(R.SET_VRING_BASE, encodeVringState({ index: 0, num: 0xffff }))).toBe(0n);
-        expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 8 }))).toBe(0n);
-        const addr = { index: 0, flags: 0, desc: 0x10_0000, avail: 0x10_1000, used: 0x10_2000, log: 0n };
-        expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
-        expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd])).toBe(0n);
-        expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
-        await daemon.waitFor(
-          /refused SET_VRING_ENABLE: .*BAD_RING_BASE: queue 0: base 0xffff: the next descriptor 32767 is outside a ring of 8/,
-          from,
-        );
-        expect(daemon.lines.slice(from).some((l) => /queue 0 started/.test(l))).toBe(false);
-      } finally {
-        conn.close();
-      }
-      await daemon.sessionEnded(from);
-      expect((await runAndSettle(daemon, { ring: 'packed' })).failure).toBeNull();
-    } finally {
-      mem.close();
-      kick.close();
-      await daemon.stop();
-    }
+    // No size yet when the base comes: position 0x7fff (wrap 1) cannot be judged, and is taken.
+    await packedStartRefused(
+      'packed-late-base',
+      { baseFirst: 0xffff, size: 8, avail: 0x10_1000, used: 0x10_2000 },
+      /refused SET_VRING_ENABLE: .*BAD_RING_BASE: queue 0: base 0xffff: the next descriptor 32767 is outside a ring of 8/,
+    );
   });
 });
 
@@ -406,45 +422,13 @@ describe('vhost-user: packed ring areas outside guest memory', () => {
   it.each(['device', 'driver'] as const)(
     'a %s event area outside every region is refused at the message that would start the queue; the next front-end is served',
     async (area) => {
-      const daemon = new Daemon(join(dir, `packed-${area}-outside.sock`));
-      const mem = MemFd.create('vqkit-guest', 0x10000);
-      const kick = EventFd.create();
-      try {
-        await daemon.waitFor(/listening on/);
-        const from = daemon.lines.length;
-        const { conn, ask } = await connectRaw(daemon.socket, featureMask(VIRTIO_F_RING_PACKED));
-        try {
-          const table = encodeMemTable([{ guestAddr: 0, size: 0x10000, userAddr: 0x10_0000, mmapOffset: 0 }]);
-          expect(await ask(R.SET_MEM_TABLE, table, [mem.fd])).toBe(0n);
-          expect(await ask(R.SET_VRING_NUM, encodeVringState({ index: 0, num: 64 }))).toBe(0n);
-          // The descriptor ring is inside; one event area is past the region's end (user 0x110000).
-          const outside = 0x11_0000;
-          const addr = {
-            index: 0,
-            flags: 0,
-            desc: 0x10_0000,
-            avail: area === 'driver' ? outside : 0x10_1000,
-            used: area === 'device' ? outside : 0x10_2000,
-            log: 0n,
-          };
-          expect(await ask(R.SET_VRING_ADDR, encodeVringAddr(addr))).toBe(0n);
-          expect(await ask(R.SET_VRING_KICK, encodeVringFile(0, true), [kick.fd])).toBe(0n);
-          expect(await ask(R.SET_VRING_ENABLE, encodeVringState({ index: 0, num: 1 }))).not.toBe(0n);
-          await daemon.waitFor(
-            new RegExp(`refused SET_VRING_ENABLE: .*${area} event area 0x110000 is outside all regions`),
-            from,
-          );
-          expect(daemon.lines.slice(from).some((l) => /queue 0 started/.test(l))).toBe(false);
-        } finally {
-          conn.close();
-        }
-        await daemon.sessionEnded(from);
-        expect((await runAndSettle(daemon, { ring: 'packed' })).failure).toBeNull();
-      } finally {
-        mem.close();
-        kick.close();
-        await daemon.stop();
-      }
+      // The descriptor ring is inside; one event area is past the region's end (user 0x110000).
+      const outside = 0x11_0000;
+      await packedStartRefused(
+        `packed-${area}-outside`,
+        { size: 64, avail: area === 'driver' ? outside : 0x10_1000, used: area === 'device' ? outside : 0x10_2000 },
+        new RegExp(`refused SET_VRING_ENABLE: .*${area} event area 0x110000 is outside all regions`),
+      );
     },
   );
 });
