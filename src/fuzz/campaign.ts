@@ -57,7 +57,8 @@ function runSurface(surface: Surface): Promise<SurfaceResult> {
     child.on('exit', (code, signal) => {
       if (existsSync(out)) return resolve(JSON.parse(readFileSync(out, 'utf8')) as SurfaceResult);
       const hang = signal === 'SIGKILL' ? hangOf(surface, child.pid!) : null;
-      if (hang === null) return reject(new Error(`fuzz ${surface} ended with ${signal ?? `exit code ${code}`} and no result`));
+      if (hang === null)
+        return reject(new Error(`fuzz ${surface} ended with ${signal ?? `exit code ${code}`} and no result`));
       resolve({
         surface,
         description: '',
@@ -100,7 +101,9 @@ const report: CampaignReport = {
   surfaces: results,
 };
 process.stdout.write(`\n${campaignTable(report)}\n`);
-for (const r of results) for (const f of r.failures) process.stdout.write(`${r.surface}: ${f.kind} x${f.count}: ${f.message}\n  input: ${f.file}\n`);
+for (const r of results)
+  for (const f of r.failures)
+    process.stdout.write(`${r.surface}: ${f.kind} x${f.count}: ${f.message}\n  input: ${f.file}\n`);
 if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
 const bad = results.some((r) => r.failures.length > 0 || r.hangs > 0);
 process.exit(bad ? 1 : 0);

@@ -32,7 +32,8 @@ export class GuardedMemory {
     const all = this.#all;
     const end = GUARD + this.size;
     for (let i = 0; i < GUARD; i++) {
-      if (all[i] !== GUARD_BYTE) throw new FuzzFailure('out-of-bounds', `a byte ${GUARD - i} before guest memory changed`);
+      if (all[i] !== GUARD_BYTE)
+        throw new FuzzFailure('out-of-bounds', `a byte ${GUARD - i} before guest memory changed`);
       if (all[end + i] !== GUARD_BYTE) throw new FuzzFailure('out-of-bounds', `byte ${i} after guest memory changed`);
     }
   }
@@ -42,7 +43,10 @@ export class GuardedMemory {
     if (length === 0) return;
     const inRegion = view === this.bytes;
     if (!inRegion || !Number.isInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw new FuzzFailure('out-of-bounds', `${what}: ${length} bytes at offset ${offset} are not inside guest memory`);
+      throw new FuzzFailure(
+        'out-of-bounds',
+        `${what}: ${length} bytes at offset ${offset} are not inside guest memory`,
+      );
     }
   }
 

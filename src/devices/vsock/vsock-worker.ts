@@ -81,20 +81,16 @@ function release(session: string, log: (line: string) => void): UnitResult {
 async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promise<HostSide> {
   const known = hostSides.get(o.session);
   if (known !== undefined) return known;
-  const side: HostSide = {
-    endpoint: new VsockEndpoint({
-      name: `${o.name}.tx`,
-      localCid: VMADDR_CID_HOST,
-      peerCid: o.guestCid,
-      // Host sockets stir between units too: the next unit finds the work (the endpoint's pending state).
-      onWork: () => {
-        if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
-      },
-    }),
-    bridge: null as unknown as UdsBridge,
-    wake: null,
-  };
-  side.bridge = new UdsBridge(side.endpoint, o.udsPath, log);
+  const endpoint = new VsockEndpoint({
+    name: `${o.name}.tx`,
+    localCid: VMADDR_CID_HOST,
+    peerCid: o.guestCid,
+    // Host sockets stir between units too: the next unit finds the work (the endpoint's pending state).
+    onWork: () => {
+      if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
+    },
+  });
+  const side: HostSide = { endpoint, bridge: new UdsBridge(endpoint, o.udsPath, log), wake: null };
   await side.bridge.start();
   hostSides.set(o.session, side);
   log(

@@ -18,7 +18,19 @@ export const TARGETS: Record<Surface, FuzzTarget> = {
 export const SURFACE_MODULES: Record<Surface, readonly string[]> = {
   'ring-device': ['virtqueue/', 'memory/'],
   'ring-driver': ['virtqueue/', 'memory/'],
-  'vhost-user': ['transport/vhost-user/session.js', 'transport/vhost-user/messages.js', 'transport/vhost-user/reader.js', 'transport/vhost-user/memory-check.js', 'transport/vhost-user/memory-table.js'],
-  net: ['devices/net/frame.js', 'devices/net/net-pair.js', 'devices/net/net-control.js', 'devices/net/net-state.js', 'drivers/net/net-driver.js'],
+  'vhost-user': [
+    'transport/vhost-user/session.js',
+    'transport/vhost-user/messages.js',
+    'transport/vhost-user/reader.js',
+    'transport/vhost-user/memory-check.js',
+    'transport/vhost-user/memory-table.js',
+  ],
+  net: [
+    'devices/net/frame.js',
+    'devices/net/net-pair.js',
+    'devices/net/net-control.js',
+    'devices/net/net-state.js',
+    'drivers/net/net-driver.js',
+  ],
   vsock: ['devices/vsock/endpoint.js', 'devices/vsock/packet.js', 'devices/vsock/vsock-device.js'],
 };

@@ -2,15 +2,21 @@ import { NetControl } from '../../devices/net/net-control.js';
 import { Delivery, NetDevicePair } from '../../devices/net/net-pair.js';
 import { NetState } from '../../devices/net/net-state.js';
 import { NetDriverPair } from '../../drivers/net/net-driver.js';
-import { ETH_HEADER_SIZE, VIRTIO_NET_F_CTRL_MAC_ADDR, VIRTIO_NET_F_CTRL_RX, VIRTIO_NET_F_MQ, VIRTIO_NET_HDR_SIZE, maxFrameSize } from '../../spec/net.js';
+import {
+  ETH_HEADER_SIZE,
+  VIRTIO_NET_F_CTRL_MAC_ADDR,
+  VIRTIO_NET_F_CTRL_RX,
+  VIRTIO_NET_F_MQ,
+  VIRTIO_NET_HDR_SIZE,
+  maxFrameSize,
+} from '../../spec/net.js';
 import { featureMask } from '../../virtqueue/features.js';
-import { createDeviceQueue, createDriverQueue, packedRingLayout, splitRingLayout } from '../../virtqueue/index.js';
 import { ScatterList } from '../../virtqueue/scatter-list.js';
 import type { IndirectChoice } from '../../virtqueue/types.js';
 import { GuardedMemory } from '../guarded-memory.js';
 import { FuzzInput } from '../input.js';
 import { guarded, invariant, type FuzzTarget } from '../target.js';
-import { ringConfig } from './ring-pair.js';
+import { queuePair, ringConfig } from './ring-pair.js';
 
 /**
  * virtio-net on rings: vqkit's device (frame and header checks on transmit, receive with and without MRG_RXBUF, the
@@ -47,7 +53,17 @@ const enum Op {
   Poke,
   Flush,
 }
-const OPS: readonly Op[] = [Op.Tx, Op.Tx, Op.Transmit, Op.Refill, Op.Receive, Op.DriverReceive, Op.Control, Op.Poke, Op.Flush];
+const OPS: readonly Op[] = [
+  Op.Tx,
+  Op.Tx,
+  Op.Transmit,
+  Op.Refill,
+  Op.Receive,
+  Op.DriverReceive,
+  Op.Control,
+  Op.Poke,
+  Op.Flush,
+];
 
 /** The frame a guest's transmit buffer carries, as the reference model sees it. */
 interface SentFrame {
@@ -63,16 +79,12 @@ function run(data: Uint8Array): void {
   const ring = ringConfig(input);
   const mergeable = input.bool();
   const features = ring.features | featureMask(VIRTIO_NET_F_CTRL_RX, VIRTIO_NET_F_CTRL_MAC_ADDR, VIRTIO_NET_F_MQ);
-  const packed = (ring.features & featureMask(34)) !== 0n;
   const g = new GuardedMemory(BASE, MEMORY);
-  const queue = (i: number, name: string) => {
-    const layout = packed ? packedRingLayout(BASE + RING_AT[i], QUEUE) : splitRingLayout(BASE + RING_AT[i], QUEUE);
-    const config = { name, size: QUEUE, features, memory: g.memory, addresses: layout.addresses };
-    return {
-      driver: guarded('driver constructor', () => createDriverQueue<number>({ ...config, indirectArea: BASE + INDIRECT_AT[i], indirectMax: INDIRECT_MAX }))!,
-      device: guarded('device constructor', () => createDeviceQueue({ ...config, usedEntries: ring.perBuffer ? 'per-buffer' : 'batched' }))!,
-    };
-  };
+  const queue = (i: number, name: string) =>
+    queuePair(g, BASE + RING_AT[i], QUEUE, { ...ring, features }, name, {
+      indirectArea: BASE + INDIRECT_AT[i],
+      indirectMax: INDIRECT_MAX,
+    });
   const rx = queue(0, 'net.rx0');
   const tx = queue(1, 'net.tx0');
   const ctrl = queue(2, 'net.ctrl');
@@ -111,14 +123,21 @@ function run(data: Uint8Array): void {
 
   const sink = (bytes: Uint8Array, offset: number, length: number): void => {
     invariant(length >= ETH_HEADER_SIZE && length <= MAX_FRAME, () => `a ${length}-byte frame handed out (MTU ${MTU})`);
-    invariant(offset >= 0 && offset + length <= bytes.length, () => `frame ${offset}+${length} outside its ${bytes.length}-byte view`);
+    invariant(
+      offset >= 0 && offset + length <= bytes.length,
+      () => `frame ${offset}+${length} outside its ${bytes.length}-byte view`,
+    );
     if (bytes === g.bytes) g.assertInside(g.bytes, offset, length, 'transmitted frame');
     if (tampered) return;
     skipRefused(sent.length);
     const want = sent[popped++];
-    invariant(want !== undefined && want.valid && want.length === length, () => `frame of ${length} bytes handed out, model expects ${JSON.stringify(want)}`);
+    invariant(
+      want !== undefined && want.valid && want.length === length,
+      () => `frame of ${length} bytes handed out, model expects ${JSON.stringify(want)}`,
+    );
     for (let i = 0; i < length; i++) {
-      if (bytes[offset + i] !== pattern(want.token, i)) invariant(false, () => `frame ${want.token} differs at byte ${i}`);
+      if (bytes[offset + i] !== pattern(want.token, i))
+        invariant(false, () => `frame ${want.token} differs at byte ${i}`);
     }
   };
 
@@ -128,19 +147,29 @@ function run(data: Uint8Array): void {
     if (tampered) return;
     skipRefused(start + n);
     invariant(popped === start + n, () => `the device popped ${n} frames, the model accounts for ${popped - start}`);
-    invariant(refusedByModel === pair.stats.txErrors, () => `device refused ${pair.stats.txErrors} frames, the model ${refusedByModel}`);
+    invariant(
+      refusedByModel === pair.stats.txErrors,
+      () => `device refused ${pair.stats.txErrors} frames, the model ${refusedByModel}`,
+    );
   };
 
   const driverReceive = (): void => {
     for (let k = 0; k < QUEUE * 2; k++) {
       const got = guarded('guest.receive', () =>
         guest.receive((bytes, offset, length) => {
-          invariant(offset >= 0 && offset + length <= bytes.length, () => `received frame ${offset}+${length} outside its view`);
+          invariant(
+            offset >= 0 && offset + length <= bytes.length,
+            () => `received frame ${offset}+${length} outside its view`,
+          );
           if (tampered) return;
           const want = received.shift();
-          invariant(want !== undefined && want.length === length, () => `received ${length} bytes, model expects ${JSON.stringify(want)}`);
+          invariant(
+            want !== undefined && want.length === length,
+            () => `received ${length} bytes, model expects ${JSON.stringify(want)}`,
+          );
           for (let i = 0; i < length; i++) {
-            if (bytes[offset + i] !== pattern(want.seed, i)) invariant(false, () => `received frame differs at byte ${i}`);
+            if (bytes[offset + i] !== pattern(want.seed, i))
+              invariant(false, () => `received frame differs at byte ${i}`);
           }
         }),
       );
@@ -178,7 +207,8 @@ function run(data: Uint8Array): void {
         for (let i = 0; i < length; i++) h[VIRTIO_NET_HDR_SIZE + i] = pattern(token, i);
         if (!guarded('tx.add', () => tx.driver.add(sg, token, indirect))) break;
         sentTokens++;
-        const valid = !writable && length >= ETH_HEADER_SIZE && length <= MAX_FRAME && (flags & ~0x2) === 0 && gso === 0;
+        const valid =
+          !writable && length >= ETH_HEADER_SIZE && length <= MAX_FRAME && (flags & ~0x2) === 0 && gso === 0;
         sent.push({ valid, token, length });
         guarded('tx.kickPrepare', () => tx.driver.kickPrepare());
         break;
@@ -199,7 +229,9 @@ function run(data: Uint8Array): void {
         if (d === Delivery.Dropped) droppedRx = true;
         if (!tampered && d === Delivery.Dropped) {
           // Only a frame too long for the receive buffers may be dropped.
-          const fits = mergeable ? frame.length + VIRTIO_NET_HDR_SIZE <= QUEUE * RX_BUFFER : frame.length + VIRTIO_NET_HDR_SIZE <= RX_BUFFER;
+          const fits = mergeable
+            ? frame.length + VIRTIO_NET_HDR_SIZE <= QUEUE * RX_BUFFER
+            : frame.length + VIRTIO_NET_HDR_SIZE <= RX_BUFFER;
           invariant(!fits, () => `a ${frame.length}-byte frame dropped though the buffers hold it`);
         }
         break;
@@ -235,7 +267,11 @@ function run(data: Uint8Array): void {
       }
       case Op.Flush:
         for (const q of [rx, tx, ctrl]) guarded('flush', () => q.device.flush());
-        for (let t = guarded('tx.takeUsed', () => tx.driver.takeUsed()); t !== undefined; t = guarded('tx.takeUsed', () => tx.driver.takeUsed())) {
+        for (
+          let t = guarded('tx.takeUsed', () => tx.driver.takeUsed());
+          t !== undefined;
+          t = guarded('tx.takeUsed', () => tx.driver.takeUsed())
+        ) {
           invariant(t < sentTokens, () => `transmit token ${t} never added`);
         }
         break;
@@ -272,7 +308,19 @@ export const netTarget: FuzzTarget = {
         const bytes = [config * 2, 3, mergeable];
         bytes.push(code(Op.Refill));
         for (let k = 0; k < 4; k++) bytes.push(code(Op.Tx), 0, 0, 60 + k * 200, k, 0, k % 3, k % 3, k * 40, 0);
-        bytes.push(code(Op.Transmit), 7, code(Op.Receive), 9, 100, 0, code(Op.Receive), 3, 0xdc, 5, code(Op.DriverReceive));
+        bytes.push(
+          code(Op.Transmit),
+          7,
+          code(Op.Receive),
+          9,
+          100,
+          0,
+          code(Op.Receive),
+          3,
+          0xdc,
+          5,
+          code(Op.DriverReceive),
+        );
         bytes.push(code(Op.Control), 3, 1, 0, 0, 1, code(Op.Control), 4, 4, 0, 1, 0, code(Op.Flush));
         seeds.push(Uint8Array.from(bytes));
       }

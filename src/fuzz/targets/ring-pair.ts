@@ -1,4 +1,10 @@
-import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED, VIRTIO_F_VERSION_1 } from '../../spec/features.js';
+import {
+  VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+  VIRTIO_F_IN_ORDER,
+  VIRTIO_F_RING_PACKED,
+  VIRTIO_F_VERSION_1,
+} from '../../spec/features.js';
 import type { Chain } from '../../virtqueue/chain.js';
 import { featureMask, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue, packedRingLayout, splitRingLayout } from '../../virtqueue/index.js';
@@ -49,8 +55,35 @@ const enum Op {
 
 /** Which operations each byte value means, weighted towards the hostile side's writes. */
 const OPS: Record<HostileSide, readonly Op[]> = {
-  driver: [Op.Add, Op.Add, Op.Kick, Op.Poke, Op.Poke, Op.Poke16, Op.Poke16, Op.Pop, Op.Pop, Op.Complete, Op.Flush, Op.Take, Op.Notify],
-  device: [Op.Add, Op.Add, Op.Kick, Op.Pop, Op.Complete, Op.Flush, Op.Poke, Op.Poke16, Op.Poke16, Op.Take, Op.Take, Op.Notify],
+  driver: [
+    Op.Add,
+    Op.Add,
+    Op.Kick,
+    Op.Poke,
+    Op.Poke,
+    Op.Poke16,
+    Op.Poke16,
+    Op.Pop,
+    Op.Pop,
+    Op.Complete,
+    Op.Flush,
+    Op.Take,
+    Op.Notify,
+  ],
+  device: [
+    Op.Add,
+    Op.Add,
+    Op.Kick,
+    Op.Pop,
+    Op.Complete,
+    Op.Flush,
+    Op.Poke,
+    Op.Poke16,
+    Op.Poke16,
+    Op.Take,
+    Op.Take,
+    Op.Notify,
+  ],
 };
 
 interface Areas {
@@ -71,7 +104,15 @@ class DriverBook {
   readonly written: number[] = [];
 }
 
-export function ringConfig(input: FuzzInput): { features: Features; size: number; perBuffer: boolean; readOnlyIndirect: boolean } {
+/** A ring's configuration, drawn from an input's first bytes. */
+export interface RingConfig {
+  features: Features;
+  size: number;
+  perBuffer: boolean;
+  readOnlyIndirect: boolean;
+}
+
+export function ringConfig(input: FuzzInput): RingConfig {
   const c = input.u8();
   const packed = (c & 1) !== 0;
   const bits = [VIRTIO_F_VERSION_1];
@@ -83,25 +124,42 @@ export function ringConfig(input: FuzzInput): { features: Features; size: number
   return { features: featureMask(...bits), size, perBuffer: (c & 16) !== 0, readOnlyIndirect: (c & 32) !== 0 };
 }
 
+/** vqkit's driver and device on one ring laid out at guest address `at` of `g`, as the targets build each queue. */
+export function queuePair(
+  g: GuardedMemory,
+  at: number,
+  size: number,
+  ring: RingConfig,
+  name: string,
+  o: { indirectArea?: number; indirectMax?: number; readOnlyIndirectTables?: boolean } = {},
+) {
+  const packed = (ring.features & featureMask(VIRTIO_F_RING_PACKED)) !== 0n;
+  const layout = packed ? packedRingLayout(at, size) : splitRingLayout(at, size);
+  const config = { name, size, features: ring.features, memory: g.memory, addresses: layout.addresses };
+  const usedEntries = ring.perBuffer ? ('per-buffer' as const) : ('batched' as const);
+  return {
+    addresses: layout.addresses,
+    driver: guarded('driver constructor', () =>
+      createDriverQueue<number>({ ...config, indirectArea: o.indirectArea, indirectMax: o.indirectMax }),
+    )!,
+    device: guarded('device constructor', () =>
+      createDeviceQueue({ ...config, usedEntries, readOnlyIndirectTables: o.readOnlyIndirectTables }),
+    )!,
+  };
+}
+
 export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
   const input = new FuzzInput(data);
-  const { features, size, perBuffer, readOnlyIndirect } = ringConfig(input);
+  const ring = ringConfig(input);
+  const { features, size, readOnlyIndirect } = ring;
   const packed = (features & featureMask(VIRTIO_F_RING_PACKED)) !== 0n;
   const inOrder = (features & featureMask(VIRTIO_F_IN_ORDER)) !== 0n;
   const g = new GuardedMemory(BASE, MEMORY);
-  const layout = packed ? packedRingLayout(BASE, size) : splitRingLayout(BASE, size);
-  const addresses = layout.addresses;
-  const common = { name: 'fuzz.0', size, features, memory: g.memory, addresses };
-  const driver = guarded('driver constructor', () =>
-    createDriverQueue<number>({ ...common, indirectArea: BASE + INDIRECT_AT, indirectMax: INDIRECT_MAX }),
-  )!;
-  const device = guarded('device constructor', () =>
-    createDeviceQueue({
-      ...common,
-      usedEntries: perBuffer ? 'per-buffer' : 'batched',
-      readOnlyIndirectTables: readOnlyIndirect,
-    }),
-  )!;
+  const { addresses, driver, device } = queuePair(g, BASE, size, ring, 'fuzz.0', {
+    indirectArea: BASE + INDIRECT_AT,
+    indirectMax: INDIRECT_MAX,
+    readOnlyIndirectTables: readOnlyIndirect,
+  });
   const areas = hostileAreas(hostile, packed, size, addresses);
   const book = new DriverBook();
   const live: Chain[] = [];
@@ -110,14 +168,19 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
   let tampered = false;
 
   const checkChain = (chain: Chain): void => {
-    invariant(chain.descCount >= 1 && chain.descCount <= size, () => `chain ${chain.id} takes ${chain.descCount} descriptors of ${size}`);
+    invariant(
+      chain.descCount >= 1 && chain.descCount <= size,
+      () => `chain ${chain.id} takes ${chain.descCount} descriptors of ${size}`,
+    );
     if (chain.segCount > MAX_SEGMENTS(size)) {
       throw new FuzzFailure('unbounded', `chain ${chain.id} has ${chain.segCount} segments`);
     }
-    for (let i = 0; i < chain.segCount; i++) g.assertInside(chain.bytes[i], chain.offsets[i], chain.lengths[i], `segment ${i} of chain ${chain.id}`);
+    for (let i = 0; i < chain.segCount; i++)
+      g.assertInside(chain.bytes[i], chain.offsets[i], chain.lengths[i], `segment ${i} of chain ${chain.id}`);
     // A packed device under IN_ORDER knows buffers by their place in the ring and only echoes the Buffer ID back
     // (the driver's own label): a driver that repeats one confuses itself, not the device.
-    if (!(packed && inOrder)) invariant(!liveIds.has(chain.id), () => `buffer ${chain.id} popped while already in flight`);
+    if (!(packed && inOrder))
+      invariant(!liveIds.has(chain.id), () => `buffer ${chain.id} popped while already in flight`);
     invariant(chain.id >= 0 && chain.id < size, () => `buffer id ${chain.id} outside a ring of ${size}`);
   };
 
@@ -130,7 +193,8 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
         const want = book.added[chain.seq];
         invariant(
           want !== undefined && want.readable === chain.readableLength && want.writable === chain.writableLength,
-          () => `chain #${chain.seq} is ${chain.readableLength}/${chain.writableLength} bytes, added as ${want?.readable}/${want?.writable}`,
+          () =>
+            `chain #${chain.seq} is ${chain.readableLength}/${chain.writableLength} bytes, added as ${want?.readable}/${want?.writable}`,
         );
       }
       live.push(chain);
@@ -157,8 +221,15 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
       const added = book.added[token];
       invariant(added !== undefined, () => `the driver returned token ${token}, never added`);
       invariant(!book.back[token], () => `the driver returned buffer ${token} twice`);
-      invariant(driver.usedLen <= added.writable, () => `used length ${driver.usedLen} beyond ${added.writable} writable bytes`);
-      if (!tampered) invariant(driver.usedLen === book.written[token], () => `buffer ${token}: used length ${driver.usedLen}, device wrote ${book.written[token]}`);
+      invariant(
+        driver.usedLen <= added.writable,
+        () => `used length ${driver.usedLen} beyond ${added.writable} writable bytes`,
+      );
+      if (!tampered)
+        invariant(
+          driver.usedLen === book.written[token],
+          () => `buffer ${token}: used length ${driver.usedLen}, device wrote ${book.written[token]}`,
+        );
       book.back[token] = true;
     }
   };
@@ -263,7 +334,13 @@ function hostileAreas(hostile: HostileSide, packed: boolean, size: number, a: Ri
       : { writable: [ring, ring, [off(a.device), 4]] };
   }
   return hostile === 'driver'
-    ? { writable: [[off(a.desc), 16 * size], [off(a.driver), 6 + 2 * size], [INDIRECT_AT, size * INDIRECT_MAX * 16]] }
+    ? {
+        writable: [
+          [off(a.desc), 16 * size],
+          [off(a.driver), 6 + 2 * size],
+          [INDIRECT_AT, size * INDIRECT_MAX * 16],
+        ],
+      }
     : { writable: [[off(a.device), 6 + 8 * size]] };
 }
 

@@ -5,10 +5,20 @@ import { packedDescRingSize } from '../../spec/packed.js';
 import { availRingSize, descTableSize, usedRingSize } from '../../spec/split.js';
 import { VHOST_USER_NEED_REPLY, VHOST_USER_VERSION, VhostUserRequest as R } from '../../spec/vhost-user.js';
 import { RING_FEATURES, hasFeature } from '../../virtqueue/features.js';
-import { VhostUserProtocolError, encodeMessage, type MemoryRegion, type VhostUserMessage } from '../../transport/vhost-user/messages.js';
+import {
+  VhostUserProtocolError,
+  encodeMessage,
+  type MemoryRegion,
+  type VhostUserMessage,
+} from '../../transport/vhost-user/messages.js';
 import { MessageReader } from '../../transport/vhost-user/reader.js';
 import type { UnitStart } from '../../transport/vhost-user/served-device.js';
-import { BackendSession, type MessageChannel, type SessionFds, type UnitRunner } from '../../transport/vhost-user/session.js';
+import {
+  BackendSession,
+  type MessageChannel,
+  type SessionFds,
+  type UnitRunner,
+} from '../../transport/vhost-user/session.js';
 import { FuzzInput } from '../input.js';
 import { FuzzFailure, invariant, type FuzzTarget } from '../target.js';
 
@@ -95,7 +105,8 @@ class FdTable implements SessionFds {
     invariant(this.#open.has(fd), () => `the session checked fd ${fd}, which it does not hold`);
     if (this.#kind.get(fd) !== 'memfd') throw new VhostUserProtocolError('BAD_MEMORY_FD', request, `fd ${fd}`);
     if (r.mmapOffset % 4096 !== 0) throw new VhostUserProtocolError('MISALIGNED_REGION', request, `fd ${fd}`);
-    if (r.mmapOffset + r.size > this.#size.get(fd)!) throw new VhostUserProtocolError('REGION_PAST_FILE', request, `fd ${fd}`);
+    if (r.mmapOffset + r.size > this.#size.get(fd)!)
+      throw new VhostUserProtocolError('REGION_PAST_FILE', request, `fd ${fd}`);
     return { sealed: true };
   }
 
@@ -123,7 +134,8 @@ class ScriptedChannel implements MessageChannel {
       try {
         this.#reader.push(bytes.subarray(at, at + n), first ? fds : []);
       } catch (e) {
-        if (!(e instanceof VhostUserProtocolError)) throw new FuzzFailure('escape', `MessageReader threw ${(e as Error).message}`);
+        if (!(e instanceof VhostUserProtocolError))
+          throw new FuzzFailure('escape', `MessageReader threw ${(e as Error).message}`);
         // The connection drops the stream and closes the fds of the message it could not read.
         this.#reader.takeAllFds().forEach((fd) => table.close(fd));
         this.#messages.push(e);
@@ -175,7 +187,8 @@ class CheckedRunner implements UnitRunner {
     this.running++;
     let stop!: () => void;
     const done = new Promise<{ result: unknown }>((resolve) => {
-      stop = () => resolve({ result: { failure: null, lastAvailIdx: start.queues.map((q) => q.availBase), stats: {} } });
+      stop = () =>
+        resolve({ result: { failure: null, lastAvailIdx: start.queues.map((q) => q.availBase), stats: {} } });
     });
     let stopped = false;
     return {
@@ -201,12 +214,28 @@ function checkStart(start: UnitStart): void {
   const inside = (gpa: number, bytes: number): boolean =>
     start.regions.some((r) => gpa >= r.guestAddr && gpa + bytes <= r.guestAddr + r.size);
   for (const q of start.queues) {
-    invariant(q.size >= 1 && q.size <= MAX_SIZE && (packed || (q.size & (q.size - 1)) === 0), () => `queue ${q.index} started with size ${q.size}`);
-    if (packed) invariant((q.availBase & 0x7fff) < q.size, () => `packed queue ${q.index} started at ${q.availBase} of ${q.size}`);
+    invariant(
+      q.size >= 1 && q.size <= MAX_SIZE && (packed || (q.size & (q.size - 1)) === 0),
+      () => `queue ${q.index} started with size ${q.size}`,
+    );
+    if (packed)
+      invariant(
+        (q.availBase & 0x7fff) < q.size,
+        () => `packed queue ${q.index} started at ${q.availBase} of ${q.size}`,
+      );
     const areas = packed
-      ? [[q.addresses.desc, packedDescRingSize(q.size)], [q.addresses.driver, 4], [q.addresses.device, 4]]
-      : [[q.addresses.desc, descTableSize(q.size)], [q.addresses.driver, availRingSize(q.size)], [q.addresses.device, usedRingSize(q.size)]];
-    for (const [gpa, bytes] of areas) invariant(inside(gpa, bytes), () => `queue ${q.index}: ring area 0x${gpa.toString(16)}+${bytes} outside memory`);
+      ? [
+          [q.addresses.desc, packedDescRingSize(q.size)],
+          [q.addresses.driver, 4],
+          [q.addresses.device, 4],
+        ]
+      : [
+          [q.addresses.desc, descTableSize(q.size)],
+          [q.addresses.driver, availRingSize(q.size)],
+          [q.addresses.device, usedRingSize(q.size)],
+        ];
+    for (const [gpa, bytes] of areas)
+      invariant(inside(gpa, bytes), () => `queue ${q.index}: ring area 0x${gpa.toString(16)}+${bytes} outside memory`);
     for (let i = 0; i < 3; i++) {
       for (let j = i + 1; j < 3; j++) {
         const [a, al] = areas[i];
@@ -218,7 +247,10 @@ function checkStart(start: UnitStart): void {
 }
 
 /** One message's request, flags, payload and fds, mostly well-formed, from the input. */
-function message(input: FuzzInput, table: FdTable): { request: number; flags: number; payload: Uint8Array; fds: number[] } {
+function message(
+  input: FuzzInput,
+  table: FdTable,
+): { request: number; flags: number; payload: Uint8Array; fds: number[] } {
   const shape = input.u8();
   const flags = shape < 16 ? input.u32() : shape & 1 ? VHOST_USER_VERSION | VHOST_USER_NEED_REPLY : VHOST_USER_VERSION;
   if (shape >= 240) {
@@ -274,7 +306,13 @@ function message(input: FuzzInput, table: FdTable): { request: number; flags: nu
     case R.GET_VRING_BASE:
     case R.SET_VRING_ENABLE:
       u32(input.below(QUEUES + 1));
-      u32(request === R.SET_VRING_NUM ? input.pick(RING_SIZES) : request === R.SET_VRING_ENABLE ? input.below(2) : input.pick(BASES));
+      u32(
+        request === R.SET_VRING_NUM
+          ? input.pick(RING_SIZES)
+          : request === R.SET_VRING_ENABLE
+            ? input.below(2)
+            : input.pick(BASES),
+      );
       break;
     case R.SET_VRING_ADDR: {
       u32(input.below(QUEUES + 1));
@@ -311,7 +349,8 @@ function message(input: FuzzInput, table: FdTable): { request: number; flags: nu
 
 function fdsFor(input: FuzzInput, table: FdTable, n: number): number[] {
   return Array.from({ length: n }, () => {
-    const kind: FdKind = input.below(8) === 0 ? input.pick(['eventfd', 'socket'] as const) : input.bool() ? 'eventfd' : 'memfd';
+    const kind: FdKind =
+      input.below(8) === 0 ? input.pick(['eventfd', 'socket'] as const) : input.bool() ? 'eventfd' : 'memfd';
     return table.open(kind, input.pick([0x20_0000, 0x10_0000, 0x1000]));
   });
 }

@@ -3,12 +3,10 @@ import { emptyHeader, readHeader } from '../../devices/vsock/packet.js';
 import { VsockDevice, VsockEvents } from '../../devices/vsock/vsock-device.js';
 import { VsockDriver } from '../../drivers/vsock/vsock-driver.js';
 import { VIRTIO_VSOCK_SHUTDOWN_SEND, VSOCK_HDR_SIZE } from '../../spec/vsock.js';
-import { createDeviceQueue, createDriverQueue, packedRingLayout, splitRingLayout } from '../../virtqueue/index.js';
-import { featureMask } from '../../virtqueue/features.js';
 import { GuardedMemory } from '../guarded-memory.js';
 import { FuzzInput } from '../input.js';
 import { guarded, invariant, type FuzzTarget } from '../target.js';
-import { ringConfig } from './ring-pair.js';
+import { queuePair, ringConfig } from './ring-pair.js';
 
 /**
  * virtio-vsock: vqkit's device and host endpoint against vqkit's driver and guest endpoint on real rings, with
@@ -44,7 +42,19 @@ const enum Op {
   Inject,
   Poke,
 }
-const OPS: readonly Op[] = [Op.GuestConnect, Op.GuestWrite, Op.GuestWrite, Op.HostWrite, Op.Consume, Op.Pump, Op.Pump, Op.Shutdown, Op.HostConnect, Op.Inject, Op.Poke];
+const OPS: readonly Op[] = [
+  Op.GuestConnect,
+  Op.GuestWrite,
+  Op.GuestWrite,
+  Op.HostWrite,
+  Op.Consume,
+  Op.Pump,
+  Op.Pump,
+  Op.Shutdown,
+  Op.HostConnect,
+  Op.Inject,
+  Op.Poke,
+];
 
 /** Stream bytes are a function of the connection and the offset, so a receiver checks them without a copy. */
 const streamByte = (key: number, offset: number): number => (key * 131 + offset * 7 + (offset >>> 8)) & 0xff;
@@ -64,16 +74,8 @@ interface End {
 function run(data: Uint8Array): void {
   const input = new FuzzInput(data);
   const ring = ringConfig(input);
-  const packed = (ring.features & featureMask(34)) !== 0n;
   const g = new GuardedMemory(BASE, MEMORY);
-  const queue = (i: number, name: string) => {
-    const layout = packed ? packedRingLayout(BASE + RING_AT[i], QUEUE) : splitRingLayout(BASE + RING_AT[i], QUEUE);
-    const config = { name, size: QUEUE, features: ring.features, memory: g.memory, addresses: layout.addresses };
-    return {
-      driver: guarded('driver constructor', () => createDriverQueue<number>(config))!,
-      device: guarded('device constructor', () => createDeviceQueue({ ...config, usedEntries: ring.perBuffer ? 'per-buffer' : 'batched' }))!,
-    };
-  };
+  const queue = (i: number, name: string) => queuePair(g, BASE + RING_AT[i], QUEUE, ring, name);
   const rx = queue(0, 'vsock.rx');
   const tx = queue(1, 'vsock.tx');
   const event = queue(2, 'vsock.event');
@@ -81,8 +83,16 @@ function run(data: Uint8Array): void {
   const guest = new VsockEndpoint({ name: 'guest', localCid: GUEST_CID, peerCid: HOST_CID, bufAlloc: BUF_ALLOC });
   const device = new VsockDevice(rx.device, tx.device, host);
   const events = new VsockEvents(event.device);
-  const area = (at: number, slot: number) => ({ addr: BASE + at, area: g.bytes.subarray(at, at + QUEUE * slot), slotBytes: slot });
-  const driver = new VsockDriver(rx.driver, tx.driver, event.driver, guest, { rx: area(RX_AT, SLOT), tx: area(TX_AT, SLOT), event: area(EVENT_AT, 8) });
+  const area = (at: number, slot: number) => ({
+    addr: BASE + at,
+    area: g.bytes.subarray(at, at + QUEUE * slot),
+    slotBytes: slot,
+  });
+  const driver = new VsockDriver(rx.driver, tx.driver, event.driver, guest, {
+    rx: area(RX_AT, SLOT),
+    tx: area(TX_AT, SLOT),
+    event: area(EVENT_AT, 8),
+  });
 
   let tampered = false;
   /** A connection closed or reset early may still get packets in flight: those are refused, legitimately. */
@@ -95,12 +105,16 @@ function run(data: Uint8Array): void {
       invariant(b.length > 0, () => 'an empty data callback');
       if (!tampered) {
         for (let i = 0; i < b.length; i++) {
-          if (b[i] !== streamByte(key, end.received + i)) invariant(false, () => `stream ${key} wrong at byte ${end.received + i}`);
+          if (b[i] !== streamByte(key, end.received + i))
+            invariant(false, () => `stream ${key} wrong at byte ${end.received + i}`);
         }
       }
       end.received += b.length;
       end.unconsumed += b.length;
-      invariant(end.unconsumed <= BUF_ALLOC, () => `stream ${key}: ${end.unconsumed} bytes unconsumed, ${BUF_ALLOC} advertised`);
+      invariant(
+        end.unconsumed <= BUF_ALLOC,
+        () => `stream ${key}: ${end.unconsumed} bytes unconsumed, ${BUF_ALLOC} advertised`,
+      );
     };
     conn.onClose = () => (end.closed = true);
     return end;
@@ -125,7 +139,13 @@ function run(data: Uint8Array): void {
     }
   };
   const write = (end: End | undefined, n: number): void => {
-    if (end === undefined || end.closed || end.conn.state === 'closed' || end.conn.localShutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) return;
+    if (
+      end === undefined ||
+      end.closed ||
+      end.conn.state === 'closed' ||
+      end.conn.localShutdown & VIRTIO_VSOCK_SHUTDOWN_SEND
+    )
+      return;
     const bytes = new Uint8Array(n);
     for (let i = 0; i < n; i++) bytes[i] = streamByte(end.key, end.written + i);
     guarded('conn.write', () => end.conn.write(bytes));
@@ -195,7 +215,10 @@ function run(data: Uint8Array): void {
         break;
       }
       case Op.Poke:
-        g.poke(input.pick([TX_AT, TX_AT + SLOT, RING_AT[1], RING_AT[0]]) + input.below(SLOT), input.take(1 + input.below(8)));
+        g.poke(
+          input.pick([TX_AT, TX_AT + SLOT, RING_AT[1], RING_AT[0]]) + input.below(SLOT),
+          input.take(1 + input.below(8)),
+        );
         tampered = true;
         break;
     }
@@ -222,21 +245,31 @@ function run(data: Uint8Array): void {
     invariant(q.device.error === null, () => `honest run, device error: ${q.device.error?.message}`);
     invariant(q.driver.error === null, () => `honest run, driver error: ${q.driver.error?.message}`);
   }
-  invariant((closedEarly || host.stats.errors === 0) && device.stats.bufferErrors === 0, () => `honest run, host refused: ${(host.lastError ?? device.lastError)?.message}`);
-  invariant((closedEarly || guest.stats.errors === 0) && driver.stats.bufferErrors === 0, () => `honest run, guest refused: ${(guest.lastError ?? driver.lastError)?.message}`);
+  invariant(
+    (closedEarly || host.stats.errors === 0) && device.stats.bufferErrors === 0,
+    () => `honest run, host refused: ${(host.lastError ?? device.lastError)?.message}`,
+  );
+  invariant(
+    (closedEarly || guest.stats.errors === 0) && driver.stats.bufferErrors === 0,
+    () => `honest run, guest refused: ${(guest.lastError ?? driver.lastError)?.message}`,
+  );
   // Every stream nobody closed arrived whole.
   const byKey = new Map<number, End[]>();
   for (const end of allEnds()) byKey.set(end.key, [...(byKey.get(end.key) ?? []), end]);
   for (const [key, pair] of byKey) {
     if (pair.length !== 2 || pair.some((e) => e.closed)) continue;
-    invariant(pair[0].written === pair[1].received && pair[1].written === pair[0].received, () => `stream ${key}: wrote ${pair[0].written}/${pair[1].written}, received ${pair[1].received}/${pair[0].received}`);
+    invariant(
+      pair[0].written === pair[1].received && pair[1].written === pair[0].received,
+      () =>
+        `stream ${key}: wrote ${pair[0].written}/${pair[1].written}, received ${pair[1].received}/${pair[0].received}`,
+    );
   }
 }
 
 export const vsockTarget: FuzzTarget = {
   surface: 'vsock',
   description:
-    'virtio-vsock device and host endpoint (packet parser, connection state machine, credit flow control, back-pressure) against packets, buffers and rings from the input, with vqkit\'s driver on the guest side',
+    "virtio-vsock device and host endpoint (packet parser, connection state machine, credit flow control, back-pressure) against packets, buffers and rings from the input, with vqkit's driver on the guest side",
   maxLength: 1024,
   dictionary: [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 20, 44, 0x40000000, 2048, 0xffffffff],
   seeds() {
@@ -244,8 +277,31 @@ export const vsockTarget: FuzzTarget = {
     const seeds: Uint8Array[] = [];
     for (let config = 0; config < 16; config++) {
       const bytes = [config * 2, 3];
-      bytes.push(code(Op.GuestConnect), 0, code(Op.Pump), code(Op.GuestWrite), 0, 0xe8, 3, code(Op.HostWrite), 0, 0x10, 2);
-      bytes.push(code(Op.Pump), code(Op.Consume), 0, 200, code(Op.HostConnect), code(Op.Pump), code(Op.Shutdown), 1, 1, code(Op.Pump));
+      bytes.push(
+        code(Op.GuestConnect),
+        0,
+        code(Op.Pump),
+        code(Op.GuestWrite),
+        0,
+        0xe8,
+        3,
+        code(Op.HostWrite),
+        0,
+        0x10,
+        2,
+      );
+      bytes.push(
+        code(Op.Pump),
+        code(Op.Consume),
+        0,
+        200,
+        code(Op.HostConnect),
+        code(Op.Pump),
+        code(Op.Shutdown),
+        1,
+        1,
+        code(Op.Pump),
+      );
       seeds.push(Uint8Array.from(bytes));
     }
     return seeds;

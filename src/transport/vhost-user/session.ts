@@ -287,9 +287,7 @@ export class BackendSession {
     const r = this.#releasing ? undefined : this.#device.release?.();
     this.#releasing = true;
     if (r === undefined) return;
-    const p =
-      r.eventLoop === true ? this.pool.startOnLoopThread(r.url, r.data, this.log) : this.pool.start(r.url, r.data);
-    const done = await p.done;
+    const done = await this.#startOnPool(r.url, r.data, r.eventLoop === true).done;
     if ('failure' in done) this.log(`releasing the device failed: ${done.failure}`);
   }
 
@@ -527,8 +525,13 @@ export class BackendSession {
     return { failure, lastAvailIdx: indices.map((i) => this.#vrings[i].base), stats: {} };
   }
 
+  /** A unit on a data-plane thread, or on the event-loop thread (one that needs node:net). */
+  #startOnPool(url: URL, data: unknown, eventLoop: boolean): PooledUnit {
+    return eventLoop ? this.pool.startOnLoopThread(url, data, this.log) : this.pool.start(url, data);
+  }
+
   #pooled(indices: readonly number[], start: UnitStart, url: URL, data: unknown, eventLoop: boolean): RunningUnit {
-    const p = eventLoop ? this.pool.startOnLoopThread(url, data, this.log) : this.pool.start(url, data);
+    const p = this.#startOnPool(url, data, eventLoop);
     const done = p.done.then((r) => {
       const result = 'result' in r ? (r.result as UnitResult) : this.#lost(indices, r.failure);
       this.#reportFailure(indices, result);
