@@ -35,6 +35,11 @@ export interface FaultCampaignReport {
   moments: Record<KillMoment, number>;
   /** The daemon's eventfds, memfds and sockets, and RSS: after the first cycle, at the end, and the highest seen. */
   fds: { first: number; last: number; max: number };
+  /**
+   * The daemon's fds with no front-end connected: before the campaign, and once it and the other port's traffic
+   * have ended (the samples above depend on whether the other port is between runs when taken).
+   */
+  idleFds: { before: number; after: number };
   rssBytes: { first: number; last: number; max: number };
   /** The daemon's RSS every 100 cycles (flat after warming up, or it leaks). */
   rssEvery100: number[];
@@ -61,6 +66,8 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
   const random = new Prng(o.seed);
   const moments: Record<KillMoment, number> = { 'before connecting': 0, 'during setup': 0, 'during traffic': 0 };
   const bystander = { runs: 0, frames: 0, failures: [] as string[] };
+  const pid = daemon.proc.pid!;
+  const idleFds = { before: heldKernelObjects(pid).length, after: 0 };
   let campaignOver = false;
   const bystanderRuns = (async () => {
     while (!campaignOver) {
@@ -70,7 +77,6 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
       if (r.failure !== null || r.pairs[0]?.bad !== 0) bystander.failures.push(r.failure ?? 'bad frames');
     }
   })();
-  const pid = daemon.proc.pid!;
   const fds = { first: 0, last: 0, max: 0 };
   const rss = { first: 0, last: 0, max: 0 };
   let stuckSessions = 0;
@@ -112,6 +118,9 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
     }
     campaignOver = true;
     await bystanderRuns;
+    // The other port's last session ends when the daemon sees its socket close.
+    const deadline = Date.now() + 10_000;
+    while ((idleFds.after = heldKernelObjects(pid).length) > idleFds.before && Date.now() < deadline) await sleep(20);
     const r = await runNetTraffic(victimSocket, { ...traffic, frames: 20_000 });
     return {
       suite: 'faults',
@@ -124,6 +133,7 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
       durationMs: Date.now() - started,
       moments,
       fds,
+      idleFds,
       rssBytes: rss,
       rssEvery100,
       bystander,
@@ -149,7 +159,8 @@ export function renderFaultCampaign(r: FaultCampaignReport): string {
       .map(([k, n]) => `${k}: ${n}`)
       .join(', ')}`,
     `  daemon fds (eventfd, memfd, socket): after the first ${r.fds.first}, at the end ${r.fds.last}, highest ` +
-      `${r.fds.max}: ${ok(r.fds.last <= r.fds.first)}`,
+      `${r.fds.max}; with no front-end connected ${r.idleFds.before} before, ${r.idleFds.after} after: ` +
+      `${ok(r.idleFds.after <= r.idleFds.before)}`,
     `  daemon RSS: after the first ${mb(r.rssBytes.first)}, at the end ${mb(r.rssBytes.last)}, highest ` +
       `${mb(r.rssBytes.max)}`,
     `  daemon RSS every 100 cycles: ${r.rssEvery100.map(mb).join(', ') || '-'}`,
