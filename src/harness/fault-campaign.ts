@@ -67,7 +67,23 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
   const moments: Record<KillMoment, number> = { 'before connecting': 0, 'during setup': 0, 'during traffic': 0 };
   const bystander = { runs: 0, frames: 0, failures: [] as string[] };
   const pid = daemon.proc.pid!;
+  // The idle baseline after one front-end has come and gone: the daemon makes some fds once, at its first session.
+  const warmUp = log.length;
+  await runNetTraffic(victimSocket, { ...traffic, frames: 1000 });
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(2)) {
+    if (log.slice(warmUp).some((l) => /net0: front-end gone/.test(l))) break;
+  }
   const idleFds = { before: heldKernelObjects(pid).length, after: 0 };
+  /** The daemon's fds once they have fallen to `atMost` (or after 10 s, however many are left). */
+  const idle = async (atMost: number): Promise<number> => {
+    const deadline = Date.now() + 10_000;
+    let n = heldKernelObjects(pid).length;
+    while (n > atMost && Date.now() < deadline) {
+      await sleep(20);
+      n = heldKernelObjects(pid).length;
+    }
+    return n;
+  };
   let campaignOver = false;
   const bystanderRuns = (async () => {
     while (!campaignOver) {
@@ -119,8 +135,7 @@ export async function runFaultCampaign(o: FaultCampaignOptions): Promise<FaultCa
     campaignOver = true;
     await bystanderRuns;
     // The other port's last session ends when the daemon sees its socket close.
-    const deadline = Date.now() + 10_000;
-    while ((idleFds.after = heldKernelObjects(pid).length) > idleFds.before && Date.now() < deadline) await sleep(20);
+    idleFds.after = await idle(idleFds.before);
     const r = await runNetTraffic(victimSocket, { ...traffic, frames: 20_000 });
     return {
       suite: 'faults',
