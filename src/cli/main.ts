@@ -6,6 +6,8 @@ import { OsError } from '../os/libc.js';
 import { VhostUserFrontendError } from '../drivers/test/test-frontend.js';
 import { FeatureNegotiationError } from '../virtqueue/features.js';
 import { benchCommand } from './bench-command.js';
+import { checkCommand } from './check-command.js';
+import { CheckSetupError } from '../harness/check-driver.js';
 import { netTrafficCommand } from './net-traffic-command.js';
 import { netWireCommand } from './net-wire-command.js';
 import { runCommand } from './run-command.js';
@@ -28,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand().exitOverride());
   program.addCommand(netTrafficCommand().exitOverride());
   program.addCommand(netWireCommand().exitOverride());
+  program.addCommand(checkCommand().exitOverride());
   program.addCommand(statusCommand().exitOverride());
   program.addCommand(explainCommand().exitOverride());
   return program;
@@ -46,7 +49,8 @@ export async function main(argv: string[]): Promise<number> {
       e instanceof FeatureNegotiationError ||
       e instanceof ReportFormatError ||
       e instanceof BenchSetupError ||
-      e instanceof ControlError
+      e instanceof ControlError ||
+      e instanceof CheckSetupError
     ) {
       process.stderr.write(`vq: ${e.message}\n`);
       return 2;

@@ -13,7 +13,7 @@ export const positiveInt =
     return n;
   };
 const batchArg = (v: string): number | 'random' => (v === 'random' ? 'random' : positiveInt('batch')(v));
-const seedArg = (v: string): number => {
+export const seedArg = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('seed must be 0..4294967295');
   return n;

@@ -75,7 +75,7 @@ export function serveCommand(): Command {
 }
 
 /** The ring features a served device offers: each on by default, each with a --no- flag. */
-function ringFeatureOptions(cmd: Command): Command {
+export function ringFeatureOptions(cmd: Command): Command {
   return cmd
     .option('--in-order', 'offer VIRTIO_F_IN_ORDER (default)')
     .option('--no-in-order', 'do not offer IN_ORDER')
@@ -88,7 +88,7 @@ function ringFeatureOptions(cmd: Command): Command {
 }
 
 /** VERSION_1 and the ring features the flags of ringFeatureOptions leave on. */
-function offeredRingFeatures(flags: Record<string, unknown>): Features {
+export function offeredRingFeatures(flags: Record<string, unknown>): Features {
   const bits = [VIRTIO_F_VERSION_1];
   if (flags.inOrder !== false) bits.push(VIRTIO_F_IN_ORDER);
   if (flags.packed !== false) bits.push(VIRTIO_F_RING_PACKED);

@@ -1,4 +1,5 @@
 import { FrameRing } from './frame-ring.js';
+import type { DriverCheck } from '../../conformance/driver-judge.js';
 import { formatMac } from './frame.js';
 import { NetState } from './net-state.js';
 import { SwitchTable } from './switch-table.js';
@@ -54,6 +55,10 @@ export interface NetServiceOptions {
   pcapFd: number;
   maxQueueSize: number;
   rxUsedEntries: RxUsedEntries;
+  /** Under `vq check driver`: judge the driver and play a device behaviour on every queue. */
+  check?: DriverCheck;
+  /** Under `vq check driver`: the driver forwards what it receives (testpmd io), so its frames are judged as echoes. */
+  expectEcho?: boolean;
   /** For logs: "net0". */
   name: string;
 }
@@ -196,6 +201,8 @@ export class NetService implements ServedDevice {
           state: this.state.buffer,
           backend: this.#workerBackend(pair, loopRings),
           pcapFd: o.pcapFd,
+          check: o.check,
+          expectEcho: o.expectEcho,
         };
         return { url: compiledWorkerUrl(import.meta.url, './net-unit.js'), data };
       },

@@ -1,4 +1,6 @@
 import { FrameRing } from './frame-ring.js';
+import { EchoJudge } from './echo-judge.js';
+import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conformance/driver-judge.js';
 import { swapMacs } from './frame.js';
 import { NetControl } from './net-control.js';
 import { Delivery, NetDevicePair, type FrameSink } from './net-pair.js';
@@ -50,6 +52,10 @@ export interface NetWorkerInput {
   backend: NetWorkerBackend;
   /** A pcap file to append every frame to, or -1. */
   pcapFd: number;
+  /** Under `vq check driver`: judge the driver and play a device behaviour. */
+  check?: DriverCheck;
+  /** Under `vq check driver`: the driver forwards what it receives (testpmd io): judge the frames it sends back. */
+  expectEcho?: boolean;
 }
 
 /** Frames moved per queue per round: bounds the latency one direction adds to the other. */
@@ -85,12 +91,12 @@ function openQueue(
     features: o.features,
     memory,
     addresses: q.addresses,
-    usedEntries,
+    usedEntries: usedEntriesUnder(o.check, usedEntries),
     availBase: q.availBase,
     readOnlyIndirectTables,
   });
   logResume(queue, log);
-  return queue;
+  return judgeDriverOn(queue, o.check, q.index);
 }
 
 /** The control queue: answers commands as they come. */
@@ -244,10 +250,12 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
     } else {
       forward = () => {};
     }
+    const echo = o.check !== undefined && o.expectEcho === true ? new EchoJudge(o.check) : null;
     const sink: FrameSink =
-      pcap >= 0
+      pcap >= 0 || echo !== null
         ? (bytes, offset, length) => {
-            writePcapRecord(pcap, bytes, offset, length);
+            if (pcap >= 0) writePcapRecord(pcap, bytes, offset, length);
+            echo?.sent(bytes, offset, length);
             forward(bytes, offset, length);
           }
         : forward;
@@ -290,6 +298,7 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
               break;
             }
             if (pcap >= 0) writePcapRecord(pcap, inbound.bytes, inbound.offset, inbound.length);
+            echo?.delivered(inbound.bytes, inbound.offset, inbound.length);
           }
           inbound.done();
           progressed++;

@@ -1,4 +1,5 @@
 import type { TestDeviceOptions } from './test-device.js';
+import type { DriverCheck } from '../../conformance/driver-judge.js';
 import { describeFeatures, type Features } from '../../virtqueue/features.js';
 import type { UsedEntryPolicy } from '../../virtqueue/types.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
@@ -14,6 +15,8 @@ export interface TestServiceOptions {
   usedEntries: UsedEntryPolicy;
   flushEvery: number;
   device: TestDeviceOptions;
+  /** Under `vq check driver`: judge the driver and play a device behaviour. */
+  check?: DriverCheck;
 }
 
 /** The test device over vhost-user: every queue is independent and runs in its own worker. */
@@ -65,6 +68,7 @@ export class TestService implements ServedDevice {
           flushEvery: o.flushEvery,
           device: { ...o.device, firstSeq: served[q.index] },
           control: q.control,
+          check: o.check,
         };
         return { url: compiledWorkerUrl(import.meta.url, './test-unit.js'), data };
       },

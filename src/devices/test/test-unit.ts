@@ -1,4 +1,5 @@
 import { TestDevice } from './test-device.js';
+import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conformance/driver-judge.js';
 import { signalEventFd } from '../../os/eventfd.js';
 import type { DataPlaneUnit } from '../../runtime/data-plane.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
@@ -25,6 +26,8 @@ export interface DeviceQueueInput {
   flushEvery: number;
   device: TestDeviceOptions;
   control: SharedArrayBuffer;
+  /** Under `vq check driver`: judge the driver and play a device behaviour. */
+  check?: DriverCheck;
 }
 
 /** A test-device queue for a pool thread: woken by its kick eventfd, signalling its call eventfd. */
@@ -34,15 +37,17 @@ export function openUnit(data: unknown, log: (line: string) => void): DataPlaneU
   const { memory, mappings } = mapMemoryTable(o.regions);
   let device: TestDevice;
   try {
-    const queue = createDeviceQueue({
+    const index = Number(o.name.slice(o.name.lastIndexOf('.') + 1));
+    const engine = createDeviceQueue({
       name: o.name,
       size: o.size,
       features: o.features,
       memory,
       addresses: o.addresses,
-      usedEntries: o.usedEntries,
+      usedEntries: usedEntriesUnder(o.check, o.usedEntries),
       availBase: o.availBase,
     });
+    const queue = judgeDriverOn(engine, o.check, index);
     logResume(queue, log);
     // A split ring resumed mid-stream by a session that served none of it (a back-end restarted under a front-end
     // that reconnected): its buffers are numbered from the used idx it resumes at (exact below 65536 buffers).

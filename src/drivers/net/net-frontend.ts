@@ -37,6 +37,7 @@ function trafficInput(port: NetPort, o: NetTrafficOptions): NetTrafficInput {
     txOnly: o.txOnly,
     durationMs: o.durationMs,
     txFrames: o.txFrames,
+    judge: o.judge,
   };
 }
 

@@ -1,4 +1,6 @@
 import { NetDriverPair } from './net-driver.js';
+import { VerdictBoard } from '../../conformance/board.js';
+import { DeviceJudge, judgeWake } from '../../conformance/device-judge.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitAnyReadableSync } from '../../os/eventfd.js';
 import {
@@ -28,6 +30,9 @@ export class NetPortDriver {
   /** The eventfds the device signals, one per queue. */
   readonly callFds: number[];
   readonly #ctls: Int32Array[];
+  /** Under `vq check device`: each data queue's judge, by queue index (null where none). */
+  readonly judges: (DeviceJudge<number> | null)[];
+  readonly #board: VerdictBoard | null;
 
   /** A driver for `port` in the thread that opened it (over the front-end's own mapping of guest memory). */
   static here(port: NetPort): NetPortDriver {
@@ -44,7 +49,10 @@ export class NetPortDriver {
     const queues = drivers.flatMap((d) => d.pairs.flatMap((p) => [p.rx, p.tx]));
     if (queues.every((q) => q.enableInterrupts())) {
       const fds = drivers.flatMap((d) => d.callFds);
-      if (waitAnyReadableSync(fds, timeoutMs) > 0) fds.forEach(drainEventFd);
+      const woke = waitAnyReadableSync(fds, timeoutMs) > 0;
+      const judges = drivers.flatMap((d) => d.judges);
+      if (judges.some((j) => j !== null)) judgeWake(judges, fds, woke);
+      else if (woke) fds.forEach(drainEventFd);
     }
     queues.forEach((q) => q.disableInterrupts());
   }
@@ -52,7 +60,11 @@ export class NetPortDriver {
   constructor(
     readonly plan: NetPortPlan,
     readonly memory: GuestMemory,
+    /** Judge the device on every queue (`vq check device`), posting verdicts here. */
+    judgeBoard?: SharedArrayBuffer,
   ) {
+    this.#board = judgeBoard === undefined ? null : new VerdictBoard(judgeBoard);
+    this.judges = plan.queues.map(() => null);
     this.#ctls = plan.queues.map((q) => new Int32Array(q.control));
     this.callFds = this.#ctls.map((c) => Atomics.load(c, QueueControl.CALL_FD));
     this.pairs = Array.from({ length: plan.pairs }, (_, p) => {
@@ -132,12 +144,18 @@ export class NetPortDriver {
   }
 
   #queue(q: number): VirtqueueDriver<number> {
-    return createDriverQueue<number>({
+    const config = {
       name: `net.${q}`,
       size: this.plan.queueSize,
       features: this.plan.features,
       memory: this.memory,
       addresses: this.plan.queues[q].addresses,
-    });
+    };
+    const queue = createDriverQueue<number>(config);
+    if (this.#board === null) return queue;
+    const judge = new DeviceJudge(queue, config, this.#board, q);
+    // The control queue is waited on by polling: its notifications are not judged.
+    if (q < 2 * this.plan.pairs) this.judges[q] = judge;
+    return judge;
   }
 }

@@ -24,6 +24,8 @@ export interface TrafficShape {
   durationMs?: number;
   /** With txOnly: stop after this many frames too, whichever comes first (a run that does not depend on time). */
   txFrames?: number;
+  /** Under `vq check device`: judge the device on every queue, posting verdicts to this VerdictBoard buffer. */
+  judge?: SharedArrayBuffer;
 }
 
 /** What a traffic worker is given: the port's plan and the traffic (window bounded by the receive queue). */
@@ -226,6 +228,8 @@ function echo(runs: EchoRun[]): void {
       else if (moved === 0 && r.driver.stopped) r.failure = 'stopped before every frame came back';
       else if (moved === 0 && now - r.lastProgress > o.idleTimeoutMs) {
         r.failure = `nothing came back for ${o.idleTimeoutMs} ms: ${r.traffic.map((t, p) => `pair ${p} sent ${t.sent}, received ${t.received}`).join('; ')}`;
+        // A judged run asks the rings why: a used descriptor in the wrong place stalls a packed ring.
+        r.driver.judges.forEach((j) => j?.diagnoseStall());
       }
       if (r.failure !== null) r.ended = performance.now();
     }
@@ -243,7 +247,7 @@ function run(inputs: NetTrafficInput[]): NetTrafficResult[] {
   try {
     const runs = inputs.map((i, k): EchoRun => {
       const memory = new GuestMemory([{ guestAddr: i.guestBase, size: i.memoryBytes, buffer: mappings[k].buffer }]);
-      const driver = new NetPortDriver(i, memory);
+      const driver = new NetPortDriver(i, memory, i.judge);
       // Control commands first, as a driver does at start: queue pairs in use, promiscuous mode.
       const failure = driver.startControl(o.idleTimeoutMs);
       const started = performance.now();

@@ -2,6 +2,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { drainEventFd, signalEventFd, waitReadableSync } from '../../os/eventfd.js';
 import { Mapping } from '../../os/mapping.js';
+import { VerdictBoard } from '../../conformance/board.js';
+import { DeviceJudge, judgeWake } from '../../conformance/device-judge.js';
+import type { BufferSlot } from './test-driver.js';
 import { buildDriverSide } from '../../transport/local/plan.js';
 import { copyStats, driverFailure } from '../../transport/local/report.js';
 import { driveDriver, type Notifier } from '../../transport/service-loops.js';
@@ -20,6 +23,10 @@ export interface DriverQueueInput {
   plan: LocalPlan;
   memoryFd: number;
   control: SharedArrayBuffer;
+  /** Under `vq check device`: judge the device, posting verdicts to this VerdictBoard buffer... */
+  judge?: SharedArrayBuffer;
+  /** ...and stop when nothing moved for this long (a device that stalls the ring). */
+  stallMs?: number;
 }
 
 export interface QueueResult {
@@ -57,6 +64,39 @@ function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Not
   };
 }
 
+/**
+ * The notifier of a judged run: each wake-up is told to the judge (notifications counted, or found missing), and a
+ * ring on which nothing moved for `stallMs` is diagnosed and stopped.
+ */
+function judgedNotifier(
+  n: Notifier,
+  judge: DeviceJudge<BufferSlot>,
+  completed: () => number,
+  stallMs: number,
+): Notifier {
+  let last = completed();
+  let stillSince = performance.now();
+  let stalled = false;
+  return {
+    ...n,
+    busyPoll: undefined,
+    stopped: () => stalled || n.stopped(),
+    sleep: () => {
+      const fd = Atomics.load(ctl, QueueControl.CALL_FD);
+      judgeWake([judge as DeviceJudge<unknown>], [fd], fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS));
+      const now = performance.now();
+      if (completed() !== last) {
+        last = completed();
+        stillSince = now;
+      } else if (now - stillSince > stallMs) {
+        judge.diagnoseStall();
+        stalled = true;
+      }
+      return true;
+    },
+  };
+}
+
 parentPort!.postMessage(runDriver(input));
 
 /** The vhost-user front-end's driver: the test driver over the memfd it shares, kicking through the kick eventfd. */
@@ -65,11 +105,18 @@ function runDriver(o: DriverQueueInput): QueueResult {
   const mapping = Mapping.map(o.memoryFd, plan.memoryBytes);
   try {
     const memory = new GuestMemory([{ guestAddr: plan.guestBase, size: plan.memoryBytes, buffer: mapping.buffer }]);
-    const driver = buildDriverSide(plan, memory);
+    const board = o.judge === undefined ? null : new VerdictBoard(o.judge);
+    const driver = buildDriverSide(
+      plan,
+      memory,
+      board === null ? undefined : (q, config) => new DeviceJudge(q, config, board, 0),
+    );
+    const judge = driver.queue instanceof DeviceJudge ? (driver.queue as DeviceJudge<BufferSlot>) : null;
     let nextPause = o.pauseEvery ?? Infinity;
+    const plain = notifier(QueueControl.KICK_FD, QueueControl.CALL_FD, plan.options.busyPollUs);
     const r = driveDriver(
       driver,
-      notifier(QueueControl.KICK_FD, QueueControl.CALL_FD, plan.options.busyPollUs),
+      judge === null ? plain : judgedNotifier(plain, judge, () => driver.completed, o.stallMs ?? 5000),
       (completed) => {
         Atomics.store(ctl, QueueControl.PROGRESS, completed);
         if (completed < nextPause) return;

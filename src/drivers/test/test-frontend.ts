@@ -40,6 +40,8 @@ export async function runFrontend(
   onProgress?: (completed: number) => void,
   /** Test hook: after every this many completed buffers, disable and re-enable the ring (the back-end resumes it). */
   restartRingEvery?: number,
+  /** `vq check device`: judge the device (verdicts to this VerdictBoard buffer), stopping a ring stalled this long. */
+  judge?: { board: SharedArrayBuffer; stallMs: number },
 ): Promise<FrontendRun> {
   const conn = new VhostUserConnection(connectBackend(path), false);
   const owned: Owned[] = [];
@@ -63,6 +65,8 @@ export async function runFrontend(
       memoryFd: memory.memfd.fd,
       control,
       pauseEvery: restartRingEvery,
+      judge: judge?.board,
+      stallMs: judge?.stallMs,
     };
     const worker = new Worker(compiledWorkerUrl(import.meta.url, './test-frontend-worker.js'), { workerData: input });
     const finished = new Promise<QueueResult>((resolve, reject) => {

@@ -7,7 +7,7 @@ import { packedRingLayout } from '../../virtqueue/packed/layout.js';
 import { splitRingLayout } from '../../virtqueue/split/layout.js';
 import { RING_FEATURES, negotiate, ringWants, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue } from '../../virtqueue/index.js';
-import type { RingAddresses } from '../../virtqueue/types.js';
+import type { DriverQueueConfig, RingAddresses, VirtqueueDriver } from '../../virtqueue/types.js';
 
 /** Where guest memory starts: not 0, so an address the ring forgot to translate does not work by accident. */
 const GUEST_BASE = 0x10_0000;
@@ -57,9 +57,14 @@ export function planLocal(options: RunOptions): LocalPlan {
 export const guestMemoryFor = (plan: LocalPlan, buffer: ArrayBufferLike): GuestMemory =>
   new GuestMemory([{ guestAddr: plan.guestBase, size: plan.memoryBytes, buffer }]);
 
-export function buildDriverSide(plan: LocalPlan, memory: GuestMemory): TestDriver {
+export function buildDriverSide(
+  plan: LocalPlan,
+  memory: GuestMemory,
+  /** Wraps the queue the driver uses (a judge under `vq check device`). */
+  wrap?: (queue: VirtqueueDriver<BufferSlot>, config: DriverQueueConfig) => VirtqueueDriver<BufferSlot>,
+): TestDriver {
   const o = plan.options;
-  const queue = createDriverQueue<BufferSlot>({
+  const config: DriverQueueConfig = {
     name: 'test.0',
     size: o.queueSize,
     features: plan.features,
@@ -67,7 +72,9 @@ export function buildDriverSide(plan: LocalPlan, memory: GuestMemory): TestDrive
     addresses: plan.addresses,
     indirectArea: plan.indirectArea,
     indirectMax: plan.indirectMax,
-  });
+  };
+  const engine = createDriverQueue<BufferSlot>(config);
+  const queue = wrap === undefined ? engine : wrap(engine, config);
   return new TestDriver(queue, {
     buffers: o.buffers,
     batch: o.batch,
