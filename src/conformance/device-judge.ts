@@ -313,7 +313,9 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
         if (this.#packed) return 'device.packed-batch';
         // Split: a slot used idx covers but the device never wrote, or an in-flight id further on, means the
         // batch's entry was not put at its first slot.
-        return e.value === UNWRITTEN || this.#idFurtherOn(e.index) ? 'device.split-batch' : 'device.used-available-only';
+        return e.value === UNWRITTEN || this.#idFurtherOn(e.index)
+          ? 'device.split-batch'
+          : 'device.used-available-only';
       case E.USED_IDX_AHEAD:
         return 'device.used-available-only';
       default:
