@@ -580,6 +580,11 @@
     #runLen = 0;
     /** Buffers completed and not yet flushed. */
     pending = 0;
+    /** Switches between batched runs and one entry per buffer; only between flushes. */
+    setBatched(batched) {
+      if (this.pending !== 0) throw new VirtqueueUsageError("the used-entry policy changes only between flushes");
+      this.batched = batched;
+    }
     add(id, len, full, descs) {
       this.pending++;
       if (!this.batched) {
@@ -877,6 +882,9 @@
       if (!this.#inOrder) this.#idInFlight[chain.id] = 0;
       this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
       this.stats.buffersUsed++;
+    }
+    setUsedEntries(policy) {
+      this.#used.setBatched(this.#inOrder && policy === "batched");
     }
     flush() {
       if (this.#used.pending === 0) return false;
@@ -1536,6 +1544,9 @@
       this.#headLive[chain.id] = 0;
       this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
       this.stats.buffersUsed++;
+    }
+    setUsedEntries(policy) {
+      this.#used.setBatched(this.#inOrder && policy === "batched");
     }
     flush() {
       const n = this.#used.pending;

@@ -55,6 +55,12 @@ function deviceCommand(): Command {
       .option('--event-idx', 'ask for EVENT_IDX (default)')
       .option('--no-event-idx', 'do not ask for EVENT_IDX')
       .option('--no-mrg-rxbuf', 'net: do not ask for VIRTIO_NET_F_MRG_RXBUF')
+      .option(
+        '--rx-buffer-bytes <n>',
+        'net, with MRG_RXBUF: receive buffer size (small buffers make frames span several)',
+        positiveInt('rx buffer bytes'),
+        512,
+      )
       .option('--queue-size <n>', 'queue size (split: a power of two)', positiveInt('queue size'), 256)
       .option('--count <n>', 'buffers (test) or frames (net) to send', positiveInt('count'), 20000)
       .option(
@@ -73,6 +79,7 @@ function deviceCommand(): Command {
           indirect: flags.indirect !== false,
           eventIdx: flags.eventIdx !== false,
           mergeable: flags.mrgRxbuf !== false,
+          rxBufferBytes: flags.rxBufferBytes as number,
           queueSize: flags.queueSize as number,
           count: flags.count as number,
           seed: flags.seed as number,

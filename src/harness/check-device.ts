@@ -14,8 +14,10 @@ export interface CheckDeviceOptions extends RingWants {
   /** Buffers (test) or frames (net) to send. */
   count: number;
   seed: number;
-  /** Net: ask for VIRTIO_NET_F_MRG_RXBUF. */
+  /** Net: ask for VIRTIO_NET_F_MRG_RXBUF... */
   mergeable: boolean;
+  /** ...and post receive buffers of this many bytes (small ones make a frame span several: used entries batch). */
+  rxBufferBytes?: number;
   /** A ring on which nothing moved this long is stalled: the run stops and the rings are looked at. */
   stallMs: number;
   /** The command line, for the report's "reproduce". */
@@ -105,7 +107,8 @@ async function netRun(o: CheckDeviceOptions, board: VerdictBoard): Promise<Drive
     indirect: o.indirect,
     eventIdx: o.eventIdx,
     mergeable: o.mergeable,
-    control: true,
+    // The data queues are judged; DPDK's vhost offers a control queue it never answers.
+    control: false,
     queueSize: o.queueSize,
     pairs: 1,
     idleTimeoutMs: o.stallMs,
@@ -113,6 +116,7 @@ async function netRun(o: CheckDeviceOptions, board: VerdictBoard): Promise<Drive
     frameSize: 'random',
     window: 64,
     seed: o.seed,
+    rxBufferBytes: o.mergeable ? o.rxBufferBytes : undefined,
     judge: board.buffer,
   });
   const p = r.pairs[0] ?? { received: 0, bad: 0 };

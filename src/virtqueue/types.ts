@@ -155,6 +155,11 @@ export interface VirtqueueDevice {
   complete(chain: Chain, written: number): void;
   /** Publish completed buffers; true if the driver asked to be interrupted for them. */
   flush(): boolean;
+  /**
+   * With IN_ORDER: from the next completion on, write used entries batched or one per buffer (DeviceQueueConfig.
+   * usedEntries). Only between flushes: VirtqueueUsageError while completions are pending.
+   */
+  setUsedEntries(policy: UsedEntryPolicy): void;
   /** Whether pop() would return a chain now. */
   hasAvailable(): boolean;
   /** Ask the driver not to kick (a hint). */

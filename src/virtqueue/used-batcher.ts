@@ -1,3 +1,4 @@
+import { VirtqueueUsageError } from './errors.js';
 import type { DeviceStats } from './types.js';
 
 /** Where UsedBatcher.drain() writes: one call per used entry. */
@@ -35,12 +36,19 @@ export class UsedBatcher {
 
   constructor(
     size: number,
-    readonly batched: boolean,
+    /** Batched runs (IN_ORDER) or one entry per buffer; changed only while nothing is pending (setBatched). */
+    public batched: boolean,
   ) {
     this.#ids = new Uint32Array(size);
     this.#lens = new Uint32Array(size);
     this.#buffers = new Uint32Array(size);
     this.#descs = new Uint32Array(size);
+  }
+
+  /** Switches between batched runs and one entry per buffer; only between flushes. */
+  setBatched(batched: boolean): void {
+    if (this.pending !== 0) throw new VirtqueueUsageError('the used-entry policy changes only between flushes');
+    this.batched = batched;
   }
 
   add(id: number, len: number, full: boolean, descs: number): void {

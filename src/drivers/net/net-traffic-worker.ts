@@ -213,6 +213,7 @@ function echoRound(r: EchoRun, frame: Uint8Array): number {
  * back intact and in order. Sleeps on all the ports' interrupts when nothing moves.
  */
 function echo(runs: EchoRun[]): void {
+  if (runs.length === 0) return;
   const frame = new Uint8Array(Math.max(...runs.map((r) => r.maxFrame)));
   for (const r of runs) for (let p = 0; p < r.driver.pairs.length; p++) r.driver.refill(p);
   for (;;) {

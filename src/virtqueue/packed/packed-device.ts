@@ -21,7 +21,7 @@ import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDeviceStats } from '../stats.js';
 import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
 import { armEvent, disarmEvent, eventWanted } from './event.js';
-import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
+import type { DeviceQueueConfig, DeviceStats, UsedEntryPolicy, VirtqueueDevice } from '../types.js';
 
 /** What the device side of a packed ring is created with. */
 export interface PackedDeviceConfig extends DeviceQueueConfig {
@@ -288,6 +288,10 @@ export class PackedDevice implements VirtqueueDevice {
     if (!this.#inOrder) this.#idInFlight[chain.id] = 0;
     this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
     this.stats.buffersUsed++;
+  }
+
+  setUsedEntries(policy: UsedEntryPolicy): void {
+    this.#used.setBatched(this.#inOrder && policy === 'batched');
   }
 
   flush(): boolean {

@@ -22,7 +22,7 @@ import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDeviceStats } from '../stats.js';
 import { UsedBatcher, recordFlush, type UsedSink } from '../used-batcher.js';
-import type { DeviceQueueConfig, DeviceStats, VirtqueueDevice } from '../types.js';
+import type { DeviceQueueConfig, DeviceStats, UsedEntryPolicy, VirtqueueDevice } from '../types.js';
 
 /** What the device side of a split ring is created with. */
 export interface SplitDeviceConfig extends DeviceQueueConfig {
@@ -298,6 +298,10 @@ export class SplitDevice implements VirtqueueDevice {
     this.#headLive[chain.id] = 0;
     this.#used.add(chain.id, written, written === chain.writableLength, chain.descCount);
     this.stats.buffersUsed++;
+  }
+
+  setUsedEntries(policy: UsedEntryPolicy): void {
+    this.#used.setBatched(this.#inOrder && policy === 'batched');
   }
 
   flush(): boolean {
