@@ -116,6 +116,12 @@ function driverCommand(): Command {
       .option('--phase-ms <ms>', 'how long each behaviour is played', positiveInt('phase ms'), 2000)
       .option('--stall-ms <ms>', 'no buffer completed this long: the driver is stalled', positiveInt('stall ms'), 3000)
       .option('--connect-timeout-ms <ms>', 'how long to wait for the driver to start', positiveInt('timeout'), 60000)
+      .option(
+        '--linger-ms <ms>',
+        'after the last behaviour, keep serving until the driver disconnects or this long (a VM powering off)',
+        Number,
+        0,
+      )
       .option('--seed <n>', 'PRNG seed of the random behaviours', seedArg, DEFAULT_RUN.seed)
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
         const report = await checkDriver({
@@ -129,6 +135,7 @@ function driverCommand(): Command {
           phaseMs: flags.phaseMs as number,
           stallMs: flags.stallMs as number,
           connectTimeoutMs: flags.connectTimeoutMs as number,
+          lingerMs: flags.lingerMs as number,
           seed: flags.seed as number,
           command: commandLine(),
           log: (line) => void process.stderr.write(`vq check driver: ${line}\n`),

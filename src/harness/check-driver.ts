@@ -37,6 +37,11 @@ export interface CheckDriverOptions {
   stallMs: number;
   /** How long to wait for a driver to connect and start. */
   connectTimeoutMs: number;
+  /**
+   * After the last behaviour, keep serving (one used entry per buffer, nothing judged but the rules) until the driver
+   * disconnects or this long passed: a VM then ends its workload and powers off while its device is still there.
+   */
+  lingerMs: number;
   seed: number;
   command: string;
   log: (line: string) => void;
@@ -95,6 +100,9 @@ export async function checkDriver(o: CheckDriverOptions): Promise<CheckReport> {
       o.log(`${behaviour}: ${f.outcome}, ${f.completed} buffers; ${f.detail}`);
       if (f.outcome === 'broken') stopped = `not played: the driver was broken by '${behaviour}'`;
     }
+    Atomics.store(counters, CheckCounter.BEHAVIOUR, behaviourNames.indexOf('per-buffer'));
+    const lingerEnds = performance.now() + o.lingerMs;
+    while (performance.now() < lingerEnds && (await connected(daemon))) await sleep(TICK_MS);
     const delivered = Atomics.load(counters, CheckCounter.DELIVERED);
     run = `${Atomics.load(counters, CheckCounter.COMPLETED)} buffers completed${o.expectEcho ? `, ${delivered} frames delivered` : ''}`;
   } finally {
