@@ -14,8 +14,10 @@ export const BEHAVIOURS = {
   'per-buffer': 'one used entry per buffer on every queue (as QEMU writes them)',
   batched: 'IN_ORDER: one used entry per run of buffers completed together, on every queue (receive queues included)',
   'random-batches': 'IN_ORDER: batched used entries, published in groups of random size (1 to 64 buffers)',
-  delayed: 'completions held back while the device keeps taking new buffers, published when it runs out of work',
-  'spurious-interrupts': 'a notification after every publication, asked for or not (the driver MUST handle them)',
+  delayed:
+    'one used entry per buffer, completions held back while the device keeps taking new buffers and published when it runs out of work',
+  'spurious-interrupts':
+    'one used entry per buffer, and a notification after every publication, asked for or not (the driver MUST handle them)',
   random: 'each publication picks at random among the above',
 } as const;
 export type Behaviour = keyof typeof BEHAVIOURS;
@@ -185,7 +187,8 @@ export class DriverJudge implements VirtqueueDevice {
     const holding = mode === 'delayed' || mode === 'random-batches';
     if (holding && !idle && this.#held.length < this.#holdUntil) return false;
     if (holding) this.#holdUntil = this.#rng.int(1, mode === 'delayed' ? Math.max(1, this.size >> 1) : 64);
-    this.#inner.setUsedEntries(mode === 'per-buffer' ? 'per-buffer' : 'batched');
+    // Only the batching behaviours batch: the others change one thing against per-buffer entries.
+    this.#inner.setUsedEntries(mode === 'batched' || mode === 'random-batches' ? 'batched' : 'per-buffer');
     for (let i = 0; i < this.#held.length; i++) this.#inner.complete(this.#held[i], this.#written[i]);
     if (this.#held.length > 0) Atomics.add(this.#counters, CheckCounter.COMPLETED, this.#held.length);
     this.#held.length = 0;
