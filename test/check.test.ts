@@ -13,6 +13,9 @@ import { checkDriver } from '../src/harness/check-driver.js';
 import { DEFAULT_RUN } from '../src/harness/options.js';
 import { RING_FEATURES } from '../src/virtqueue/features.js';
 import { ServeProcess, VQ } from './support/serve-process.js';
+import { randomBytes } from 'node:crypto';
+import { VsockPort } from '../src/drivers/vsock/vsock-port.js';
+import { VIRTIO_VSOCK_SHUTDOWN_SEND } from '../src/spec/vsock.js';
 
 // vqkit judged by its own checker, in both roles, over real sockets, shared memory and eventfds.
 
@@ -64,6 +67,51 @@ describe('vq check device against vq serve', () => {
       });
     }
   }
+
+  for (const ring of ['split', 'packed'] as const) {
+    it(`vsock, ${ring}, IN_ORDER: four streams echoed by a host program, each digest equal`, async () => {
+      const socket = socketPath();
+      const uds = `${socket}.uds`;
+      const serve = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '9']);
+      try {
+        await serve.waitFor(/listening on/);
+        const r = await checkDevice({
+          socket,
+          device: 'vsock',
+          udsPath: uds,
+          ring,
+          inOrder: true,
+          indirect: true,
+          eventIdx: true,
+          mergeable: false,
+          queueSize: 128,
+          count: 512,
+          seed: 1,
+          stallMs: 10_000,
+          command: 'test',
+        });
+        clean(r);
+        expect(r.interop[0]).toMatchObject({ outcome: 'ok', completed: 4 });
+        expect(verdictOf(r, ring === 'split' ? 'device.split-batch' : 'device.packed-batch')).toBe('pass');
+        expect(verdictOf(r, 'device.payload')).toBe('pass');
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
+
+  it('vsock without --uds-path is refused before anything connects', async () => {
+    const out = spawnSync(
+      process.execPath,
+      [VQ, 'check', 'device', '--vhost-user', join(dir, 'x.sock'), '--device', 'vsock'],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(/--device vsock needs --uds-path/);
+  });
 
   it('--json prints the report and the exit status says conforms', async () => {
     const socket = socketPath();
@@ -149,6 +197,73 @@ describe('vq check driver against vqkit’s own drivers', () => {
       expect(verdictOf(r, 'driver.no-reuse')).toBe('pass');
     });
   }
+
+  it('vsock driver: streams echoed by the host all along, every behaviour survived', async () => {
+    const socket = socketPath();
+    const uds = `${socket}.uds`;
+    const checking = checkDriver({
+      socket,
+      client: false,
+      device: 'vsock',
+      udsPath: uds,
+      guestCid: 7,
+      ringFeatures: RING_FEATURES,
+      mergeable: false,
+      expectEcho: false,
+      behaviours: behaviourNames,
+      phaseMs: PHASE_MS,
+      stallMs: 10_000,
+      connectTimeoutMs: 30_000,
+      lingerMs: 0,
+      seed: 2,
+      command: 'test',
+      log: () => {},
+    });
+    let echoed = 0;
+    let wrong = 0;
+    await driveWhileChecked(socket, async () => {
+      const port = await VsockPort.open(socket, {
+        ring: 'split',
+        inOrder: true,
+        indirect: true,
+        eventIdx: true,
+        queueSize: 128,
+        idleTimeoutMs: 10_000,
+      });
+      const running = port.run();
+      // One 64 KiB stream after another to the check's echo port, until the check closes the device.
+      const data = randomBytes(64 * 1024);
+      const gone = running.then(() => null);
+      for (;;) {
+        const stream = new Promise<Buffer | null>((resolve) => {
+          const parts: Buffer[] = [];
+          const conn = port.endpoint.connect(5000);
+          conn.onConnected = () => {
+            conn.write(data);
+            conn.shutdown(VIRTIO_VSOCK_SHUTDOWN_SEND);
+          };
+          conn.onData = (b) => {
+            parts.push(Buffer.from(b));
+            conn.consumed(b.length);
+          };
+          conn.onEnd = () => resolve(Buffer.concat(parts));
+          conn.onClose = () => resolve(null);
+        });
+        // The check ends by closing the device: the port stops, and the stream in flight with it.
+        const back = await Promise.race([stream, gone]);
+        if (back === null) break;
+        if (back.equals(data)) echoed++;
+        else wrong++;
+      }
+      port.close();
+      await running;
+    });
+    const r = await checking;
+    clean(r);
+    expect(r.interop.map((f) => f.outcome)).toEqual(behaviourNames.map(() => 'ok'));
+    expect(echoed).toBeGreaterThan(0);
+    expect(wrong).toBe(0);
+  });
 
   it('test driver (random chains, indirect tables): every rule holds and every behaviour is survived', async () => {
     const socket = socketPath();

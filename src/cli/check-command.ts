@@ -45,8 +45,11 @@ function deviceCommand(): Command {
       )
       .requiredOption('--vhost-user <path>', "the device's vhost-user socket")
       .addOption(
-        new Option('--device <type>', 'the device type behind the socket').choices(['net', 'test']).default('net'),
+        new Option('--device <type>', 'the device type behind the socket')
+          .choices(['net', 'vsock', 'test'])
+          .default('net'),
       )
+      .option('--uds-path <path>', 'vsock: where the device joins guest connections to host programs (<path>_<port>)')
       .addOption(new Option('--ring <layout>', 'ring layout to ask for').choices(['split', 'packed']).default('split'))
       .option('--in-order', 'ask for VIRTIO_F_IN_ORDER (default)')
       .option('--no-in-order', 'do not ask for IN_ORDER')
@@ -62,7 +65,12 @@ function deviceCommand(): Command {
         512,
       )
       .option('--queue-size <n>', 'queue size (split: a power of two)', positiveInt('queue size'), 256)
-      .option('--count <n>', 'buffers (test) or frames (net) to send', positiveInt('count'), 20000)
+      .option(
+        '--count <n>',
+        'buffers (test), frames (net) or KiB per stream (vsock) to send',
+        positiveInt('count'),
+        20000,
+      )
       .option(
         '--stall-ms <ms>',
         'a ring on which nothing moves this long is stalled: stop and look why',
@@ -73,7 +81,8 @@ function deviceCommand(): Command {
       .action(async (flags: Record<string, unknown>, cmd: Command) => {
         const report = await checkDevice({
           socket: flags.vhostUser as string,
-          device: flags.device as 'net' | 'test',
+          device: flags.device as 'net' | 'vsock' | 'test',
+          udsPath: flags.udsPath as string | undefined,
           ring: flags.ring as 'split' | 'packed',
           inOrder: flags.inOrder !== false,
           indirect: flags.indirect !== false,
@@ -108,7 +117,11 @@ function driverCommand(): Command {
         )
         .requiredOption('--socket <path>', 'the vhost-user socket to serve the device on')
         .option('--client', 'connect to a driver listening on the socket (DPDK virtio-user server=1)')
-        .addOption(new Option('--device <type>', 'the device type to serve').choices(['net', 'test']).default('net')),
+        .addOption(
+          new Option('--device <type>', 'the device type to serve').choices(['net', 'vsock', 'test']).default('net'),
+        )
+        .option('--uds-path <path>', 'vsock: where guest connections to host port P go (<path>_P); port 5000 echoes')
+        .option('--guest-cid <n>', "vsock: the guest's CID", positiveInt('guest cid'), 3),
     )
       .option('--no-mrg-rxbuf', 'net: do not offer VIRTIO_NET_F_MRG_RXBUF')
       .option('--expect-echo', 'net: the driver sends back every frame it receives (testpmd io): check each one')
@@ -127,7 +140,9 @@ function driverCommand(): Command {
         const report = await checkDriver({
           socket: flags.socket as string,
           client: flags.client === true,
-          device: flags.device as 'net' | 'test',
+          device: flags.device as 'net' | 'vsock' | 'test',
+          udsPath: flags.udsPath as string | undefined,
+          guestCid: flags.guestCid as number,
           ringFeatures: offeredRingFeatures(flags),
           mergeable: flags.mrgRxbuf !== false,
           expectEcho: flags.expectEcho === true,

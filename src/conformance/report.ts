@@ -96,9 +96,13 @@ export function reportText(r: CheckReport): string {
     if (v.first !== null) lines.push(`            first: ${offenceText(v.first)}`, `            spec: ${v.section}`);
   }
   if (r.interop.length > 0) {
-    lines.push('', 'interoperability (legal device behaviours played against the driver):');
+    lines.push(
+      '',
+      r.role === 'driver' ? 'interoperability (legal device behaviours played against the driver):' : 'traffic:',
+    );
     for (const f of r.interop) {
-      lines.push(`  ${f.outcome.toUpperCase().padEnd(9)} ${f.behaviour}: ${f.completed} buffers; ${f.detail}`);
+      const moved = r.role === 'driver' ? `${f.completed} buffers; ` : '';
+      lines.push(`  ${f.outcome.toUpperCase().padEnd(9)} ${f.behaviour}: ${moved}${f.detail}`);
     }
   }
   lines.push('', `reproduce: ${r.command}`, `verdict: ${r.exitCode === 0 ? 'conforms' : 'DOES NOT CONFORM'}`);

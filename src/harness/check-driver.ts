@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerdictBoard } from '../conformance/board.js';
 import {
@@ -12,6 +14,7 @@ import { exitCodeOf, verdicts, type CheckReport, type InteropFinding } from '../
 import { rulesFor } from '../conformance/rules.js';
 import { NetService } from '../devices/net/net-service.js';
 import { TestService } from '../devices/test/test-service.js';
+import { VsockService } from '../devices/vsock/vsock-service.js';
 import { parseMac } from '../devices/net/frame.js';
 import { VhostUserDaemon } from '../transport/vhost-user/daemon.js';
 import type { ServedDevice } from '../transport/vhost-user/served-device.js';
@@ -22,7 +25,14 @@ export interface CheckDriverOptions {
   /** The vhost-user socket to serve the device on (or, with `client`, to connect to). */
   socket: string;
   client: boolean;
-  device: 'test' | 'net';
+  device: 'test' | 'net' | 'vsock';
+  /**
+   * vsock: where guest connections to the host go (`<udsPath>_<port>`); the check runs an echo program on port
+   * 5000 there for the guest's traffic.
+   */
+  udsPath?: string;
+  /** vsock: the guest's CID in config space. */
+  guestCid?: number;
   /** Ring features offered with VERSION_1. */
   ringFeatures: Features;
   /** Net: offer VIRTIO_NET_F_MRG_RXBUF. */
@@ -60,6 +70,7 @@ export async function checkDriver(o: CheckDriverOptions): Promise<CheckReport> {
   const check: DriverCheck = { board: board.buffer, counters: newCheckCounters(), seed: o.seed };
   const counters = new Int32Array(check.counters);
   const device = servedDevice(o, check);
+  const echo = o.device === 'vsock' ? await hostEcho(o) : null;
   const daemon = new VhostUserDaemon({
     ports: [{ socketPath: o.socket, client: o.client, device, log: (l) => o.log(l) }],
     pool: { threads: 1 },
@@ -108,6 +119,7 @@ export async function checkDriver(o: CheckDriverOptions): Promise<CheckReport> {
   } finally {
     await daemon.close();
     await serving;
+    echo?.close();
   }
   const rules = verdicts(board, 'driver', ringFeatures(negotiated));
   return {
@@ -194,7 +206,32 @@ async function negotiatedOf(daemon: VhostUserDaemon): Promise<Features> {
   return f === null ? 0n : BigInt(f);
 }
 
+/** The host program a vsock guest's load talks to: port 5000 echoes what it is sent. */
+async function hostEcho(o: CheckDriverOptions): Promise<Server> {
+  const path = `${udsPathOf(o)}_5000`;
+  rmSync(path, { force: true });
+  const server = createServer((s) => s.pipe(s).on('error', () => s.destroy()));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve));
+  return server;
+}
+
+function udsPathOf(o: CheckDriverOptions): string {
+  if (o.udsPath === undefined) {
+    throw new CheckSetupError('--device vsock needs --uds-path (where guest connections to the host go)');
+  }
+  return o.udsPath;
+}
+
 function servedDevice(o: CheckDriverOptions, check: DriverCheck): ServedDevice {
+  if (o.device === 'vsock') {
+    return new VsockService({
+      ringFeatures: o.ringFeatures,
+      guestCid: o.guestCid ?? 3,
+      udsPath: udsPathOf(o),
+      maxQueueSize: 32768,
+      check,
+    });
+  }
   if (o.device === 'test') {
     return new TestService({
       features: o.ringFeatures,

@@ -211,3 +211,52 @@ describe("the Linux guest's virtio-net driver (QEMU 10) as the driver under test
     },
   );
 });
+
+describe("the Linux guest's virtio-vsock driver (QEMU 10) as the driver under test", () => {
+  it.each(['split', 'packed'] as const)(
+    '%s ring, IN_ORDER: streams echoed all along under every behaviour, no kernel error',
+    async (ring) => {
+      const socket = join(guestDirs.dir, `vsock-${ring}.sock`);
+      const phaseMs = 2000;
+      const checking = checkDriver({
+        socket,
+        client: false,
+        device: 'vsock',
+        udsPath: join(guestDirs.dir, `vsock-${ring}.uds`),
+        guestCid: 3,
+        ringFeatures: RING_FEATURES,
+        mergeable: false,
+        expectEcho: false,
+        behaviours: ALL,
+        phaseMs,
+        stallMs: 10_000,
+        connectTimeoutMs: 120_000,
+        lingerMs: 240_000,
+        seed: 1,
+        command: 'vq check driver --device vsock',
+        log: () => {},
+      });
+      while (!existsSync(socket)) await sleep(50);
+      const guest = new Guest(guestDirs.env, {
+        args: { mode: 'vsockload', seconds: Math.ceil((ALL.length * phaseMs) / 1000) + 15, bytes: 262144 },
+        device: [
+          '-chardev',
+          `socket,id=c1,path=${socket}`,
+          '-device',
+          `vhost-user-vsock-pci,chardev=c1,in_order=on${ring === 'packed' ? ',packed=on' : ''}`,
+        ],
+      });
+      const r = await checking;
+      const load = await guest.line(/^VQ-VSOCKLOAD rounds=(\d+) bad=(\d+)/);
+      const errors = await guest.finish();
+      show(`Linux guest vsock, ${ring}: ${load[0]}`, r);
+      expect(r.negotiated).toMatch(/IN_ORDER/);
+      expect(r.negotiated.includes('RING_PACKED')).toBe(ring === 'packed');
+      expect(outcomes(r)).toEqual(allOk(ALL));
+      expect(r.rules.filter((v) => v.verdict === 'fail' || v.verdict === 'warn')).toEqual([]);
+      expect(Number(load[1])).toBeGreaterThan(0);
+      expect(Number(load[2])).toBe(0);
+      expect(errors).toBe(0);
+    },
+  );
+});

@@ -1,4 +1,5 @@
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
+import type { DriverCheck } from '../../conformance/driver-judge.js';
 import {
   VSOCK_CONFIG_GUEST_CID,
   VSOCK_CONFIG_SIZE,
@@ -20,6 +21,8 @@ export interface VsockServiceOptions {
   guestCid: number;
   udsPath: string;
   maxQueueSize: number;
+  /** Under `vq check driver`: judge the driver and play a device behaviour on rx and tx. */
+  check?: DriverCheck;
 }
 
 /**
@@ -71,6 +74,7 @@ export class VsockService implements ServedDevice {
       guestCid: o.guestCid,
       udsPath: o.udsPath,
       resetOnStart,
+      check: o.check,
     });
     const url = compiledWorkerUrl(import.meta.url, './vsock-worker.js');
     return {

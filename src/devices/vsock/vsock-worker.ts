@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conformance/driver-judge.js';
 import { VsockEndpoint } from './endpoint.js';
 import { UdsBridge } from './uds-bridge.js';
 import { VsockDevice, VsockEvents } from './vsock-device.js';
@@ -30,6 +31,8 @@ export interface VsockWorkerInput {
   udsPath: string;
   /** Event role: a driver connected before, so tell this one its connections are gone (TRANSPORT_RESET). */
   resetOnStart: boolean;
+  /** Under `vq check driver`: judge the driver and play a device behaviour on rx and tx. */
+  check?: DriverCheck;
 }
 
 /** Errors logged one by one before only every thousandth is. */
@@ -109,15 +112,19 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
   const stopped = (): boolean => stop.aborted || ctls.some((c) => Atomics.load(c, QueueControl.STOP) !== 0);
   const wake = EventFd.create();
   const open = (i: number, name: string, usedEntries: UsedEntryPolicy) =>
-    createDeviceQueue({
-      name: `${o.name}.${name}`,
-      size: o.queues[i].size,
-      features: o.features,
-      memory,
-      addresses: o.queues[i].addresses,
-      usedEntries,
-      availBase: o.queues[i].availBase,
-    });
+    judgeDriverOn(
+      createDeviceQueue({
+        name: `${o.name}.${name}`,
+        size: o.queues[i].size,
+        features: o.features,
+        memory,
+        addresses: o.queues[i].addresses,
+        usedEntries: usedEntriesUnder(o.check, usedEntries),
+        availBase: o.queues[i].availBase,
+      }),
+      o.check,
+      o.queues[i].index,
+    );
   let side: HostSide | null = null;
   // Where each ring stands, for GET_VRING_BASE, whatever happens from here on.
   let queues: VirtqueueDevice[] = [];

@@ -1,4 +1,6 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { VerdictBoard } from '../../conformance/board.js';
+import { DeviceJudge, judgeWake } from '../../conformance/device-judge.js';
 import { VsockEndpoint } from '../../devices/vsock/endpoint.js';
 import { VsockDriver } from './vsock-driver.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
@@ -41,6 +43,8 @@ export interface VsockPortOptions extends RingWants {
   idleTimeoutMs: number;
   /** Receive buffer per connection (buf_alloc). */
   bufAlloc?: number;
+  /** Under `vq check device`: judge the device on every queue, posting verdicts to this VerdictBoard buffer. */
+  judge?: SharedArrayBuffer;
 }
 
 /** Bytes of data per packet this driver sends and per receive buffer (as Linux: 4 KiB). */
@@ -127,15 +131,18 @@ export class VsockPort {
         conn,
         owned,
         (endpoint) => {
-          const [rx, tx, event] = queues.map((q) =>
-            createDriverQueue<number>({
+          const board = o.judge === undefined ? null : new VerdictBoard(o.judge);
+          const [rx, tx, event] = queues.map((q) => {
+            const config = {
               name: `vsock-driver.${names[q.index]}`,
               size,
               features: negotiated,
               memory,
               addresses: q.addresses,
-            }),
-          );
+            };
+            const queue = createDriverQueue<number>(config);
+            return board === null ? queue : new DeviceJudge(queue, config, board, q.index);
+          });
           const area = (i: number) => ({
             addr: queues[i].bufferAddr,
             area: memory.translate(queues[i].bufferAddr, queues[i].bufferBytes),
@@ -188,7 +195,9 @@ export class VsockPort {
       await ReadinessLoop.shared().readable([...calls, this.#wake.fd]);
       queues.forEach((q) => q.disableInterrupts());
       if (this.#closed) break;
-      calls.forEach(drainEventFd);
+      const judges = [d.rx, d.tx, d.event].map((q) => (q instanceof DeviceJudge ? (q as DeviceJudge<unknown>) : null));
+      if (judges.some((j) => j !== null)) judgeWake(judges, calls, true);
+      else calls.forEach(drainEventFd);
       this.#wake.take();
     }
     return null;
