@@ -137,3 +137,18 @@ export type {
   VsockEndpointOptions,
   VsockEndpointStats,
 } from './devices/vsock/endpoint.js';
+
+// `vq check`: judge a peer's virtqueue behaviour, as a device or as a driver (docs/conformance.md).
+export { checkDevice } from './harness/check-device.js';
+export type { CheckDeviceOptions } from './harness/check-device.js';
+export { checkDriver, CheckSetupError } from './harness/check-driver.js';
+export type { CheckDriverOptions } from './harness/check-driver.js';
+export { RULES } from './conformance/rules.js';
+export type { Rule, RuleId, RuleLevel, RuleRole, KnownRule } from './conformance/rules.js';
+export { VerdictBoard } from './conformance/board.js';
+export type { Offence } from './conformance/board.js';
+export { DeviceJudge } from './conformance/device-judge.js';
+export { DriverJudge, BEHAVIOURS, CheckCounter, behaviourNames, judgeDriverOn } from './conformance/driver-judge.js';
+export type { Behaviour, DriverCheck } from './conformance/driver-judge.js';
+export { reportText, reportMarkdown } from './conformance/report.js';
+export type { CheckReport, InteropFinding, RuleVerdict, Verdict } from './conformance/report.js';

@@ -31,6 +31,7 @@ export class VerdictBoard {
     this.#details = new Uint8Array(buffer, n * (FIELDS * 8 + COUNTS * 4), n * DETAIL_BYTES);
   }
 
+  /** A zeroed board's memory (what the constructor uses when given none). */
   static allocate(): SharedArrayBuffer {
     return new SharedArrayBuffer(RULES.length * (FIELDS * 8 + COUNTS * 4 + DETAIL_BYTES));
   }
@@ -51,14 +52,17 @@ export class VerdictBoard {
     this.#details.set(text, r * DETAIL_BYTES);
   }
 
+  /** How often the rule was broken. */
   violations(rule: RuleId): number {
     return Atomics.load(this.#counts, ruleIndex(rule) * COUNTS);
   }
 
+  /** How often the rule was checked (a check that broke it included). */
   checks(rule: RuleId): number {
     return Atomics.load(this.#counts, ruleIndex(rule) * COUNTS + 1);
   }
 
+  /** Where the rule was first broken, or null. */
   firstOffence(rule: RuleId): Offence | null {
     const r = ruleIndex(rule);
     if (this.violations(rule) === 0) return null;

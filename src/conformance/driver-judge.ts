@@ -20,7 +20,9 @@ export const BEHAVIOURS = {
     'one used entry per buffer, and a notification after every publication, asked for or not (the driver MUST handle them)',
   random: 'each publication picks at random among the above',
 } as const;
+/** The name of a legal device behaviour (a key of BEHAVIOURS). */
 export type Behaviour = keyof typeof BEHAVIOURS;
+/** Every behaviour, in the order `vq check driver` plays them. */
 export const behaviourNames = Object.keys(BEHAVIOURS) as Behaviour[];
 
 /**
@@ -49,6 +51,7 @@ export const CheckCounter = {
   LENGTH: 5,
 } as const;
 
+/** Fresh DriverCheck.counters (playing per-buffer, nothing counted). */
 export const newCheckCounters = (): SharedArrayBuffer => new SharedArrayBuffer(CheckCounter.LENGTH * 4);
 
 /**

@@ -4,6 +4,7 @@ import { rulesFor, type Rule, type RuleRole } from './rules.js';
 /** pass: checked and never broken; fail: a MUST broken; warn: a SHOULD broken; unchecked: nothing exercised it. */
 export type Verdict = 'pass' | 'fail' | 'warn' | 'unchecked' | 'n/a';
 
+/** One row of a report: a rule, its verdict, and where it was first broken. */
 export interface RuleVerdict {
   id: string;
   level: Rule['level'];

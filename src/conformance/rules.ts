@@ -6,8 +6,10 @@
 
 /** Which side of the ring a rule binds. */
 export type RuleRole = 'device' | 'driver';
+/** MUST rules decide `vq check`'s exit status; a SHOULD rule broken is a warning. */
 export type RuleLevel = 'MUST' | 'SHOULD';
 
+/** One rule a peer is judged by, with where it comes from in the spec. */
 export interface Rule {
   /** Stable name, used in reports and in --json. */
   readonly id: string;
@@ -24,6 +26,7 @@ export interface Rule {
 
 const DESC_TABLE = 'Split Virtqueues / The Virtqueue Descriptor Table';
 
+/** Every rule `vq check` judges, device rules first: its report has one row per rule of the role judged. */
 export const RULES = [
   // What a device under test must do (judged by `vq check device`).
   {
@@ -143,11 +146,14 @@ export const RULES = [
   },
 ] as const satisfies readonly Rule[];
 
+/** A rule's name, as reports print it (`device.in-order`, `driver.readable-first`, ...). */
 export type RuleId = (typeof RULES)[number]['id'];
 
 /** A rule's place in RULES (its slot on a verdict board). */
 export const ruleIndex = (id: RuleId): number => RULES.findIndex((r) => r.id === id);
 
+/** One entry of RULES, with its id typed. */
 export type KnownRule = (typeof RULES)[number];
 
+/** The rules of one role, in report order. */
 export const rulesFor = (role: RuleRole): KnownRule[] => RULES.filter((r) => r.role === role);

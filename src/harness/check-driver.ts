@@ -53,7 +53,9 @@ export interface CheckDriverOptions {
    */
   lingerMs: number;
   seed: number;
+  /** The command line, for the report's "reproduce". */
   command: string;
+  /** Where progress lines go (negotiation, each behaviour's outcome, the daemon's log). */
   log: (line: string) => void;
 }
 

@@ -1,5 +1,6 @@
 import { signalEventFd } from '../../os/eventfd.js';
 import type { DataPlaneUnit } from '../../runtime/data-plane.js';
+import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conformance/driver-judge.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import type { VirtqueueDevice, UsedEntryPolicy } from '../../virtqueue/types.js';
 import { mapMemoryTable } from './memory-table.js';
@@ -29,6 +30,11 @@ export interface QueueUnitOptions {
   prefix?: string;
   /** Used entries under IN_ORDER: 'batched' (default) or one per buffer. */
   usedEntries?: UsedEntryPolicy;
+  /**
+   * Under `vq check driver` (checkDriver): judge the driver on every queue and play the device behaviour the check
+   * asks for. Pass what the device's session was given, so a device built on this can be checked too.
+   */
+  check?: DriverCheck;
 }
 
 /**
@@ -51,15 +57,19 @@ export function openQueueUnit(
   let handler: QueueHandler;
   try {
     queues = start.queues.map((q) =>
-      createDeviceQueue({
-        name: `${o.prefix ?? 'queue'}.${q.index}`,
-        size: q.size,
-        features: start.features,
-        memory,
-        addresses: q.addresses,
-        usedEntries: o.usedEntries,
-        availBase: q.availBase,
-      }),
+      judgeDriverOn(
+        createDeviceQueue({
+          name: `${o.prefix ?? 'queue'}.${q.index}`,
+          size: q.size,
+          features: start.features,
+          memory,
+          addresses: q.addresses,
+          usedEntries: usedEntriesUnder(o.check, o.usedEntries ?? 'batched'),
+          availBase: q.availBase,
+        }),
+        o.check,
+        q.index,
+      ),
     );
     handler = makeHandler(queues);
   } catch (e) {
