@@ -100,6 +100,35 @@ describe('vq check device against vq serve', () => {
     });
   }
 
+  it('a device that does not write what its type defines breaks device.payload (and only that)', async () => {
+    // The test device with --no-verify-data writes no data bytes: the driver finds the pattern missing.
+    const socket = socketPath();
+    const serve = new ServeProcess('test', socket, ['--no-verify-data']);
+    try {
+      await serve.waitFor(/listening on/);
+      const r = await checkDevice({
+        socket,
+        device: 'test',
+        ring: 'split',
+        inOrder: true,
+        indirect: true,
+        eventIdx: true,
+        mergeable: false,
+        queueSize: 64,
+        count: 1000,
+        seed: 3,
+        stallMs: 10_000,
+        command: 'test',
+      });
+      expect(r.exitCode).toBe(1);
+      expect(r.rules.filter((v) => v.verdict === 'fail').map((v) => v.id)).toEqual(['device.payload']);
+      expect(r.rules.find((v) => v.id === 'device.payload')!.first!.detail).toMatch(/buffer #0: written byte/);
+      expect(r.interop[0].outcome).toBe('broken');
+    } finally {
+      await serve.stop();
+    }
+  });
+
   it('vsock without --uds-path is refused before anything connects', async () => {
     const out = spawnSync(
       process.execPath,
