@@ -13,6 +13,7 @@ import {
 } from '../src/harness/bench.js';
 import { benchRing } from '../src/harness/bench-ring.js';
 import type { DpdkBenchReport } from '../src/harness/bench-dpdk.js';
+import type { RingtestBenchReport, RingtestRow } from '../src/harness/bench-ringtest.js';
 import { ReportFormatError, loadReports, parseReport } from '../src/report/load.js';
 import { buildPerformanceReport, writePerformanceReport } from '../src/report/performance.js';
 import { barChart, lineChart } from '../src/report/svg-plot.js';
@@ -471,5 +472,69 @@ describe('vq bench on the command line', () => {
     const r = vq('bench');
     expect(r.out + r.err).toMatch(/--quick/);
     expect(r.out + r.err).toMatch(/ring .*\n.*vhost-user|vhost-user/);
+  });
+});
+
+describe("the ringtest section (Linux's tools/virtio/ringtest against vqkit)", () => {
+  const sample = (m: number) => ({ buffersPerSec: m * 1e6, kicksPerBuffer: 0.0001, interruptsPerBuffer: 0.0001 });
+  const row = (
+    name: string,
+    program: RingtestRow['program'],
+    mode: RingtestRow['mode'],
+    c: number,
+    vq: number,
+    noSpin?: number,
+  ): RingtestRow => ({
+    name,
+    program,
+    mode,
+    ring: program === 'ring' ? 'packed' : 'split',
+    inOrder: program !== 'virtio_ring_0_9',
+    ringtest: [sample(c), sample(c)],
+    vqkit: [sample(vq), sample(vq)],
+    vqkitNoSpin: noSpin === undefined ? [] : [sample(noSpin), sample(noSpin)],
+    ratio: vq / c,
+    roundRatios: [vq / c, vq / c],
+    noSpinRatio: noSpin === undefined ? null : noSpin / c,
+  });
+  const report: RingtestBenchReport = {
+    suite: 'ringtest',
+    date: '2026-11-27T00:00:00.000Z',
+    machine: { cpus: 2, model: 'test CPU', kernel: '6.1', node: 'v20', vqkit: '0.1.0' },
+    command: 'vq bench ringtest',
+    source: 'linux-source-6.12',
+    runs: 2,
+    buffers: 1000,
+    ringSize: 256,
+    batch: 32,
+    rows: [
+      row('split, IN_ORDER, poll', 'virtio_ring_inorder', 'poll', 10, 8),
+      row("packed IN_ORDER vs ringtest's ring, poll", 'ring', 'poll', 40, 10),
+      row('split, no IN_ORDER, notifications', 'virtio_ring_0_9', 'notifications', 5, 10, 4),
+      row('split, IN_ORDER, notifications', 'virtio_ring_inorder', 'notifications', 5, 12, 4),
+    ],
+    inOrderGainNotifications: 1.2,
+    ringtestInOrderGainNotifications: 1.0,
+  };
+
+  it('reads back, and shows the table, the plot and the issue targets beside the figures', () => {
+    expect(parseReport('ringtest.json', JSON.stringify(report))).toMatchObject({ suite: 'ringtest' });
+    expect(() => parseReport('x.json', JSON.stringify({ ...report, rows: [] }))).toThrow(ReportFormatError);
+    const { markdown, plots } = buildPerformanceReport(
+      { ring: sweepReport('ring', ['poll'], RATES), ringtest: report, files: ['ring.json', 'ringtest.json'] },
+      'docs/PERFORMANCE.md',
+    );
+    expect(plots.map((p) => p.name)).toContain('vqkit-vs-ringtest');
+    expect(markdown).toContain("## vqkit against Linux's ringtest");
+    expect(markdown).toContain(
+      '| split, IN_ORDER, notifications | 5.00 (5.00-5.00) | 12.00 (12.00-12.00) | **2.400x** | 4.00 (4.00-4.00) | 0.800x |',
+    );
+    const target = (re: RegExp): string => markdown.split('\n').find((l) => re.test(l)) ?? '';
+    expect(target(/^\| ringtest, split, IN_ORDER, notifications: vqkit >= 1x/)).toMatch(/\| yes \|$/);
+    expect(target(/^\| ringtest, split, notifications: vqkit's IN_ORDER gain >= 1.1x/)).toMatch(/1.200x .*\| yes \|$/);
+    expect(target(/^\| ringtest, poll: vqkit packed IN_ORDER >= 0.7x/)).toMatch(/0.250x .*\| \*\*no\*\* \|$/);
+    expect(markdown).toContain(
+      '- ringtest: `vq bench ringtest`, 2026-11-27, 2 interleaved rounds, 1000 buffers per sample.',
+    );
   });
 });

@@ -202,6 +202,10 @@ describe('vq check device: a non-conforming device is named by rule and index', 
     const call = EventFd.create();
     try {
       addBuffers(ring, drv, [8]);
+      // Until its first wake-up a ring runs with notifications on and nothing armed: whatever came is not counted.
+      for (let i = 0; i < 5; i++) signalEventFd(call.fd);
+      judgeWake([drv as DeviceJudge<unknown>], [call.fd], true);
+      expect(verdicts(board, 'device', split).filter((v) => v.violations > 0)).toEqual([]);
       drv.enableInterrupts();
       for (let i = 0; i < 3; i++) signalEventFd(call.fd);
       judgeWake([drv as DeviceJudge<unknown>], [call.fd], true);

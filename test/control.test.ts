@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Control, busyPoll } from '../src/transport/local/control.js';
+import { AdaptiveSpin, Control, MIN_SPIN_US, busyPoll } from '../src/transport/local/control.js';
 
 describe('busy-poll before sleeping', () => {
   const ctl = () => new Int32Array(new SharedArrayBuffer(Control.LENGTH * 4));
@@ -45,5 +45,38 @@ describe('busy-poll before sleeping', () => {
       ),
     ).toBe(false);
     expect(polled).toBe(false);
+  });
+});
+
+describe('adaptive spin', () => {
+  const never = (): boolean => false;
+
+  it('a long sleep (an idle peer) halves the budget, down to a floor; a short one (an active peer) doubles it', () => {
+    const spin = new AdaptiveSpin(16);
+    expect(spin.budgetUs).toBe(16);
+    for (const want of [8, 4, 2, 1, MIN_SPIN_US, MIN_SPIN_US]) {
+      expect(spin.spin(never, never)).toBe(false);
+      spin.slept(1000);
+      expect(spin.budgetUs).toBe(want);
+    }
+    for (const want of [1, 2, 4, 8, 16, 16]) {
+      spin.slept(5);
+      expect(spin.budgetUs).toBe(want);
+    }
+    // A spin that finds work leaves the budget as it is.
+    expect(spin.spin(() => true, never)).toBe(true);
+    expect(spin.budgetUs).toBe(16);
+  });
+
+  it('0 never spins: work that is there is not even looked at', () => {
+    let looked = false;
+    const spin = new AdaptiveSpin(0);
+    expect(
+      spin.spin(
+        () => (looked = true),
+        () => false,
+      ),
+    ).toBe(false);
+    expect(looked).toBe(false);
   });
 });

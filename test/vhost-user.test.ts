@@ -304,7 +304,9 @@ describe('vhost-user: a daemon survives bad front-ends', () => {
     expect(daemon.openFds()).toBeGreaterThan(fdsIdle); // the connection, the memory table's fd, kick and call
     frontend.kill('SIGKILL');
     await daemon.sessionEnded(from);
-    expect(daemon.openFds()).toBe(fdsIdle);
+    // No more than before it came (the count before may still have held the last test's session closing).
+    const after = await daemon.settledFds(fdsIdle);
+    expect(after.count, after.links).toBeLessThanOrEqual(fdsIdle);
     expect(daemon.guestMappings()).toBe(0);
     const r = await run(daemon.socket, { ring: 'split', buffers: 20000 });
     expect(r.failure).toBeNull();

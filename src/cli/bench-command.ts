@@ -14,6 +14,7 @@ import {
   type SweepOptions,
 } from '../harness/bench.js';
 import { benchRing } from '../harness/bench-ring.js';
+import { benchRingtest, renderRingtestBench } from '../harness/bench-ringtest.js';
 import type { RingLayout } from '../harness/options.js';
 import { writePerformanceReport, writeReport } from '../report/performance.js';
 import { benchDpdk, type DpdkBenchReport, type DpdkSample } from '../harness/bench-dpdk.js';
@@ -182,6 +183,24 @@ export function benchCommand(): Command {
           onProgress,
         }),
       renderDpdkBench,
+    ),
+  );
+  bench.addCommand(
+    reportingSuite(
+      new Command('ringtest')
+        .description(
+          "Linux's own ring benchmark (tools/virtio/ringtest, C, built from Debian's kernel source package on first " +
+            'use by scripts/kernel-tools.sh) against vqkit on the same parameters: ring 256, one 64-byte buffer each, ' +
+            'the two sides pinned to CPUs 0 and 1. Busy-polling: virtio_ring_0_9 and virtio_ring_inorder against ' +
+            "vqkit's split ring, and ringtest's `ring` prototype against vqkit's packed ring with IN_ORDER. " +
+            'Notifications (ringtest --sleep --batch 32): the split ring with IN_ORDER off and on, vqkit with its ' +
+            'adaptive spin before sleeping (the default) and without. Interleaved rounds; medians, min-max, ratios.',
+        )
+        .option('--runs <n>', 'interleaved rounds (at least 5 for published figures)', positiveInt('runs'), 5)
+        .option('--buffers <n>', 'buffers per sample, both sides', positiveInt('buffers'), 10_000_000),
+      (flags, command, onProgress) =>
+        benchRingtest({ runs: flags.runs as number, buffers: flags.buffers as number, command, onProgress }),
+      renderRingtestBench,
     ),
   );
   bench.addCommand(

@@ -70,7 +70,8 @@ export function runCommand(): Command {
     .option('--poll', 'with --threads: busy-poll instead of sleeping on notifications')
     .option(
       '--busy-poll <us>',
-      'with --threads: before sleeping, busy-poll this many microseconds for work (like vhost-net busyloop_timeout)',
+      'with --threads: before sleeping, busy-poll up to this many microseconds for work (like vhost-net ' +
+        'busyloop_timeout); the spin adapts, halving when it finds nothing, growing back when it does; 0: sleep at once',
       Number,
       DEFAULT_RUN.busyPollUs,
     )

@@ -1,4 +1,5 @@
 import { closeSync } from 'node:fs';
+import { DEFAULT_SPIN_US } from '../harness/options.js';
 import { VSOCK_MIN_GUEST_CID } from '../spec/vsock.js';
 import { VsockService } from '../devices/vsock/vsock-service.js';
 import type { ServedDevice } from '../transport/vhost-user/served-device.js';
@@ -388,9 +389,10 @@ function daemonOptions(cmd: Command): Command {
     .option('--cpus <list>', 'pin the data-plane threads to these CPUs, in turn (e.g. 0-1 or 0,2)', cpuListArg)
     .option(
       '--busy-poll <us>',
-      'each data-plane thread busy-polls this many microseconds for work before sleeping',
+      'a queue with nothing to do is busy-polled up to this many microseconds before it sleeps (the spin adapts: ' +
+        'it halves when it finds nothing, grows back when it does); 0: sleep at once',
       Number,
-      0,
+      DEFAULT_SPIN_US,
     )
     .option('--control <path>', 'the control socket `vq status` asks (default: the first --socket with .ctl added)')
     .option('--no-control', 'no control socket')

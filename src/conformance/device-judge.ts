@@ -74,6 +74,11 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
   #errorJudged = false;
   /** enableInterrupts() calls since the driver last drained its call eventfd. */
   #enables = 0;
+  /**
+   * Until the first wake-up: a ring starts with notifications on and no event index armed (a packed ring's flags
+   * ENABLE: every publication may notify), so what came before the driver first armed one is not counted.
+   */
+  #startInterval = true;
 
   constructor(inner: VirtqueueDriver<T>, config: DriverQueueConfig, board: VerdictBoard, queue: number) {
     this.#inner = inner;
@@ -181,6 +186,11 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
    */
   notified(count: number): void {
     if (count > 0) this.#board.checked('device.notify');
+    if (this.#startInterval) {
+      this.#startInterval = false;
+      this.#enables = 0;
+      return;
+    }
     if (this.#eventIdx) {
       this.#board.checked('device.notify-suppressed');
       // One more may be for a used_event the driver set before its last wake-up (the device read it, then notified).

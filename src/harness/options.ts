@@ -45,6 +45,12 @@ export interface RunOptions {
   verifyData: boolean;
 }
 
+/**
+ * How long a sleeping side spins for work first, at most (AdaptiveSpin): about one batch of the peer's work, so an
+ * active peer is caught without a wake-up, while an idle one costs a few microseconds per sleep.
+ */
+export const DEFAULT_SPIN_US = 10;
+
 export const DEFAULT_RUN: RunOptions = {
   ring: 'split',
   inOrder: true,
@@ -59,7 +65,7 @@ export const DEFAULT_RUN: RunOptions = {
   buffers: 100_000,
   threads: false,
   poll: false,
-  busyPollUs: 0,
+  busyPollUs: DEFAULT_SPIN_US,
   seed: 1,
   usedEntries: 'batched',
   flushEvery: 64,

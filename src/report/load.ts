@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import type { BenchReport } from '../harness/bench.js';
 import type { DpdkBenchReport } from '../harness/bench-dpdk.js';
 import type { ScaleBenchReport } from '../harness/bench-scale.js';
+import type { RingtestBenchReport } from '../harness/bench-ringtest.js';
 
 /** A file in the reports directory is not a report this version of vqkit can read. */
 export class ReportFormatError extends Error {
   override readonly name = 'ReportFormatError';
 }
 
-export type AnyReport = BenchReport | DpdkBenchReport | ScaleBenchReport;
+export type AnyReport = BenchReport | DpdkBenchReport | ScaleBenchReport | RingtestBenchReport;
 
 export interface LoadedReports {
   ring?: BenchReport;
@@ -18,6 +19,7 @@ export interface LoadedReports {
   vhostUser?: BenchReport;
   dpdk?: DpdkBenchReport;
   scale?: ScaleBenchReport;
+  ringtest?: RingtestBenchReport;
   /** The files each was read from. */
   files: string[];
 }
@@ -70,6 +72,15 @@ export function parseReport(file: string, text: string): AnyReport {
     if (!Array.isArray(v.summary) || v.summary.length === 0) throw new ReportFormatError(`${file}: no port counts`);
     return v as unknown as ScaleBenchReport;
   }
+  if (v.suite === 'ringtest') {
+    need(['rows', 'buffers', 'source'], v, 'the ringtest report');
+    if (!Array.isArray(v.rows) || v.rows.length === 0) throw new ReportFormatError(`${file}: no rows`);
+    for (const x of v.rows as unknown[]) {
+      if (!isObject(x)) throw new ReportFormatError(`${file}: a row is not an object`);
+      need(['name', 'program', 'mode', 'ringtest', 'vqkit', 'vqkitNoSpin', 'ratio'], x, 'a row');
+    }
+    return v as unknown as RingtestBenchReport;
+  }
   throw new ReportFormatError(`${file}: unknown suite "${String(v.suite)}"`);
 }
 
@@ -89,7 +100,7 @@ export function loadReports(dir: string): LoadedReports {
   for (const name of names.sort()) {
     const file = join(dir, name);
     const report = parseReport(file, readFileSync(file, 'utf8'));
-    const rotating = report.suite !== 'dpdk' && report.suite !== 'scale' && report.workload === 'rotating';
+    const rotating = 'workload' in report && report.workload === 'rotating';
     const key = rotating ? `${report.suite} rotating` : report.suite;
     const cur = best.get(key);
     if (cur === undefined || rank(report) > rank(cur.report)) best.set(key, { report, file });
@@ -102,6 +113,7 @@ export function loadReports(dir: string): LoadedReports {
     vhostUser: best.get('vhost-user')?.report as BenchReport | undefined,
     dpdk: best.get('dpdk')?.report as DpdkBenchReport | undefined,
     scale: best.get('scale')?.report as ScaleBenchReport | undefined,
+    ringtest: best.get('ringtest')?.report as RingtestBenchReport | undefined,
     files: [...best.values()].map((b) => b.file),
   };
 }

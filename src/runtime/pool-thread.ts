@@ -1,4 +1,5 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { adaptedSpin } from '../transport/local/control.js';
 import { blockSignalsInThisThread, pinCurrentThread } from '../os/affinity.js';
 import { Epoll, EPOLLIN } from '../os/epoll.js';
 import { drainEventFd } from '../os/eventfd.js';
@@ -55,6 +56,8 @@ async function takeMessages(): Promise<void> {
         unit: mod.openUnit(m.data, (line) => post({ type: 'log', line })),
         sleepingOn: null,
         idleSince: 0,
+        spinUs: input.busyPollUs,
+        sleptAt: 0,
       });
     } catch (e) {
       post({ type: 'failed', id: m.id, failure: `could not start: ${(e as Error).stack ?? String(e)}` });
@@ -73,6 +76,10 @@ interface Slot {
   sleepingOn: readonly number[] | null;
   /** With --busy-poll: when (performance.now()) it last found nothing to do, or 0 while it finds work. */
   idleSince: number;
+  /** --busy-poll: how long this unit spins before sleeping, adapted as AdaptiveSpin does (by how long it slept). */
+  spinUs: number;
+  /** When it last fell asleep (performance.now()). */
+  sleptAt: number;
 }
 
 const slots = new Map<number, Slot>();
@@ -109,6 +116,14 @@ function wake(id: number, fired: ReadonlySet<number>): void {
   if (slot === undefined || slot.sleepingOn === null) return;
   unregister(id, slot);
   slot.unit.disarm(fired);
+  adaptSpin(slot);
+}
+
+/** After a sleep: a short one means a longer spin would have caught the work (AdaptiveSpin's rule, per unit). */
+function adaptSpin(slot: Slot): void {
+  if (input.busyPollUs <= 0 || slot.sleptAt === 0) return;
+  const sleptUs = (performance.now() - slot.sleptAt) * 1000;
+  slot.spinUs = adaptedSpin(slot.spinUs, input.busyPollUs, sleptUs);
 }
 
 /**
@@ -137,15 +152,16 @@ function pollAwake(): boolean {
 }
 
 /**
- * --busy-poll: a unit that found nothing keeps being polled, notifications still off, until it has been idle that
- * long. Spinning *before* arming is the point: an armed queue makes its peer kick (a system call a batch) and this
- * side drain the kick, which is the cost busy-polling is there to save.
+ * --busy-poll: a unit that found nothing keeps being polled, notifications still off, until it has been idle its
+ * spin budget. Spinning *before* arming is the point: an armed queue makes its peer kick (a system call a batch) and
+ * this side drain the kick, which is the cost busy-polling is there to save. The budget adapts (AdaptiveSpin): it
+ * halves each time a spin runs out, and grows back to --busy-poll each time one finds work.
  */
 function stillSpinning(slot: Slot): boolean {
   if (input.busyPollUs <= 0) return false;
   const now = performance.now();
   if (slot.idleSince === 0) slot.idleSince = now;
-  if (now - slot.idleSince < input.busyPollUs / 1000) return true;
+  if (now - slot.idleSince < slot.spinUs / 1000) return true;
   slot.idleSince = 0;
   return false;
 }
@@ -159,6 +175,7 @@ function fallAsleep(id: number, slot: Slot): void {
     return;
   }
   slot.sleepingOn = fds;
+  slot.sleptAt = performance.now();
   for (const fd of fds) {
     let owners = fdOwners.get(fd);
     if (owners === undefined) {

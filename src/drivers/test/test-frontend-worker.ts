@@ -8,7 +8,7 @@ import type { BufferSlot } from './test-driver.js';
 import { buildDriverSide } from '../../transport/local/plan.js';
 import { copyStats, driverFailure } from '../../transport/local/report.js';
 import { driveDriver, type Notifier } from '../../transport/service-loops.js';
-import { busyPoll } from '../../transport/local/control.js';
+import { AdaptiveSpin } from '../../transport/local/control.js';
 import { QueueControl } from '../../transport/vhost-user/queue-control.js';
 import type { LocalPlan } from '../../transport/local/plan.js';
 import type { MeasuredWindow } from '../../transport/service-loops.js';
@@ -46,6 +46,7 @@ const stoppedQueue = (): boolean => Atomics.load(ctl, QueueControl.STOP) !== 0;
 
 /** Across processes: signal by writing the other side's eventfd, sleep on our own (its counter keeps any signal). */
 function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Notifier {
+  const spin = new AdaptiveSpin(busyPollUs);
   const stopped = stoppedQueue;
   return {
     signal: () => {
@@ -55,12 +56,14 @@ function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Not
     arm: () => 0,
     sleep: () => {
       const fd = Atomics.load(ctl, waitSlot);
+      const from = performance.now();
       if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
+      spin.slept((performance.now() - from) * 1000);
       return true;
     },
     stopped,
     poll: false,
-    busyPoll: (pending) => busyPoll(busyPollUs, pending, stopped),
+    busyPoll: (pending) => spin.spin(pending, stopped),
   };
 }
 

@@ -52,3 +52,42 @@ export function busyPoll(budgetUs: number, workPending: () => boolean, stopped: 
     if ((i & 31) === 0 && (performance.now() > deadline || stopped())) return false;
   }
 }
+
+/** The shortest an adaptive spin shrinks to: still long enough to catch a peer that is mid-batch. */
+export const MIN_SPIN_US = 0.5;
+/** A sleep this many times the longest spin, or shorter, was cut short by an active peer. */
+const SHORT_SLEEP = 4;
+
+/**
+ * An adaptive busy-poll before sleeping, steered as Linux's haltpoll cpuidle governor steers its poll window: spin up
+ * to the current budget for work; when none came and the side slept, the sleep's length decides. A short one (the
+ * peer was active: a longer spin would have caught its work without a wake-up) doubles the budget, up to `maxUs`; a
+ * long one (the peer was idle: spinning only burned CPU) halves it. 0 never spins.
+ */
+export class AdaptiveSpin {
+  #budgetUs: number;
+
+  constructor(readonly maxUs: number) {
+    this.#budgetUs = maxUs;
+  }
+
+  /** The budget the next spin will use. */
+  get budgetUs(): number {
+    return this.#budgetUs;
+  }
+
+  /** Spins for work; true if it came. */
+  spin(workPending: () => boolean, stopped: () => boolean): boolean {
+    return this.maxUs > 0 && busyPoll(this.#budgetUs, workPending, stopped);
+  }
+
+  /** The side slept `us` microseconds after a spin that found nothing. */
+  slept(us: number): void {
+    if (this.maxUs > 0) this.#budgetUs = adaptedSpin(this.#budgetUs, this.maxUs, us);
+  }
+}
+
+/** A spin budget after a sleep of `sleptUs`: doubled (to `maxUs`) after a short sleep, halved after a long one. */
+export function adaptedSpin(budgetUs: number, maxUs: number, sleptUs: number): number {
+  return sleptUs <= maxUs * SHORT_SLEEP ? Math.min(maxUs, budgetUs * 2) : Math.max(MIN_SPIN_US, budgetUs / 2);
+}

@@ -4,7 +4,7 @@ import { pinCurrentThread } from '../../os/affinity.js';
 import type { TestDevice } from '../../devices/test/test-device.js';
 import type { TestDriver } from '../../drivers/test/test-driver.js';
 import { driveDriver, serveDevice, type MeasuredWindow, type Notifier } from '../service-loops.js';
-import { Control, busyPoll, signal, sleepOn } from './control.js';
+import { AdaptiveSpin, Control, signal, sleepOn } from './control.js';
 import { buildDeviceSide, buildDriverSide, guestMemoryFor, type LocalPlan } from './plan.js';
 import { copyStats, deviceFailure, driverFailure } from './report.js';
 
@@ -66,14 +66,20 @@ post({ ...result, gcCount } as WorkerMessage);
 /** Threads signal through counters in the control array: one for kicks, one for interrupts. */
 function notifier(signalSlot: number, waitSlot: number): Notifier {
   const o = input.plan.options;
+  const spin = new AdaptiveSpin(o.busyPollUs);
   const stopped = (): boolean => Atomics.load(ctl, Control.STOP) !== 0;
   return {
     signal: () => signal(ctl, signalSlot),
     arm: () => Atomics.load(ctl, waitSlot),
-    sleep: (armed, pending) => sleepOn(ctl, waitSlot, armed, pending),
+    sleep: (armed, pending) => {
+      const from = performance.now();
+      const ok = sleepOn(ctl, waitSlot, armed, pending);
+      spin.slept((performance.now() - from) * 1000);
+      return ok;
+    },
     stopped,
     poll: o.poll,
-    busyPoll: (pending) => busyPoll(o.busyPollUs, pending, stopped),
+    busyPoll: (pending) => spin.spin(pending, stopped),
   };
 }
 
