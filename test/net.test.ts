@@ -91,6 +91,33 @@ describe('virtio-net data path (device and driver on one ring)', () => {
     if (features & featureMask(VIRTIO_NET_F_MRG_RXBUF)) expect(device.stats.rxBuffers).toBeGreaterThan(frames.length);
   });
 
+  it('bursts: frames packed in one buffer go out as given, as far as the slots last, and come back in one call', () => {
+    const { driver, device } = netPair(BASIC);
+    driver.refill();
+    // Twenty frames of 60 to 1500 bytes, back to back in one buffer: more than the 16 transmit slots.
+    const lengths = Array.from({ length: 20 }, (_, i) => 60 + ((i * 379) % 1441));
+    const offsets = lengths.map((_, i) => lengths.slice(0, i).reduce((a, b) => a + b, 0));
+    const all = frameOf(offsets[19] + lengths[19], 3);
+    expect(driver.sendBurst(all, offsets, lengths, 20)).toBe(SIZE);
+    expect(driver.stats.txFrames).toBe(SIZE);
+    driver.kickTx();
+    const out = transmitted(device);
+    expect(out).toEqual(lengths.slice(0, SIZE).map((n, i) => all.slice(offsets[i], offsets[i] + n)));
+    device.tx.flush();
+    // The slots come back at the next burst: the rest goes out.
+    expect(driver.sendBurst(all, offsets.slice(SIZE), lengths.slice(SIZE), 4)).toBe(4);
+    driver.kickTx();
+    expect(transmitted(device)).toEqual(
+      lengths.slice(SIZE).map((n, i) => all.slice(offsets[SIZE + i], offsets[SIZE + i] + n)),
+    );
+    for (const f of out.slice(0, 8)) expect(device.receive(f, 0, f.length)).toBe(Delivery.Delivered);
+    device.rx.flush();
+    const back: Uint8Array[] = [];
+    expect(driver.receiveBurst((b, at, len) => back.push(b.slice(at, at + len)), 5)).toBe(5);
+    expect(driver.receiveBurst((b, at, len) => back.push(b.slice(at, at + len)), 64)).toBe(3);
+    expect(back).toEqual(out.slice(0, 8));
+  });
+
   it('a frame waits for receive buffers (MRG_RXBUF) and is delivered whole when they come', () => {
     const { driver, device } = netPair(BASIC | featureMask(VIRTIO_NET_F_MRG_RXBUF));
     const big = frameOf(1514, 9);
