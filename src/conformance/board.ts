@@ -1,3 +1,4 @@
+import type { VirtqueueError } from '../virtqueue/errors.js';
 import { RULES, ruleIndex, type RuleId } from './rules.js';
 
 /** The first time a rule was broken: where, and the value seen against the value the rule wants. */
@@ -50,6 +51,11 @@ export class VerdictBoard {
     const text = new TextEncoder().encode(o.detail).subarray(0, DETAIL_BYTES);
     this.#details.fill(0, r * DETAIL_BYTES, (r + 1) * DETAIL_BYTES);
     this.#details.set(text, r * DETAIL_BYTES);
+  }
+
+  /** The rule was broken as the engine's refusal `e` says (its queue's index, value and message). */
+  refused(rule: RuleId, queue: number, e: VirtqueueError): void {
+    this.broken(rule, { queue, index: e.index, value: e.value, expected: -1, detail: e.message });
   }
 
   /** How often the rule was broken. */

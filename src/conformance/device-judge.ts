@@ -14,8 +14,9 @@ import type {
 } from '../virtqueue/types.js';
 import type { VerdictBoard } from './board.js';
 import type { RuleId } from './rules.js';
+import { FNV_OFFSET, fnv1a } from '../util/fnv.js';
 
-/** A buffer the driver made available, as the ring shows it: where it sits and what its used slot held before. */
+/** A buffer the driver made available, as the ring shows it: where it sits. */
 interface Published {
   /** Split: the head descriptor. Packed: the Buffer ID. */
   id: number;
@@ -41,12 +42,9 @@ interface Readable {
 
 /** FNV-1a over the buffer's readable segments. */
 function readableSum(memory: GuestMemory, addrs: readonly number[], lens: readonly number[]): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < addrs.length; i++) {
-    const b = memory.translate(addrs[i], lens[i]);
-    for (let j = 0; j < b.length; j++) h = Math.imul(h ^ b[j], 0x01000193);
-  }
-  return h >>> 0;
+  let h = FNV_OFFSET;
+  for (let i = 0; i < addrs.length; i++) h = fnv1a(h, memory.translate(addrs[i], lens[i]));
+  return h;
 }
 
 /**
@@ -158,13 +156,14 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
       const sum = readableSum(this.#memory, r.addrs, r.lens);
       this.#board.checked('device.no-write-readable');
       if (sum !== r.sum) {
-        this.#board.broken('device.no-write-readable', {
-          queue: this.#queue,
-          index: this.#inner.stats.buffersUsed - 1,
-          value: sum,
-          expected: r.sum,
-          detail: `the device-readable bytes of used buffer ${this.#inner.stats.buffersUsed - 1} changed while it was in flight (checksum)`,
-        });
+        const index = this.#inner.stats.buffersUsed - 1;
+        this.#broken(
+          'device.no-write-readable',
+          index,
+          sum,
+          r.sum,
+          `the device-readable bytes of used buffer ${index} changed while it was in flight (checksum)`,
+        );
       }
     }
     return token;
@@ -196,13 +195,13 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
       // One more may be for a used_event the driver set before its last wake-up (the device read it, then notified).
       const allowed = this.#enables + 1;
       if (count > allowed) {
-        this.#board.broken('device.notify-suppressed', {
-          queue: this.#queue,
-          index: this.#inner.stats.buffersUsed,
-          value: count,
-          expected: allowed,
-          detail: `${count} notifications where at most ${allowed} were due (used_event set ${this.#enables} time(s) since the last wake-up, and one late)`,
-        });
+        this.#broken(
+          'device.notify-suppressed',
+          this.#inner.stats.buffersUsed,
+          count,
+          allowed,
+          `${count} notifications where at most ${allowed} were due (used_event set ${this.#enables} time(s) since the last wake-up, and one late)`,
+        );
       }
     }
     this.#enables = 0;
@@ -215,13 +214,13 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
   wokeWithoutNotification(waitedMs: number): void {
     this.#board.checked('device.notify');
     if (!this.#inner.hasUsed()) return;
-    this.#board.broken('device.notify', {
-      queue: this.#queue,
-      index: this.#inner.stats.buffersUsed,
-      value: 0,
-      expected: 1,
-      detail: `used buffers were published while the driver slept with notifications ${this.#eventIdx ? 'asked for by used_event' : 'enabled (flags 0)'}, and none came in ${waitedMs} ms`,
-    });
+    this.#broken(
+      'device.notify',
+      this.#inner.stats.buffersUsed,
+      0,
+      1,
+      `used buffers were published while the driver slept with notifications ${this.#eventIdx ? 'asked for by used_event' : 'enabled (flags 0)'}, and none came in ${waitedMs} ms`,
+    );
   }
 
   /**
@@ -232,29 +231,28 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     if (!this.#packed || !this.#inOrder) return;
     for (let k = 1; k < this.#published.length; k++) {
       const p = this.#published[k];
-      const flags = this.#u16(this.#addresses.desc + p.slot * PVIRTQ_DESC_SIZE + PVIRTQ_DESC_OFF_FLAGS);
-      if (!isUsed(flags, p.wrap)) continue;
-      this.#board.broken('device.packed-batch', {
-        queue: this.#queue,
-        index: p.slot,
-        value: this.#u16(this.#addresses.desc + p.slot * PVIRTQ_DESC_SIZE + PVIRTQ_DESC_OFF_ID),
-        expected: this.#published[0].slot,
-        detail: `a used descriptor was written at position ${p.slot} (buffer ${k} of those in flight); the next used descriptor belongs at position ${this.#published[0].slot}, the first of the batch`,
-      });
+      if (!isUsed(this.#descWord(p.slot, PVIRTQ_DESC_OFF_FLAGS), p.wrap)) continue;
+      this.#broken(
+        'device.packed-batch',
+        p.slot,
+        this.#descWord(p.slot, PVIRTQ_DESC_OFF_ID),
+        this.#published[0].slot,
+        `a used descriptor was written at position ${p.slot} (buffer ${k} of those in flight); the next used descriptor belongs at position ${this.#published[0].slot}, the first of the batch`,
+      );
       return;
     }
   }
 
   /**
-   * Notes where the buffer just added sits (it is not published yet, so its used slot still holds what the device
-   * wrote a lap ago, which a batch that skips the slot leaves there).
+   * Notes where the buffer just added sits; split, marks its used slot UNWRITTEN (the buffer is not published yet,
+   * so the device cannot be writing that slot).
    */
   #notePublished(descs: number): void {
     const size = this.#inner.size;
     if (this.#packed) {
       const slot = this.#packedPos;
       const last = (slot + descs - 1) % size;
-      const id = this.#u16(this.#addresses.desc + last * PVIRTQ_DESC_SIZE + PVIRTQ_DESC_OFF_ID);
+      const id = this.#descWord(last, PVIRTQ_DESC_OFF_ID);
       this.#published.push({ id, slot, wrap: this.#packedWrap });
       this.#packedPos = slot + descs;
       if (this.#packedPos >= size) {
@@ -280,12 +278,11 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     if (newEntry) return;
     this.#board.checked(this.#packed ? 'device.packed-batch' : 'device.split-batch');
     if (this.#packed) {
-      const flags = this.#u16(this.#addresses.desc + p.slot * PVIRTQ_DESC_SIZE + PVIRTQ_DESC_OFF_FLAGS);
-      if (!isUsed(flags, p.wrap)) return;
+      if (!isUsed(this.#descWord(p.slot, PVIRTQ_DESC_OFF_FLAGS), p.wrap)) return;
       this.#broken(
         'device.in-order',
         p.slot,
-        this.#u16(this.#addresses.desc + p.slot * PVIRTQ_DESC_SIZE + PVIRTQ_DESC_OFF_ID),
+        this.#descWord(p.slot, PVIRTQ_DESC_OFF_ID),
         p.id,
         `position ${p.slot} was skipped by a batch, yet a used descriptor was written there: buffer ${p.id} was used after the later buffer that ended the batch`,
       );
@@ -308,8 +305,7 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     if (e === null || this.#errorJudged) return;
     this.#errorJudged = true;
     const rule = this.#ruleFor(e);
-    if (rule !== null)
-      this.#board.broken(rule, { queue: this.#queue, index: e.index, value: e.value, expected: -1, detail: e.message });
+    if (rule !== null) this.#board.refused(rule, this.#queue, e);
   }
 
   #ruleFor(e: VirtqueueError): RuleId | null {
@@ -357,6 +353,11 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
   #usedEntry(slot: number): [number, number] {
     const v = this.#usedView(slot);
     return [v.getUint32(0, true), v.getUint32(4, true)];
+  }
+
+  /** Packed: a 16-bit field (id or flags) of the descriptor at `slot`. */
+  #descWord(slot: number, offset: number): number {
+    return this.#u16(this.#addresses.desc + slot * PVIRTQ_DESC_SIZE + offset);
   }
 
   #u16(addr: number): number {

@@ -24,6 +24,8 @@ export const BEHAVIOURS = {
 export type Behaviour = keyof typeof BEHAVIOURS;
 /** Every behaviour, in the order `vq check driver` plays them. */
 export const behaviourNames = Object.keys(BEHAVIOURS) as Behaviour[];
+/** What `random` picks from, publication by publication. */
+const RANDOM_MODES = behaviourNames.filter((b) => b !== 'random');
 
 /**
  * What a device unit is given in `vq check driver`: where verdicts go, and a few shared counters through which the
@@ -220,21 +222,14 @@ export class DriverJudge implements VirtqueueDevice {
   }
 
   #pickMode(): Behaviour {
-    const modes: Behaviour[] = ['per-buffer', 'batched', 'random-batches', 'delayed', 'spurious-interrupts'];
-    return modes[this.#rng.int(0, modes.length - 1)];
+    return RANDOM_MODES[this.#rng.int(0, RANDOM_MODES.length - 1)];
   }
 
   #judgeError(): void {
     const e = this.#inner.error;
     if (e === null || this.#errorJudged) return;
     this.#errorJudged = true;
-    this.#board.broken(ruleFor(e), {
-      queue: this.#queue,
-      index: e.index,
-      value: e.value,
-      expected: -1,
-      detail: e.message,
-    });
+    this.#board.refused(ruleFor(e), this.#queue, e);
   }
 }
 

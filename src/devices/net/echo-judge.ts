@@ -1,14 +1,12 @@
 import { CheckCounter, type DriverCheck } from '../../conformance/driver-judge.js';
+import { FNV_OFFSET, fnv1a } from '../../util/fnv.js';
 
 /** Frames remembered as delivered and not yet sent back. */
 const REMEMBERED = 4096;
 
-/** FNV-1a over a frame's bytes. */
-function frameHash(bytes: Uint8Array, offset: number, length: number): number {
-  let h = 0x811c9dc5 ^ length;
-  for (let i = offset; i < offset + length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
-}
+/** A frame's fingerprint: FNV-1a over its bytes, its length mixed in first. */
+const frameHash = (bytes: Uint8Array, offset: number, length: number): number =>
+  fnv1a(FNV_OFFSET ^ length, bytes, offset, offset + length);
 
 /**
  * `vq check driver` against a driver that forwards what it receives, in order (testpmd in io mode): every frame it
