@@ -150,7 +150,7 @@ describe('vq command line', () => {
       [
         ['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'hub'],
         1,
-        /backend must be loop, switch, sink or tap:NAME/,
+        /backend must be loop, switch, sink, copy or tap:NAME/,
       ],
       [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--backend', 'tap:bad/name'], 1, /tap:NAME/],
       [['serve', 'net', '--socket', '/tmp/vq-never.sock', '--mac', '52:54:00:zz:00:01'], 1, /not a MAC address/],

@@ -372,7 +372,7 @@ describe('a front-end that truncates its memory after the daemon mapped it', () 
       { encoding: 'utf8' },
     );
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--isolation process serves the loop and sink backends/);
+    expect(r.stderr).toMatch(/--isolation process serves the loop, sink and copy backends/);
   });
 });
 

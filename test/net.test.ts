@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FrameCopier } from '../src/devices/net/frame-copier.js';
 import { FrameRing } from '../src/devices/net/frame-ring.js';
 import { NetControl } from '../src/devices/net/net-control.js';
 import { Delivery, NetDevicePair } from '../src/devices/net/net-pair.js';
@@ -350,10 +351,10 @@ describe("vqkit's net driver and net device over vhost-user (two processes)", ()
     },
   );
 
-  it.each(combos)(
-    'sink backend: frames are consumed and counted, none come back ($ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable)',
+  it.each(combos.flatMap((c) => (['sink', 'copy'] as const).map((backend) => ({ ...c, backend }))))(
+    '$backend backend: frames are consumed and counted, none come back ($ring, IN_ORDER $inOrder, MRG_RXBUF $mergeable)',
     async (c) => {
-      await withDaemon(['--backend', 'sink'], async (path, d) => {
+      await withDaemon(['--backend', c.backend], async (path, d) => {
         const p = await openPort(path, c);
         for (let i = 0; i < 200; i++) p.send('02:00:00:00:00:0b', '02:00:00:00:00:0a', i & 0xff, 60 + i);
         // Closing at once could stop the device before it takes them: wait for the transmit buffers to come back.
@@ -523,5 +524,18 @@ describe('net helpers refuse what they cannot take', () => {
     expect(ring.push(frameOf(101, 2), 0, 101)).toBe(-1);
     expect(ring.count).toBe(1);
     expect(ring.bytes.slice(ring.peek(), ring.peek() + ring.peekLength)).toEqual(f);
+  });
+
+  it('FrameCopier copies each frame whole into the next cache-line-aligned buffer, round the pool, and refuses one too long', () => {
+    const copier = new FrameCopier(3, 1514);
+    expect(copier.stride).toBe(1536);
+    const guest = new Uint8Array(8192).map((_, i) => (i * 7) & 0xff);
+    const at = [copier.copy(guest, 100, 60), copier.copy(guest, 2000, 1514), copier.copy(guest, 5, 64)];
+    expect(at).toEqual([0, 1536, 3072]);
+    expect(copier.pool.subarray(1536, 1536 + 1514)).toEqual(guest.subarray(2000, 3514));
+    expect(copier.pool.subarray(3072, 3072 + 64)).toEqual(guest.subarray(5, 69));
+    expect(copier.copy(guest, 7, 60)).toBe(0);
+    expect(copier.pool.subarray(0, 60)).toEqual(guest.subarray(7, 67));
+    expect(() => copier.copy(guest, 0, 1537)).toThrow(RangeError);
   });
 });

@@ -158,7 +158,8 @@ export function benchCommand(): Command {
       new Command('dpdk')
         .description(
           "In one run, interleaved: DPDK's virtio-user (testpmd txonly) into DPDK's vhost PMD (testpmd rxonly) and " +
-            "into vqkit's net device (`vq serve net --backend sink`), and vqkit's net driver (`vq net-traffic " +
+            "into vqkit's net device (`vq serve net --backend sink`, and `--backend copy`, which copies every frame " +
+            "out as DPDK's vhost PMD does), and vqkit's net driver (`vq net-traffic " +
             "--tx-only`) into DPDK's vhost PMD; for split and packed rings, IN_ORDER on and off, 64- and 1500-byte " +
             'frames. Frames per second, CPU time per frame, medians and min-max over --runs rounds, and the ratios ' +
             'to DPDK. Needs dpdk-testpmd (scripts/install-interop.sh installs it) and CPUs 0 and 1.',
@@ -368,8 +369,10 @@ export function renderDpdkBench(r: DpdkBenchReport): string {
         'IN_ORDER',
         'frame',
         'virtio-user -> DPDK vhost',
-        'virtio-user -> vqkit',
-        'vqkit / DPDK',
+        'virtio-user -> vqkit sink',
+        'sink / DPDK',
+        'virtio-user -> vqkit copy',
+        'copy / DPDK',
         'vqkit driver -> DPDK vhost',
         'vqkit driver / virtio-user',
       ],
@@ -380,6 +383,8 @@ export function renderDpdkBench(r: DpdkBenchReport): string {
         cell(x.dpdkVhost),
         cell(x.vqkit),
         `${x.ratio.toFixed(3)}x`,
+        cell(x.vqkitCopy),
+        `${x.copyRatio.toFixed(3)}x`,
         cell(x.vqkitDriver),
         `${x.driverRatio.toFixed(3)}x`,
       ]),

@@ -101,8 +101,8 @@ export function offeredRingFeatures(flags: Record<string, unknown>): Features {
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 function backendArg(v: string): string {
-  if (v === 'loop' || v === 'switch' || v === 'sink' || /^tap:[A-Za-z0-9_.-]{1,15}$/.test(v)) return v;
-  throw new InvalidArgumentError('backend must be loop, switch, sink or tap:NAME (NAME up to 15 characters)');
+  if (['loop', 'switch', 'sink', 'copy'].includes(v) || /^tap:[A-Za-z0-9_.-]{1,15}$/.test(v)) return v;
+  throw new InvalidArgumentError('backend must be loop, switch, sink, copy or tap:NAME (NAME up to 15 characters)');
 }
 
 function macArg(v: string): Uint8Array {
@@ -131,7 +131,8 @@ function netCommand(): Command {
         .option(
           '--backend <kind>',
           'where frames go: loop (back on the same port, MACs swapped), switch (a learning switch joining all ' +
-            'the sockets), tap:NAME (a host TAP interface, created if absent), sink (consumed and dropped)',
+            'the sockets), tap:NAME (a host TAP interface, created if absent), sink (counted and dropped where it ' +
+            'lies), copy (copied out of guest memory into a buffer, as DPDK does into an mbuf, then dropped)',
           backendArg,
           'loop',
         )
@@ -161,7 +162,7 @@ function netCommand(): Command {
         (backendFlag === 'switch' || backendFlag.startsWith('tap:') || flags.pcap !== undefined)
       ) {
         cmd.error(
-          'error: --isolation process serves the loop and sink backends without --pcap (a switch, a TAP interface ' +
+          'error: --isolation process serves the loop, sink and copy backends without --pcap (a switch, a TAP interface ' +
             "or a capture file would be shared between the front-ends' processes)",
           { exitCode: 2 },
         );
@@ -189,7 +190,7 @@ function netCommand(): Command {
             ? { kind: 'switch', switch: sw }
             : backendFlag.startsWith('tap:')
               ? { kind: 'tap', name: backendFlag.slice(4) }
-              : { kind: backendFlag as 'loop' | 'sink' };
+              : { kind: backendFlag as 'loop' | 'sink' | 'copy' };
         const device = new NetService({
           name,
           ringFeatures: offeredRingFeatures(flags),

@@ -12,8 +12,14 @@ import { Testpmd } from './testpmd.js';
 import { killOnExit, stopChild } from '../os/child-guard.js';
 
 /** What is measured: who sends into whom. */
-export type DpdkCase = 'virtio-user->dpdk-vhost' | 'virtio-user->vqkit' | 'vqkit->dpdk-vhost';
-export const DPDK_CASES: DpdkCase[] = ['virtio-user->dpdk-vhost', 'virtio-user->vqkit', 'vqkit->dpdk-vhost'];
+export type DpdkCase =
+  'virtio-user->dpdk-vhost' | 'virtio-user->vqkit' | 'virtio-user->vqkit-copy' | 'vqkit->dpdk-vhost';
+export const DPDK_CASES: DpdkCase[] = [
+  'virtio-user->dpdk-vhost',
+  'virtio-user->vqkit',
+  'virtio-user->vqkit-copy',
+  'vqkit->dpdk-vhost',
+];
 
 export interface DpdkSample {
   /** Frames per second taken off the ring (virtio-user's transmit counter, or DPDK vhost's receive counter). */
@@ -28,14 +34,19 @@ export interface DpdkBenchRow {
   frameBytes: number;
   /** DPDK virtio-user into DPDK's vhost PMD: the reference. */
   dpdkVhost: DpdkSample[];
-  /** DPDK virtio-user into vqkit's net device. */
+  /** DPDK virtio-user into vqkit's net device, sink backend (each frame's header checked, the frame not copied). */
   vqkit: DpdkSample[];
+  /** DPDK virtio-user into vqkit's net device, copy backend: each frame copied out, as DPDK's vhost PMD does. */
+  vqkitCopy: DpdkSample[];
   /** vqkit's net driver into DPDK's vhost PMD. */
   vqkitDriver: DpdkSample[];
   /** median(vqkit pps) / median(DPDK vhost pps), both from this run. */
   ratio: number;
   /** vqkit / DPDK of each interleaved round. */
   roundRatios: number[];
+  /** median(vqkit copy pps) / median(DPDK vhost pps): the same work per frame on both. */
+  copyRatio: number;
+  copyRoundRatios: number[];
   /** median(vqkit driver pps) / median(DPDK virtio-user into the same vhost PMD). */
   driverRatio: number;
   driverRoundRatios: number[];
@@ -67,8 +78,9 @@ const QUEUE_SIZE = 256;
 const VQ = fileURLToPath(new URL('../../bin/vq.js', import.meta.url));
 
 /**
- * In one run, interleaved (A B C A B C ...) for each ring, IN_ORDER setting and frame size: DPDK virtio-user (testpmd
- * txonly) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's net device (`vq serve net --backend sink`), and
+ * In one run, interleaved (A B C D A B C D ...) for each ring, IN_ORDER setting and frame size: DPDK virtio-user
+ * (testpmd txonly) into DPDK's vhost PMD (testpmd rxonly) and into vqkit's net device (`vq serve net --backend sink`,
+ * and `--backend copy`, which copies each frame out of guest memory as DPDK's vhost PMD does into an mbuf), and
  * vqkit's net driver (`vq net-traffic --tx-only`) into DPDK's vhost PMD. The sender runs on CPU 1, the receiver on
  * CPU 0. The rate is what the sender could put on the ring: with the ring full it is what the receiver takes off it.
  */
@@ -90,9 +102,12 @@ export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
           ...c,
           dpdkVhost: [],
           vqkit: [],
+          vqkitCopy: [],
           vqkitDriver: [],
           ratio: 0,
           roundRatios: [],
+          copyRatio: 0,
+          copyRoundRatios: [],
           driverRatio: 0,
           driverRoundRatios: [],
         },
@@ -112,28 +127,18 @@ export async function benchDpdk(o: DpdkBenchOptions): Promise<DpdkBenchReport> {
           const sample =
             what === 'vqkit->dpdk-vhost'
               ? await measureVqkitDriver(socket, c.ring, c.inOrder, c.frameBytes, o.seconds)
-              : await measure(
-                  socket,
-                  what === 'virtio-user->vqkit' ? 'vqkit' : 'dpdk-vhost',
-                  c.ring,
-                  c.inOrder,
-                  c.frameBytes,
-                  o.seconds,
-                );
-          (what === 'virtio-user->vqkit'
-            ? row.vqkit
-            : what === 'vqkit->dpdk-vhost'
-              ? row.vqkitDriver
-              : row.dpdkVhost
-          ).push(sample);
+              : await measure(socket, RECEIVER_OF[what], c.ring, c.inOrder, c.frameBytes, o.seconds);
+          samplesOf(row, what).push(sample);
         }
         row.roundRatios.push(row.vqkit[round].pps / row.dpdkVhost[round].pps);
+        row.copyRoundRatios.push(row.vqkitCopy[round].pps / row.dpdkVhost[round].pps);
         row.driverRoundRatios.push(row.vqkitDriver[round].pps / row.dpdkVhost[round].pps);
       }
     }
     const pps = (xs: DpdkSample[]): number => median(xs.map((s) => s.pps));
     for (const row of rowOf.values()) {
       row.ratio = pps(row.vqkit) / pps(row.dpdkVhost);
+      row.copyRatio = pps(row.vqkitCopy) / pps(row.dpdkVhost);
       row.driverRatio = pps(row.vqkitDriver) / pps(row.dpdkVhost);
       rows.push(row);
     }
@@ -166,8 +171,21 @@ function requireTestpmd(): void {
   }
 }
 
-/** Who consumes the frames DPDK's virtio-user sends. */
-type DpdkReceiver = 'dpdk-vhost' | 'vqkit';
+/** Who consumes the frames DPDK's virtio-user sends: DPDK's vhost PMD, or vqkit's device with a backend. */
+type DpdkReceiver = 'dpdk-vhost' | 'sink' | 'copy';
+
+const RECEIVER_OF: Record<Exclude<DpdkCase, 'vqkit->dpdk-vhost'>, DpdkReceiver> = {
+  'virtio-user->dpdk-vhost': 'dpdk-vhost',
+  'virtio-user->vqkit': 'sink',
+  'virtio-user->vqkit-copy': 'copy',
+};
+
+function samplesOf(row: DpdkBenchRow, what: DpdkCase): DpdkSample[] {
+  if (what === 'virtio-user->vqkit') return row.vqkit;
+  if (what === 'virtio-user->vqkit-copy') return row.vqkitCopy;
+  if (what === 'vqkit->dpdk-vhost') return row.vqkitDriver;
+  return row.dpdkVhost;
+}
 
 /** Counter samples taken each time testpmd prints its per-second statistics. */
 interface CounterWindow {
@@ -276,8 +294,13 @@ async function measure(
       0,
     );
     sender = t;
-    const w = await measureWindow(t, /TX-packets:\s+(\d+)/g, rx.pid, seconds, `virtio-user -> ${receiver}`, () =>
-      t.proc.exitCode !== null ? `testpmd (virtio-user) exited:\n${t.output.slice(-2000)}` : null,
+    const w = await measureWindow(
+      t,
+      /TX-packets:\s+(\d+)/g,
+      rx.pid,
+      seconds,
+      `virtio-user -> ${receiver === 'dpdk-vhost' ? receiver : `vqkit (${receiver})`}`,
+      () => (t.proc.exitCode !== null ? `testpmd (virtio-user) exited:\n${t.output.slice(-2000)}` : null),
     );
     const negotiated = /features after negotiate = ([0-9a-f]+)/.exec(t.output);
     if (negotiated === null) throw new Error("virtio-user's log has no negotiated features");
@@ -299,8 +322,8 @@ async function startReceiver(socket: string, receiver: DpdkReceiver, ring: RingL
     const t = await startDpdkVhost(socket);
     return { pid: t.proc.pid!, stop: () => t.stop() };
   }
-  // vqkit's device on CPU 0, all its threads: the sink worker and the (idle) vhost-user thread.
-  const args = ['-c', '0', process.execPath, VQ, 'serve', 'net', '--socket', socket, '--backend', 'sink'];
+  // vqkit's device on CPU 0, all its threads: the data-plane worker and the (idle) vhost-user thread.
+  const args = ['-c', '0', process.execPath, VQ, 'serve', 'net', '--socket', socket, '--backend', receiver];
   args.push(ring === 'packed' ? '--packed' : '--no-packed');
   const p = killOnExit(spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';

@@ -63,7 +63,22 @@ export function parseReport(file: string, text: string): AnyReport {
     if (!Array.isArray(v.rows) || v.rows.length === 0) throw new ReportFormatError(`${file}: no rows`);
     for (const x of v.rows as unknown[]) {
       if (!isObject(x)) throw new ReportFormatError(`${file}: a row is not an object`);
-      need(['ring', 'inOrder', 'frameBytes', 'dpdkVhost', 'vqkit', 'vqkitDriver', 'ratio', 'driverRatio'], x, 'a row');
+      need(
+        [
+          'ring',
+          'inOrder',
+          'frameBytes',
+          'dpdkVhost',
+          'vqkit',
+          'vqkitCopy',
+          'vqkitDriver',
+          'ratio',
+          'copyRatio',
+          'driverRatio',
+        ],
+        x,
+        'a row',
+      );
     }
     return v as unknown as DpdkBenchReport;
   }

@@ -40,7 +40,12 @@ export type RxUsedEntries = UsedEntryPolicy | 'auto';
 
 /** Where a port's frames go. */
 export type NetBackend =
-  { kind: 'loop' } | { kind: 'sink' } | { kind: 'tap'; name: string } | { kind: 'switch'; switch: NetSwitch };
+  | { kind: 'loop' }
+  | { kind: 'sink' }
+  /** Each frame copied out of guest memory into a buffer of a small pool, then dropped: DPDK's work per frame. */
+  | { kind: 'copy' }
+  | { kind: 'tap'; name: string }
+  | { kind: 'switch'; switch: NetSwitch };
 
 /** What the net device offers and where its frames go. */
 export interface NetServiceOptions {

@@ -4,6 +4,7 @@ import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conform
 import { swapMacs } from './frame.js';
 import { NetControl } from './net-control.js';
 import { Delivery, NetDevicePair, type FrameSink } from './net-pair.js';
+import { FrameCopier } from './frame-copier.js';
 import { NetState } from './net-state.js';
 import { writePcapRecord } from './pcap.js';
 import { SwitchTable } from './switch-table.js';
@@ -25,6 +26,7 @@ export type NetWorkerBackend =
   /** The pair's frames between transmit and receive: the session's, so a ring stopped and resumed loses none. */
   | { kind: 'loop'; ring: SharedArrayBuffer; slots: number }
   | { kind: 'sink' }
+  | { kind: 'copy' }
   | { kind: 'tap'; fd: number }
   | {
       kind: 'switch';
@@ -247,6 +249,9 @@ function pairUnit(o: NetWorkerInput, log: Log): DataPlaneUnit {
         if (to >= 0) return sendTo(to, bytes, offset, length);
         for (let p = 0; p < inboxes.length; p++) if (p !== b.port) sendTo(p, bytes, offset, length);
       };
+    } else if (b.kind === 'copy') {
+      const copier = new FrameCopier(BATCH, maxFrame);
+      forward = (bytes, offset, length) => void copier.copy(bytes, offset, length);
     } else {
       forward = () => {};
     }

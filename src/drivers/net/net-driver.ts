@@ -3,9 +3,6 @@ import { VIRTIO_NET_HDR_SIZE } from '../../spec/net.js';
 import { ScatterList } from '../../virtqueue/scatter-list.js';
 import type { VirtqueueDriver } from '../../virtqueue/types.js';
 
-/** Frames up to this long are copied byte by byte (cheaper than a native call for them). */
-const SHORT_COPY = 128;
-
 export interface NetDriverPairOptions {
   /** MRG_RXBUF negotiated: a frame may arrive in several receive buffers (num_buffers in the first header). */
   mergeable: boolean;
@@ -107,7 +104,7 @@ export class NetDriverPair {
     const area = this.o.txArea;
     const slotBytes = this.o.txSlotBytes;
     const free = this.#freeTx;
-    // One view of the source per burst, so that long frames are copied natively without a view each.
+    // One view of the source per burst, so that frames are copied natively without a view each.
     const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let sent = 0;
     while (sent < count && free.count > 0) {
@@ -115,11 +112,10 @@ export class NetDriverPair {
       const at = slot * slotBytes;
       const length = lengths[sent];
       const from = offsets[sent];
-      if (length <= SHORT_COPY) {
-        for (let i = 0; i < length; i++) area[at + VIRTIO_NET_HDR_SIZE + i] = bytes[from + i];
-      } else {
-        src.copy(this.#txBytes, at + VIRTIO_NET_HDR_SIZE, from, from + length);
-      }
+      // Natively even for short frames. A loop stores a byte (or a word) at a time into lines the device's core last
+      // read, and the stores queue behind each other: at 64 B into DPDK's vhost, 7 Mpps byte by byte, 4 to 9 word
+      // by word, 14 natively (faster loops on one core mislead here).
+      src.copy(this.#txBytes, at + VIRTIO_NET_HDR_SIZE, from, from + length);
       area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
       this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
       if (!this.tx.add(this.#sg, slot, false)) break;
