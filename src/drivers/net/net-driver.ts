@@ -13,6 +13,7 @@ export interface NetDriverPairOptions {
   /** Guest address and view of the receive buffers (queue size of them) and of the transmit slots. */
   rxAddr: number;
   rxArea: Uint8Array;
+  /** The transmit slots (queue size of them), then what is left of txArea is the staging area (sendStaged). */
   txAddr: number;
   txArea: Uint8Array;
 }
@@ -37,6 +38,13 @@ export class NetDriverPair {
   /** The transmit slots as a Buffer (for native copies). */
   readonly #txBytes: Buffer;
   /**
+   * Guest memory beside the transmit slots where a caller composes frames for sendStaged(), each behind
+   * VIRTIO_NET_HDR_SIZE bytes holding its virtio_net_hdr (as DPDK's virtio-user keeps the header in an mbuf's
+   * headroom). Empty when txArea has no room after the slots.
+   */
+  readonly staging: Uint8Array;
+  readonly #stagingAt: number;
+  /**
    * Free transmit slots, oldest freed first: under IN_ORDER they come back in the order they went out, so each slot
    * returns to the ring position it had, and its descriptor is unchanged lap after lap (not stored again).
    */
@@ -53,6 +61,8 @@ export class NetDriverPair {
     readonly o: NetDriverPairOptions,
   ) {
     this.#txBytes = Buffer.from(o.txArea.buffer, o.txArea.byteOffset, o.txArea.byteLength);
+    this.#stagingAt = Math.min(tx.size * o.txSlotBytes, o.txArea.length);
+    this.staging = o.txArea.subarray(this.#stagingAt);
     this.#freeTx = new SlotQueue(tx.size);
     for (let i = rx.size - 1; i >= 0; i--) this.#freeRx.push(i);
     this.#frame = new Uint8Array(Math.max(o.rxBufferBytes, 65536));
@@ -117,6 +127,37 @@ export class NetDriverPair {
       // by word, 14 natively (faster loops on one core mislead here).
       src.copy(this.#txBytes, at + VIRTIO_NET_HDR_SIZE, from, from + length);
       area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
+      this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
+      if (!this.tx.add(this.#sg, slot, false)) break;
+      free.take();
+      sent++;
+    }
+    this.stats.txFrames += sent;
+    return sent;
+  }
+
+  /**
+   * Queues up to `count` frames composed in `staging` (frame i at offsets[i], lengths[i] long, its header in the
+   * VIRTIO_NET_HDR_SIZE bytes before it): each goes into a free slot, header and frame, by one copy within guest
+   * memory. That copy allocates nothing and costs a third of one from another buffer (sendBurst). Returns how many
+   * were queued. Kick with kickTx().
+   */
+  sendStaged(offsets: ArrayLike<number>, lengths: ArrayLike<number>, count: number): number {
+    this.reclaimTx();
+    const area = this.o.txArea;
+    const slotBytes = this.o.txSlotBytes;
+    const free = this.#freeTx;
+    const staged = this.#stagingAt;
+    let sent = 0;
+    while (sent < count && free.count > 0) {
+      const length = lengths[sent];
+      const from = staged + offsets[sent] - VIRTIO_NET_HDR_SIZE;
+      if (offsets[sent] < VIRTIO_NET_HDR_SIZE || from + VIRTIO_NET_HDR_SIZE + length > area.length) {
+        throw new RangeError(`staged frame ${sent} (at ${offsets[sent]}, ${length} bytes) is outside the staging area`);
+      }
+      const slot = free.peek();
+      const at = slot * slotBytes;
+      area.copyWithin(at, from, from + VIRTIO_NET_HDR_SIZE + length);
       this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
       if (!this.tx.add(this.#sg, slot, false)) break;
       free.take();
