@@ -4,8 +4,8 @@
 #  - QEMU 10: installed from bookworm-backports (the system's own apt sources are not changed).
 #  - Linux >= 7.0: the kernel binary and modules of linux-image-amd64 from trixie-backports, downloaded and
 #    unpacked into the cache, not installed.
-#  - initramfs: busybox-static, socat and the libraries it links, the virtio_net, vsock and virtio-rng modules, and
-#    test/guest/init as /init.
+#  - initramfs: busybox-static, socat and the libraries it links, Linux's vsock_test (built by
+#    scripts/kernel-tools.sh), the virtio_net, vsock and virtio-rng modules, and test/guest/init as /init.
 # The apt suites reuse the archive URI the machine already has configured.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,8 +86,11 @@ if [ ! -x "$cache/userland/bin/busybox" ] || [ ! -x "$cache/userland/usr/bin/soc
   for deb in "$cache"/udebs/*.deb; do dpkg-deb -x "$deb" "$cache/userland"; done
 fi
 
-# The initramfs, rebuilt when /init or the kernel changed.
-stamp="$version $(cat "$here/test/guest/init" "$0" | sha256sum | cut -d' ' -f1)"
+# Linux's vsock_test, linked statically.
+vsock_test="$(bash "$here/scripts/kernel-tools.sh" | tail -1)/src/tools/testing/vsock/vsock_test"
+
+# The initramfs, rebuilt when /init, vsock_test or the kernel changed.
+stamp="$version $(cat "$here/test/guest/init" "$0" "$vsock_test" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$cache/initramfs.gz" ] || [ "$(cat "$cache/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
   root=$cache/initramfs
   rm -rf "$root"
@@ -97,6 +100,7 @@ if [ ! -f "$cache/initramfs.gz" ] || [ "$(cat "$cache/initramfs.stamp" 2>/dev/nu
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
   done
   cp "$cache/userland/usr/bin/socat" "$root/usr/bin/socat"
+  cp "$vsock_test" "$root/usr/bin/vsock_test"
   # socat's libraries (the downloaded ones first, then this machine's, the same Debian release) and the loader,
   # each at the path the guest's loader looks in.
   ulib="$cache/userland/usr/lib/x86_64-linux-gnu:$cache/userland/lib/x86_64-linux-gnu"

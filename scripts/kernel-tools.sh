@@ -4,13 +4,16 @@
 # cache folder on its last line. The kernel source is downloaded, not installed, and only the tools are unpacked;
 # gcc and make are installed if missing.
 #  - tools/virtio/ringtest: ring, virtio_ring_0_9, virtio_ring_inorder (`vq bench ringtest`).
+#  - tools/testing/vsock: vsock_test, linked statically for the guest's initramfs (the vsock_test interop test).
 set -euo pipefail
 cache=${VQ_KERNEL_TOOLS:-$HOME/.cache/vqkit/kernel-tools}
 package=linux-source-6.12
 mkdir -p "$cache"
 ringtest=$cache/src/tools/virtio/ringtest
+vsock=$cache/src/tools/testing/vsock
 
-if [ ! -x "$ringtest/virtio_ring_inorder" ] || [ ! -x "$ringtest/virtio_ring_0_9" ] || [ ! -x "$ringtest/ring" ]; then
+if [ ! -x "$ringtest/virtio_ring_inorder" ] || [ ! -x "$ringtest/virtio_ring_0_9" ] || [ ! -x "$ringtest/ring" ] ||
+  [ ! -x "$vsock/vsock_test" ]; then
   if ! command -v cc >/dev/null || ! command -v make >/dev/null; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -33,6 +36,19 @@ if [ ! -x "$ringtest/virtio_ring_inorder" ] || [ ! -x "$ringtest/virtio_ring_0_9
     trap - EXIT
   fi
   make -C "$ringtest" -s ring virtio_ring_0_9 virtio_ring_inorder >/dev/null
+  # vsock_test wants this kernel's uapi headers (usr/include, as `make headers` leaves them): the vsock and socket
+  # ones, through the kernel's own header-cleaning script, over the system's for the rest.
+  if [ ! -f "$cache/src/usr/include/linux/vm_sockets.h" ]; then
+    (
+      cd "$cache/src"
+      [ -x scripts/unifdef ] || cc -O2 -o scripts/unifdef scripts/unifdef.c
+      for h in linux/vm_sockets.h linux/virtio_vsock.h linux/sockios.h linux/errqueue.h linux/time_types.h; do
+        mkdir -p "usr/include/$(dirname "$h")"
+        sh scripts/headers_install.sh "include/uapi/$h" "usr/include/$h"
+      done
+    )
+  fi
+  make -C "$vsock" -s vsock_test LDFLAGS=-static >/dev/null
 fi
-echo "kernel-tools: $package, ringtest in $ringtest" >&2
+echo "kernel-tools: $package, ringtest in $ringtest, vsock_test in $vsock" >&2
 echo "$cache"

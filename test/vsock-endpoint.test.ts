@@ -6,7 +6,9 @@ import {
   VIRTIO_VSOCK_OP_CREDIT_REQUEST,
   VIRTIO_VSOCK_OP_RW,
   VIRTIO_VSOCK_OP_REQUEST,
+  VIRTIO_VSOCK_OP_RST,
   VIRTIO_VSOCK_SHUTDOWN_SEND,
+  VIRTIO_VSOCK_TYPE_SEQPACKET,
   VIRTIO_VSOCK_TYPE_STREAM,
   VSOCK_HDR_SIZE,
 } from '../src/spec/vsock.js';
@@ -18,9 +20,9 @@ const HOST = 2;
 const GUEST = 3;
 const MAX_PAYLOAD = 4096;
 
-function pair(bufAlloc = 64 * 1024) {
-  const host = new VsockEndpoint({ name: 'host', localCid: HOST, peerCid: GUEST, bufAlloc });
-  const guest = new VsockEndpoint({ name: 'guest', localCid: GUEST, peerCid: HOST, bufAlloc });
+function pair(bufAlloc = 64 * 1024, seqpacket = false) {
+  const host = new VsockEndpoint({ name: 'host', localCid: HOST, peerCid: GUEST, bufAlloc, seqpacket });
+  const guest = new VsockEndpoint({ name: 'guest', localCid: GUEST, peerCid: HOST, bufAlloc, seqpacket });
   const wire = new Uint8Array(VSOCK_HDR_SIZE + 65536);
   const out = emptyHeader();
   const read = emptyHeader();
@@ -283,5 +285,86 @@ describe('vsock stream protocol (two endpoints, no rings)', () => {
       expect(serverSide.all().toString()).toBe('still here');
       expect(t.bystanderSide.all().toString()).toBe('and here');
     });
+  });
+});
+
+describe('vsock endpoint, seqpacket connections', () => {
+  /** Messages a connection receives: data joined up to each onMessageEnd, with its EOR. */
+  function messages(conn: VsockConnection, consume = true) {
+    const got: { bytes: Buffer; eor: boolean }[] = [];
+    let parts: Buffer[] = [];
+    conn.onData = (b) => {
+      parts.push(Buffer.from(b));
+      if (consume) conn.consumed(b.length);
+    };
+    conn.onMessageEnd = (eor) => {
+      got.push({ bytes: Buffer.concat(parts), eor });
+      parts = [];
+    };
+    return got;
+  }
+
+  /** A seqpacket connection from the guest to host port 9, established. */
+  function connected(bufAlloc: number) {
+    const p = pair(bufAlloc, true);
+    let server!: VsockConnection;
+    p.host.listen(9, (c) => {
+      server = c;
+      c.accept();
+    });
+    const client = p.guest.connect(9, HOST, VIRTIO_VSOCK_TYPE_SEQPACKET);
+    p.pump();
+    return { ...p, server, client };
+  }
+
+  it('keeps message bounds both ways, across packets of 4 KiB and past the credit, with EOR where asked', () => {
+    const { server, client, pump } = connected(16 * 1024);
+    expect(server.type).toBe(VIRTIO_VSOCK_TYPE_SEQPACKET);
+    const atServer = messages(server);
+    const atClient = messages(client);
+    const sizes = [1, 4095, 4096, 4097, 15_000, 40_000];
+    const sent = sizes.map((n) => randomBytes(n));
+    sent.forEach((m, i) => client.writeMessage(m, i === 2));
+    const replies = sizes.map((n) => randomBytes(n));
+    replies.forEach((m) => server.writeMessage(m));
+    pump();
+    expect(atServer.map((m) => [m.bytes.length, m.eor])).toEqual(sizes.map((n, i) => [n, i === 2]));
+    expect(atServer.map((m) => m.bytes)).toEqual(sent);
+    expect(atClient.map((m) => m.bytes)).toEqual(replies);
+  });
+
+  it('refuses a seqpacket REQUEST where seqpacket is not negotiated with an RST of that type (BAD_TYPE)', () => {
+    const { host, inject } = pair(64 * 1024, false);
+    host.listen(9, (c) => c.accept());
+    inject(host, {
+      srcCid: GUEST,
+      dstCid: HOST,
+      srcPort: 5,
+      dstPort: 9,
+      op: VIRTIO_VSOCK_OP_REQUEST,
+      type: VIRTIO_VSOCK_TYPE_SEQPACKET,
+    });
+    expect(host.lastError?.code).toBe('BAD_TYPE');
+    const h = emptyHeader();
+    expect(host.next(h, 4096)).toBe(true);
+    expect([h.op, h.type, h.dstPort]).toEqual([VIRTIO_VSOCK_OP_RST, VIRTIO_VSOCK_TYPE_SEQPACKET, 5]);
+  });
+
+  it('resets a connection whose packets change socket type (BAD_TYPE)', () => {
+    const { host, server, client, inject } = connected(64 * 1024);
+    inject(
+      host,
+      {
+        srcCid: GUEST,
+        dstCid: HOST,
+        srcPort: client.localPort,
+        dstPort: 9,
+        op: VIRTIO_VSOCK_OP_RW,
+        type: VIRTIO_VSOCK_TYPE_STREAM,
+      },
+      new Uint8Array(10),
+    );
+    expect(host.lastError?.code).toBe('BAD_TYPE');
+    expect(server.state).toBe('closed');
   });
 });

@@ -5,15 +5,17 @@ import { VsockDriver } from '../src/drivers/vsock/vsock-driver.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1 } from '../src/spec/features.js';
 import {
+  VIRTIO_VSOCK_OP_REQUEST,
   VIRTIO_VSOCK_OP_RST,
   VIRTIO_VSOCK_OP_RW,
   VIRTIO_VSOCK_TYPE_STREAM,
   VSOCK_HDR_SIZE,
 } from '../src/spec/vsock.js';
-import { emptyHeader, writeHeader } from '../src/devices/vsock/packet.js';
+import { emptyHeader, writeHeader, type VsockHeader } from '../src/devices/vsock/packet.js';
 import { featureMask } from '../src/virtqueue/features.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
 import { localQueue } from './support/local-queue.js';
+import { SIBLING_INBOX_PACKETS, SiblingPort, SiblingRouter } from '../src/devices/vsock/sibling-router.js';
 
 // vqkit's vsock device and driver on local rings in one memory: the ring side of both, and what the device does with
 // buffers no correct driver gives.
@@ -21,7 +23,7 @@ import { localQueue } from './support/local-queue.js';
 const BASE = 0x10_0000;
 const SLOT = VSOCK_HDR_SIZE + 4096;
 
-function rings() {
+function rings(cid = 3, siblings: { router: SiblingRouter; groups: string[]; seqpacket?: boolean } | null = null) {
   const bytes = 4 << 20;
   const memory = new GuestMemory([{ guestAddr: BASE, size: bytes, buffer: new ArrayBuffer(bytes) }]);
   const features = featureMask(VIRTIO_F_VERSION_1, VIRTIO_F_IN_ORDER);
@@ -30,9 +32,22 @@ function rings() {
     const addr = BASE + 0x10000 + i * 0x100000;
     return { addr, area: memory.translate(addr, 16 * slotBytes), slotBytes };
   };
-  const host = new VsockEndpoint({ name: 'host', localCid: 2, peerCid: 3 });
-  const guest = new VsockEndpoint({ name: 'guest', localCid: 3, peerCid: 2 });
-  const device = new VsockDevice(rx.device, tx.device, host);
+  const host = new VsockEndpoint({ name: 'host', localCid: 2, peerCid: cid });
+  const guest = new VsockEndpoint({
+    name: 'guest',
+    localCid: cid,
+    peerCid: 2,
+    siblings: siblings !== null,
+    seqpacket: siblings?.seqpacket,
+  });
+  const port = new SiblingPort(cid, siblings?.groups ?? [], () => {});
+  siblings?.router.attach(port);
+  const device = new VsockDevice(
+    rx.device,
+    tx.device,
+    host,
+    siblings === null ? null : { router: siblings.router, port, seqpacket: siblings.seqpacket === true },
+  );
   const events = new VsockEvents(event.device);
   const driver = new VsockDriver(rx.driver, tx.driver, event.driver, guest, {
     rx: area(0, SLOT),
@@ -48,7 +63,18 @@ function rings() {
     }
     throw new Error('still moving after 10000 rounds');
   };
-  return { memory, rx, tx, event, host, guest, device, events, driver, run };
+  return { memory, rx, tx, event, host, guest, device, events, driver, run, port };
+}
+
+/** Adds a raw buffer to a queue, as a driver that breaks the rules would. */
+function raw(q: ReturnType<typeof rings>['tx'], memory: GuestMemory, readable: Uint8Array, writable = 0): void {
+  const addr = BASE + 0x380000;
+  memory.translate(addr, readable.length + writable).set(readable);
+  const sg = new ScatterList();
+  if (readable.length > 0) sg.addReadable(addr, readable.length);
+  if (writable > 0) sg.addWritable(addr + readable.length, writable);
+  q.driver.add(sg, 99, false);
+  q.driver.kickPrepare();
 }
 
 describe('vsock device and driver on local rings', () => {
@@ -79,17 +105,6 @@ describe('vsock device and driver on local rings', () => {
     expect(why).toBe('reset by peer');
     expect(r.guest.connections).toBe(0);
   });
-
-  /** Adds a raw buffer to a queue, as a driver that breaks the rules would. */
-  function raw(q: ReturnType<typeof rings>['tx'], memory: GuestMemory, readable: Uint8Array, writable = 0): void {
-    const addr = BASE + 0x380000;
-    memory.translate(addr, readable.length + writable).set(readable);
-    const sg = new ScatterList();
-    if (readable.length > 0) sg.addReadable(addr, readable.length);
-    if (writable > 0) sg.addWritable(addr + readable.length, writable);
-    q.driver.add(sg, 99, false);
-    q.driver.kickPrepare();
-  }
 
   it.each([
     ['a transmit buffer shorter than a header', 'SHORT_HEADER', 10, 0],
@@ -212,5 +227,84 @@ describe('vsock device and driver on local rings', () => {
     expect(r.device.lastError?.code).toBe('BAD_BUFFER');
     expect(r.device.stats.bufferErrors).toBe(1);
     expect(c.state).toBe('established');
+  });
+});
+
+/** A header-only packet on the guest's transmit queue, as a guest that breaks the rules would send it. */
+function sendHeader(r: ReturnType<typeof rings>, fields: Partial<VsockHeader>): void {
+  const p = new Uint8Array(VSOCK_HDR_SIZE);
+  writeHeader(p, 0, { ...emptyHeader(), ...fields });
+  raw(r.tx, r.memory, p);
+}
+
+describe('vsock devices of two guests on local rings, joined by the sibling router', () => {
+  function pair(seqpacket = false) {
+    const router = new SiblingRouter();
+    const a = rings(3, { router, groups: ['g'], seqpacket });
+    const b = rings(4, { router, groups: ['g'], seqpacket });
+    const run = (): void => {
+      for (let i = 0; i < 10_000; i++) {
+        let moved = 0;
+        for (const r of [a, b]) {
+          moved += r.driver.pump().moved + r.device.transmit() + r.device.receive();
+          [r.rx, r.tx].forEach((q) => q.device.flush());
+        }
+        if (moved === 0 && a.driver.pump().moved + b.driver.pump().moved === 0) return;
+      }
+      throw new Error('still moving after 10000 rounds');
+    };
+    return { router, a, b, run };
+  }
+
+  it('a stream from one guest to another, through the router and receive buffers of 4 KiB', () => {
+    const { a, b, run } = pair();
+    let server!: VsockConnection;
+    b.guest.listen(7000, (c) => {
+      server = c;
+      c.accept();
+    });
+    const client = a.guest.connect(7000, 4);
+    run();
+    expect([client.state, server.peerCid]).toEqual(['established', 3]);
+    const got: number[] = [];
+    server.onData = (x) => {
+      got.push(...x);
+      server.consumed(x.length);
+    };
+    const data = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 13) & 0xff);
+    client.write(data);
+    run();
+    expect(Uint8Array.from(got)).toEqual(data);
+  });
+
+  it('a packet for another guest that claims a CID not its own is refused (BAD_CID), and nothing is forwarded', () => {
+    const { a, b } = pair();
+    sendHeader(a, { srcCid: 5, dstCid: 4, srcPort: 1, dstPort: 7000, op: VIRTIO_VSOCK_OP_REQUEST });
+    expect(a.device.transmit()).toBe(1);
+    expect(a.device.lastError?.code).toBe('BAD_CID');
+    expect(b.port.inbox.count).toBe(0);
+  });
+
+  it('a seqpacket packet to another guest without VIRTIO_VSOCK_F_SEQPACKET is refused (BAD_TYPE)', () => {
+    const { a, b } = pair(false);
+    sendHeader(a, { srcCid: 3, dstCid: 4, srcPort: 1, dstPort: 7000, op: VIRTIO_VSOCK_OP_REQUEST, type: 2 });
+    expect(a.device.transmit()).toBe(1);
+    expect(a.device.lastError?.code).toBe('BAD_TYPE');
+    expect(b.port.inbox.count).toBe(0);
+  });
+
+  it('a guest that floods REQUESTs to a CID it cannot reach and never reads is held back, then gets every RST', () => {
+    const { a, run } = pair();
+    const conns = Array.from({ length: SIBLING_INBOX_PACKETS + 2000 }, (_, i) => a.guest.connect(i, 99));
+    for (let i = 0; i < 40_000 && !a.device.transmitBlocked; i++) {
+      a.driver.pump();
+      a.device.transmit();
+      a.tx.device.flush();
+    }
+    expect(a.device.transmitBlocked).toBe(true);
+    expect(a.port.inbox.count).toBe(SIBLING_INBOX_PACKETS);
+    run();
+    expect(a.port.inbox.count).toBe(0);
+    expect(conns.every((c) => c.state === 'closed')).toBe(true);
   });
 });

@@ -7,11 +7,20 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VsockConnection } from '../src/devices/vsock/endpoint.js';
 import { VIRTIO_F_IN_ORDER, VIRTIO_F_RING_PACKED } from '../src/spec/features.js';
+import {
+  VIRTIO_VSOCK_F_SEQPACKET,
+  VIRTIO_VSOCK_SHUTDOWN_SEND,
+  VIRTIO_VSOCK_TYPE_SEQPACKET,
+} from '../src/spec/vsock.js';
+import { MAX_HOST_MESSAGE } from '../src/devices/vsock/seqpacket-link.js';
+import { closeFd } from '../src/os/fd.js';
+import { SOCK_SEQPACKET } from '../src/os/libc.js';
+import { listenUnix, readMessage, sendMessage, tryAcceptUnix } from '../src/os/unix-socket.js';
 import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
 import { openNetPort } from '../src/drivers/net/net-port.js';
 import { VsockPort } from '../src/drivers/vsock/vsock-port.js';
 import { hasFeature } from '../src/virtqueue/features.js';
-import { ServeProcess, VQ } from './support/serve-process.js';
+import { ServeProcess, VqProcess, VQ } from './support/serve-process.js';
 import type { DaemonStatus } from '../src/transport/vhost-user/daemon.js';
 import { hostConnect, hostListen, readAll } from '../src/harness/vsock-host.js';
 
@@ -326,6 +335,306 @@ describe('one vsock daemon, three VMs', () => {
     } finally {
       ports.forEach((p) => p.close());
       for (const r of running) expect(await r).toBeNull();
+      await d.stop();
+    }
+  });
+});
+
+describe('one vsock daemon, sibling VMs', () => {
+  /** A daemon with a VM per entry (CID and groups), each driven by vqkit's driver as its guest. */
+  async function withVms(
+    vms: { cid: number; groups: string[] }[],
+    body: (guests: Map<number, VsockPort>, d: VqProcess) => Promise<void>,
+  ): Promise<void> {
+    const specs = vms.map((v) => ({
+      ...v,
+      socket: join(dir, `s${n}-${v.cid}.sock`),
+      uds: join(dir, `s${n}-${v.cid}.uds`),
+    }));
+    n++;
+    const d = new VqProcess([
+      'serve',
+      'vsock',
+      ...specs.flatMap((v) => [
+        '--vm',
+        `guest-cid=${v.cid},socket=${v.socket},uds-path=${v.uds}` +
+          (v.groups.length > 0 ? `,groups=${v.groups.join('+')}` : ''),
+      ]),
+    ]);
+    const guests = new Map<number, VsockPort>();
+    const running: Promise<string | null>[] = [];
+    try {
+      for (const v of specs) await d.waitFor(new RegExp(`listening on ${v.socket}`));
+      for (const v of specs) {
+        const port = await VsockPort.open(v.socket, {
+          ring: v.cid % 2 === 0 ? 'packed' : 'split',
+          inOrder: true,
+          indirect: false,
+          eventIdx: true,
+          queueSize: 128,
+          idleTimeoutMs: 10_000,
+        });
+        guests.set(v.cid, port);
+        running.push(port.run());
+      }
+      for (const v of specs) await d.waitFor(new RegExp(`cid ${v.cid}: .*host programs connect to`));
+      await body(guests, d);
+    } finally {
+      guests.forEach((p) => p.close());
+      for (const r of running) expect(await r).toBeNull();
+      await d.stop();
+    }
+  }
+
+  const refused = (conn: VsockConnection): Promise<string> =>
+    new Promise((resolve) => {
+      conn.onConnected = () => resolve('connected');
+      conn.onClose = (why) => resolve(why);
+    });
+
+  it('guests in a shared group stream to each other by CID (split to packed), 4 MiB each way, checksums match', async () => {
+    await withVms(
+      [
+        { cid: 3, groups: ['g'] },
+        { cid: 4, groups: ['g', 'h'] },
+      ],
+      async (guests) => {
+        const up = randomBytes(4 * MiB);
+        const down = randomBytes(4 * MiB);
+        const served = new Promise<Buffer>((resolve, reject) => {
+          guests.get(3)!.endpoint.listen(7000, (conn) => {
+            expect(conn.peerCid).toBe(4);
+            conn.accept();
+            drain(conn).then(resolve, reject);
+            conn.write(down);
+            conn.shutdown(VIRTIO_VSOCK_SHUTDOWN_SEND);
+          });
+        });
+        const conn = guests.get(4)!.endpoint.connect(7000, 3);
+        const got = drain(conn);
+        conn.onConnected = () => {
+          conn.write(up);
+          conn.shutdown(VIRTIO_VSOCK_SHUTDOWN_SEND);
+        };
+        expect(sha(await served)).toBe(sha(up));
+        expect(sha(await got)).toBe(sha(down));
+      },
+    );
+  });
+
+  it('flow control holds end to end: a reader that takes nothing holds the writer in the other guest back, and nothing is lost', async () => {
+    await withVms(
+      [
+        { cid: 3, groups: ['g'] },
+        { cid: 4, groups: ['g'] },
+      ],
+      async (guests) => {
+        const blob = randomBytes(3 * MiB);
+        const reader = guests.get(3)!;
+        const parts: Buffer[] = [];
+        let held = 0;
+        let release: () => void = () => {};
+        const full = new Promise<void>((resolve) => (release = resolve));
+        const received = new Promise<Buffer>((resolve, reject) => {
+          reader.endpoint.listen(7001, (conn) => {
+            conn.accept();
+            conn.onData = (b) => {
+              parts.push(Buffer.from(b));
+              held += b.length;
+              // Nothing consumed until the whole credit is taken: the writer must stop there.
+              if (held >= reader.endpoint.bufAlloc) release();
+              if (held > reader.endpoint.bufAlloc)
+                reject(new Error(`${held} bytes arrived on ${reader.endpoint.bufAlloc} of credit`));
+            };
+            void full.then(() => {
+              conn.onData = (b) => {
+                parts.push(Buffer.from(b));
+                conn.consumed(b.length);
+              };
+              conn.consumed(held);
+            });
+            conn.onEnd = () => resolve(Buffer.concat(parts));
+            conn.onClose = (why) => (why === 'closed' ? resolve(Buffer.concat(parts)) : reject(new Error(why)));
+          });
+        });
+        const writer = guests.get(4)!.endpoint.connect(7001, 3);
+        let waitingAtFull = -1;
+        writer.onConnected = () => {
+          writer.write(blob);
+          writer.shutdown(VIRTIO_VSOCK_SHUTDOWN_SEND);
+        };
+        void full.then(() => (waitingAtFull = writer.outBytes));
+        expect(sha(await received)).toBe(sha(blob));
+        // When the reader held its whole credit, the rest was still in the writer, not lost or piled in the daemon.
+        expect(waitingAtFull).toBeGreaterThanOrEqual(blob.length - reader.endpoint.bufAlloc - 64 * 1024);
+      },
+    );
+  });
+
+  it('a connect outside a shared group, to an unknown CID, or to a VM that has gone gets RST', async () => {
+    await withVms(
+      [
+        { cid: 3, groups: ['g'] },
+        { cid: 4, groups: ['g'] },
+        { cid: 5, groups: ['other'] },
+        { cid: 6, groups: [] },
+      ],
+      async (guests, d) => {
+        guests.get(3)!.endpoint.listen(7000, (conn) => conn.accept());
+        expect(await refused(guests.get(4)!.endpoint.connect(7000, 3))).toBe('connected');
+        expect(await refused(guests.get(5)!.endpoint.connect(7000, 3))).toBe('reset by peer');
+        expect(await refused(guests.get(6)!.endpoint.connect(7000, 3))).toBe('reset by peer');
+        expect(await refused(guests.get(4)!.endpoint.connect(7000, 99))).toBe('reset by peer');
+        guests.get(3)!.close();
+        await d.waitFor(/cid 3: .*no longer reachable by other guests \(1 of their connections reset\)/);
+        expect(await refused(guests.get(4)!.endpoint.connect(7000, 3))).toBe('reset by peer');
+      },
+    );
+  });
+});
+
+describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
+  /** A SOCK_SEQPACKET unix socket listening at `path`, as a host program would; its messages as they come. */
+  function seqpacketHost(path: string) {
+    const listener = listenUnix(path, 4, SOCK_SEQPACKET);
+    const buf = new Uint8Array(MAX_HOST_MESSAGE + 1);
+    let fd = -1;
+    const messages: Buffer[] = [];
+    let ended = false;
+    const poll = async (until: () => boolean): Promise<void> => {
+      for (let i = 0; i < 10_000 && !until(); i++) {
+        if (fd < 0) fd = tryAcceptUnix(listener) ?? -1;
+        for (let n = fd < 0 ? null : readMessage(fd, buf); n !== null; n = readMessage(fd, buf)) {
+          if (n === 0) {
+            ended = true;
+            break;
+          }
+          messages.push(Buffer.from(buf.subarray(0, n)));
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      if (!until()) throw new Error(`the host socket at ${path} did not get there (${messages.length} messages)`);
+    };
+    return {
+      messages,
+      poll,
+      get ended() {
+        return ended;
+      },
+      send: (m: Uint8Array) => expect(sendMessage(fd, m)).toBe(true),
+      close: () => {
+        if (fd >= 0) closeFd(fd);
+        closeFd(listener);
+      },
+    };
+  }
+
+  /** What a guest connection receives as messages (onData pieces joined at each onMessageEnd). */
+  function messagesOf(conn: VsockConnection): Buffer[] {
+    const out: Buffer[] = [];
+    let parts: Buffer[] = [];
+    conn.onData = (b) => {
+      parts.push(Buffer.from(b));
+      conn.consumed(b.length);
+    };
+    conn.onMessageEnd = () => {
+      out.push(Buffer.concat(parts));
+      parts = [];
+    };
+    return out;
+  }
+
+  const sizes = [1, 100, 4096, 4097, 10_000, 65_536, 200_000];
+  const until = async (f: () => boolean): Promise<void> => {
+    for (let i = 0; i < 10_000 && !f(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(f()).toBe(true);
+  };
+
+  it('guest to host: each message is one message on a SOCK_SEQPACKET unix socket at <uds-path>_P, and back', async () => {
+    const socket = join(dir, `sp${n}.sock`);
+    const uds = join(dir, `sp${n++}.uds`);
+    const d = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '3']);
+    let port: VsockPort | null = null;
+    const host = seqpacketHost(`${uds}_6100`);
+    try {
+      await d.waitFor(/listening on/);
+      port = await VsockPort.open(socket, {
+        ring: 'packed',
+        inOrder: true,
+        indirect: false,
+        eventIdx: true,
+        queueSize: 128,
+        idleTimeoutMs: 10_000,
+      });
+      expect(hasFeature(port.negotiated, VIRTIO_VSOCK_F_SEQPACKET)).toBe(true);
+      const running = port.run();
+      const conn = port.endpoint.connect(6100, 2, VIRTIO_VSOCK_TYPE_SEQPACKET);
+      const back = messagesOf(conn);
+      await connected(conn);
+      const sent = sizes.map((s) => randomBytes(s));
+      for (const m of sent) conn.writeMessage(m);
+      await host.poll(() => host.messages.length === sent.length);
+      expect(host.messages.map((m) => sha(m))).toEqual(sent.map((m) => sha(m)));
+      const replies = sizes.map((s) => randomBytes(s));
+      for (const m of replies) host.send(m);
+      await until(() => back.length === replies.length);
+      expect(back.map((m) => sha(m))).toEqual(replies.map((m) => sha(m)));
+      // Nobody listens on host port 6101: RST at once, of the seqpacket type the guest matches.
+      const refusedConn = port.endpoint.connect(6101, 2, VIRTIO_VSOCK_TYPE_SEQPACKET);
+      expect(await new Promise((r) => (refusedConn.onClose = r))).toBe('reset by peer');
+      port.close();
+      expect(await running).toBeNull();
+    } finally {
+      host.close();
+      port?.close();
+      await d.stop();
+    }
+  });
+
+  it('between guests: messages forwarded whole, larger ones in pieces of a receive buffer, bounds kept', async () => {
+    const specs = [3, 4].map((cid) => ({
+      cid,
+      socket: join(dir, `sps${n}-${cid}.sock`),
+      uds: join(dir, `sps${n}-${cid}.uds`),
+    }));
+    n++;
+    const d = new VqProcess([
+      'serve',
+      'vsock',
+      ...specs.flatMap((v) => ['--vm', `guest-cid=${v.cid},socket=${v.socket},uds-path=${v.uds},groups=g`]),
+    ]);
+    const ports: VsockPort[] = [];
+    try {
+      for (const v of specs) await d.waitFor(new RegExp(`listening on ${v.socket}`));
+      for (const v of specs) {
+        ports.push(
+          await VsockPort.open(v.socket, {
+            ring: 'split',
+            inOrder: true,
+            indirect: false,
+            eventIdx: true,
+            queueSize: 128,
+            idleTimeoutMs: 10_000,
+          }),
+        );
+      }
+      const running = ports.map((p) => p.run());
+      let got: Buffer[] = [];
+      ports[0].endpoint.listen(7100, (conn) => {
+        expect(conn.type).toBe(VIRTIO_VSOCK_TYPE_SEQPACKET);
+        got = messagesOf(conn);
+        conn.accept();
+      });
+      const conn = ports[1].endpoint.connect(7100, 3, VIRTIO_VSOCK_TYPE_SEQPACKET);
+      await connected(conn);
+      const sent = sizes.filter((s) => s < ports[0].endpoint.bufAlloc).map((s) => randomBytes(s));
+      for (const m of sent) conn.writeMessage(m);
+      await until(() => got.length === sent.length);
+      expect(got.map((m) => [m.length, sha(m)])).toEqual(sent.map((m) => [m.length, sha(m)]));
+      ports.forEach((p) => p.close());
+      for (const r of running) expect(await r).toBeNull();
+    } finally {
+      ports.forEach((p) => p.close());
       await d.stop();
     }
   });

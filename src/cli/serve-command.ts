@@ -226,9 +226,10 @@ interface VmSpec {
   socket: string;
   udsPath: string;
   guestCid: number;
+  groups: string[];
 }
 
-/** --vm guest-cid=C,socket=S,uds-path=U (vhost-device-vsock's form). */
+/** --vm guest-cid=C,socket=S,uds-path=U[,groups=G1+G2] (vhost-device-vsock's form). */
 function vmArg(v: string, prev: VmSpec[]): VmSpec[] {
   const fields = new Map<string, string>();
   for (const part of v.split(',')) {
@@ -236,9 +237,12 @@ function vmArg(v: string, prev: VmSpec[]): VmSpec[] {
     if (eq < 0) throw new InvalidArgumentError(`'${part}' is not key=value (want guest-cid=C,socket=S,uds-path=U)`);
     fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
-  const unknown = [...fields.keys()].filter((k) => !['guest-cid', 'socket', 'uds-path'].includes(k));
+  const unknown = [...fields.keys()].filter((k) => !['guest-cid', 'socket', 'uds-path', 'groups'].includes(k));
   if (unknown.length > 0)
-    throw new InvalidArgumentError(`unknown --vm key ${unknown.join(', ')} (guest-cid, socket, uds-path)`);
+    throw new InvalidArgumentError(`unknown --vm key ${unknown.join(', ')} (guest-cid, socket, uds-path, groups)`);
+  const groups = (fields.get('groups') ?? '').split('+').filter((g) => g !== '');
+  const bad = groups.find((g) => !/^[A-Za-z0-9_.-]{1,64}$/.test(g));
+  if (bad !== undefined) throw new InvalidArgumentError(`bad group name '${bad}' (letters, digits, _ . -; up to 64)`);
   for (const k of ['guest-cid', 'socket', 'uds-path'])
     if (!fields.get(k)) throw new InvalidArgumentError(`--vm needs ${k}= (guest-cid=C,socket=S,uds-path=U)`);
   return [
@@ -247,6 +251,7 @@ function vmArg(v: string, prev: VmSpec[]): VmSpec[] {
       guestCid: guestCidArg(fields.get('guest-cid')!),
       socket: fields.get('socket')!,
       udsPath: fields.get('uds-path')!,
+      groups,
     },
   ];
 }
@@ -261,13 +266,25 @@ function vsockCommand(): Command {
             'Firecracker and vhost-device-vsock: a host program connects to --uds-path, writes "CONNECT <port>\\n" and ' +
             'reads "OK <host port>\\n", then streams to that guest port; a guest connecting to host port P is joined ' +
             'to the unix socket <uds-path>_P (RST if nobody listens there). One daemon serves several VMs: repeat ' +
-            '--vm guest-cid=C,socket=S,uds-path=U (as vhost-device-vsock), each with its own socket, CID and host ' +
-            'socket. Stop with Ctrl-C.',
+            '--vm guest-cid=C,socket=S,uds-path=U[,groups=G1+G2] (as vhost-device-vsock), each with its own socket, ' +
+            'CID and host socket. VMs that share a group reach each other by CID (sibling VMs); by default a VM is ' +
+            'in no group. Seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET) are offered: a guest connecting to host port ' +
+            'P with one is joined to a SOCK_SEQPACKET unix socket at <uds-path>_P, message for message. Stop with Ctrl-C.',
         )
         .option('--socket <path>', 'the vhost-user unix socket (one VM; or use --vm)')
         .option('--uds-path <path>', 'the unix socket host programs connect to (and the prefix of <path>_P)')
         .option('--guest-cid <n>', "the guest's CID, served in config space", guestCidArg)
-        .option('--vm <spec>', 'a VM: guest-cid=C,socket=S,uds-path=U; repeat for several', vmArg, []),
+        .option(
+          '--vm <spec>',
+          'a VM: guest-cid=C,socket=S,uds-path=U, and groups=G1+G2 to reach the VMs sharing a group; repeat for several',
+          vmArg,
+          [],
+        )
+        .option(
+          '--seqpacket',
+          'offer VIRTIO_VSOCK_F_SEQPACKET (default): message-bound sockets, between VMs and to the host',
+        )
+        .option('--no-seqpacket', 'offer stream sockets only'),
     ),
   )
     .option('--client', 'connect to a front-end listening on the socket, instead of listening')
@@ -282,10 +299,17 @@ function vsockCommand(): Command {
           socket: flags.socket as string,
           udsPath: flags.udsPath as string,
           guestCid: flags.guestCid as number,
+          groups: [],
         });
       }
       if (vms.length === 0)
         cmd.error('error: no VM: give --socket, --uds-path and --guest-cid, or --vm', { exitCode: 2 });
+      if (flags.isolation === 'process' && vms.some((vm) => vm.groups.length > 0)) {
+        cmd.error(
+          'error: --isolation process serves each VM in a process of its own, so VMs cannot reach each other: groups= needs the shared daemon',
+          { exitCode: 2 },
+        );
+      }
       for (const key of ['socket', 'udsPath', 'guestCid'] as const) {
         const seen = new Set(vms.map((v) => v[key]));
         if (seen.size !== vms.length)
@@ -300,6 +324,8 @@ function vsockCommand(): Command {
         const device = new VsockService({
           ringFeatures: offeredRingFeatures(flags),
           guestCid: vm.guestCid,
+          groups: vm.groups,
+          seqpacket: flags.seqpacket !== false,
           udsPath: vm.udsPath,
           maxQueueSize: flags.queueSize as number,
         });

@@ -47,6 +47,7 @@ export interface Libc {
   listen: Fn;
   accept4: Fn;
   connect: Fn;
+  shutdown: Fn;
   unlink: Fn;
   open: Fn;
   ioctl: Fn;
@@ -105,6 +106,7 @@ export function loadLibc(): Libc {
     listen: f('int listen(int fd, int backlog)'),
     accept4: f('int accept4(int fd, void *addr, void *len, int flags)'),
     connect: f('int connect(int fd, const uint8_t *addr, uint32_t len)'),
+    shutdown: f('int shutdown(int fd, int how)'),
     unlink: f('int unlink(const char *path)'),
     open: f('int open(const char *path, int flags, int mode)'),
     ioctl: f('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
@@ -136,6 +138,7 @@ export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
 export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
+export const SOCK_SEQPACKET = 5;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;

@@ -17,17 +17,20 @@ function sockaddrUn(path: string): Uint8Array {
   return addr;
 }
 
-function newSocket(): number {
-  return check('socket', loadLibc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) as number);
+function newSocket(type: number): number {
+  return check('socket', loadLibc().socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) as number);
 }
 
-/** A non-blocking listening AF_UNIX socket at `path` (a stale socket file there is replaced). */
-export function listenUnix(path: string, backlog = 4): number {
+/**
+ * A non-blocking listening AF_UNIX socket at `path` (a stale socket file there is replaced); `type` SOCK_STREAM, or
+ * SOCK_SEQPACKET for messages.
+ */
+export function listenUnix(path: string, backlog = 4, type = SOCK_STREAM): number {
   const addr = sockaddrUn(path);
   const libc = loadLibc();
   if (Number(libc.unlink(path)) === -1 && libc.koffi.errno() !== ENOENT)
     throw new OsError(`unlink ${path}`, libc.koffi.errno());
-  const fd = newSocket();
+  const fd = newSocket(type);
   try {
     check(`bind ${path}`, libc.bind(fd, addr, addr.length) as number);
     check('listen', libc.listen(fd, backlog) as number);
@@ -48,11 +51,11 @@ export function tryAcceptUnix(listenFd: number): number | null {
   return null;
 }
 
-/** Connects to `path` (non-blocking fd once connected). */
-export function connectUnix(path: string): number {
+/** Connects to `path` (non-blocking fd once connected); `type` SOCK_STREAM, or SOCK_SEQPACKET for messages. */
+export function connectUnix(path: string, type = SOCK_STREAM): number {
   const addr = sockaddrUn(path);
   const libc = loadLibc();
-  const fd = check('socket', libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number);
+  const fd = check('socket', libc.socket(AF_UNIX, type | SOCK_CLOEXEC, 0) as number);
   try {
     check(`connect ${path}`, libc.connect(fd, addr, addr.length) as number);
     // O_NONBLOCK after connecting: a unix connect completes at once or fails.
@@ -75,4 +78,31 @@ export function peerPid(fd: number): number | null {
   if (Number(loadLibc().getsockopt(fd, 1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred, len)) === -1) return null;
   const pid = new DataView(cred.buffer).getInt32(0, true);
   return pid > 0 ? pid : null;
+}
+
+/**
+ * Reads one message from a non-blocking SOCK_SEQPACKET socket into `buf`: its length (0 at the end of the stream; a
+ * message longer than `buf` is cut to it), or null if none is waiting.
+ */
+export function readMessage(fd: number, buf: Uint8Array): number | null {
+  const libc = loadLibc();
+  const r = Number(libc.read(fd, buf, buf.length));
+  if (r >= 0) return r;
+  if (libc.koffi.errno() === EAGAIN) return null;
+  return check('read', r);
+}
+
+/** Sends one message on a non-blocking SOCK_SEQPACKET socket; false if its buffer is full (try again when writable). */
+export function sendMessage(fd: number, bytes: Uint8Array): boolean {
+  const libc = loadLibc();
+  const r = Number(libc.write(fd, bytes, bytes.length));
+  if (r >= 0) return true;
+  if (libc.koffi.errno() === EAGAIN) return false;
+  check('write', r);
+  return false;
+}
+
+/** Ends the sending direction of a connected socket (the peer reads the end of the stream); reading goes on. */
+export function shutdownWrite(fd: number): void {
+  check('shutdown', loadLibc().shutdown(fd, 1 /* SHUT_WR */) as number);
 }

@@ -61,6 +61,10 @@ export const VSOCK_OP_NAMES: readonly string[] = [
   'CREDIT_REQUEST',
 ];
 
+/** RW flags on SOCK_SEQPACKET: the end of a message (EOM), and of a record (EOR, MSG_EOR on the sender). */
+export const VIRTIO_VSOCK_SEQ_EOM = 1;
+export const VIRTIO_VSOCK_SEQ_EOR = 2;
+
 /** SHUTDOWN flags: the sender will receive no more, send no more. */
 export const VIRTIO_VSOCK_SHUTDOWN_RCV = 1;
 export const VIRTIO_VSOCK_SHUTDOWN_SEND = 2;

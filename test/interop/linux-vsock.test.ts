@@ -70,3 +70,65 @@ describe("Linux guest's virtio-vsock driver against vqkit's vsock device", () =>
     600_000,
   );
 });
+
+describe("Linux guest's vsock at Firecracker's scale, through vqkit's vsock device", () => {
+  const BLOB = 1 << 20;
+
+  /** `count` host connections at once to the guest's echo port, each sending its own 1 MiB; how many came back whole. */
+  async function hostEchoes(uds: string, count: number): Promise<number> {
+    const results = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const { socket, reply } = await hostConnect(uds, 7000);
+        expect(reply).toMatch(/^OK \d+$/);
+        const blob = randomBytes(BLOB);
+        const back = readAll(socket);
+        socket.resume();
+        socket.end(blob);
+        const got = await back;
+        socket.destroy();
+        return sha(got) === sha(blob);
+      }),
+    );
+    return results.filter((ok) => ok).length;
+  }
+
+  it('50 host connections echo 1 MiB each through a guest socat, 50 guest connections through a host echo; 100 closed mid-transfer; again', async () => {
+    const socket = join(guestDirs.dir, 'scale.sock');
+    const uds = join(guestDirs.dir, 'scale.uds');
+    const daemon = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '3']);
+    // The host's echo server for the guest's connections: each stream sent back as it comes, ended when it ends.
+    const echo = await hostListen(uds, 5000, (s) => s.pipe(s));
+    let guest: Guest | null = null;
+    try {
+      await daemon.waitFor(/listening on/);
+      guest = new Guest(guestDirs.env, {
+        args: { mode: 'vsockscale', bytes: BLOB, conns: 50 },
+        device: ['-chardev', `socket,id=c1,path=${socket}`, '-device', 'vhost-user-vsock-pci,chardev=c1,in_order=on'],
+      });
+      await guest.line(/^VQ-ECHO-READY 7000/);
+      expect(await hostEchoes(uds, 50)).toBe(50);
+
+      // The guest's turn: 50 connections to the host's echo at once.
+      (await hostConnect(uds, 7001)).socket.end();
+      expect((await guest.line(/^VQ-GUEST-ECHO good=(\d+) of (\d+)/)).slice(1)).toEqual(['50', '50']);
+
+      // 100 host connections dropped in the middle of sending (each after 256 KiB of its 1 MiB).
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const { socket: s } = await hostConnect(uds, 7000);
+          s.resume();
+          await new Promise<void>((resolve) => s.write(randomBytes(BLOB / 4), () => resolve()));
+          s.destroy();
+        }),
+      );
+      expect(await hostEchoes(uds, 50)).toBe(50);
+
+      (await hostConnect(uds, 7001)).socket.end();
+      expect(await guest.finish(), guest.output).toBe(0);
+    } finally {
+      guest?.proc.kill('SIGKILL');
+      echo.close();
+      await daemon.stop();
+    }
+  }, 900_000);
+});

@@ -6,8 +6,11 @@ import {
   VIRTIO_VSOCK_OP_RST,
   VIRTIO_VSOCK_OP_RW,
   VIRTIO_VSOCK_OP_SHUTDOWN,
+  VIRTIO_VSOCK_SEQ_EOM,
+  VIRTIO_VSOCK_SEQ_EOR,
   VIRTIO_VSOCK_SHUTDOWN_RCV,
   VIRTIO_VSOCK_SHUTDOWN_SEND,
+  VIRTIO_VSOCK_TYPE_SEQPACKET,
   VIRTIO_VSOCK_TYPE_STREAM,
 } from '../../spec/vsock.js';
 import { VsockPacketError, headerProblem, opName, type VsockErrorCode, type VsockHeader } from './packet.js';
@@ -26,9 +29,11 @@ export type VsockConnState = 'connecting' | 'accepting' | 'established' | 'close
 export type VsockCloseReason = 'reset by peer' | 'closed' | 'reset';
 
 /**
- * One stream connection of a VsockEndpoint, with virtio-vsock's credit flow control: this side receives at most
- * `bufAlloc` bytes it has not consumed, and sends no more than the peer's buf_alloc minus what is in flight to it
- * (tx_cnt - the peer's fwd_cnt). What the application writes waits here until the peer has room.
+ * One connection of a VsockEndpoint, stream or seqpacket, with virtio-vsock's credit flow control: this side receives
+ * at most `bufAlloc` bytes it has not consumed, and sends no more than the peer's buf_alloc minus what is in flight to
+ * it (tx_cnt - the peer's fwd_cnt). What the application writes waits here until the peer has room. A seqpacket
+ * connection keeps message bounds: writeMessage() sends a message (its last packet carries EOM), and onMessageEnd
+ * follows the data of each message received.
  */
 export class VsockConnection {
   state: VsockConnState;
@@ -45,11 +50,17 @@ export class VsockConnection {
   localShutdown = 0;
   shutdownSent = 0;
   readonly #out: Uint8Array[] = [];
+  /** For each chunk in #out: the flags its last packet carries (EOM, EOR: the end of a message), or 0. */
+  readonly #outEnds: number[] = [];
   #outOffset = 0;
   outBytes = 0;
+  /** @internal The flags of the piece takeOut() returned last (EOM and EOR when it ended a message). */
+  takenFlags = 0;
 
   /** Data received (a copy: the caller may keep it). Call consumed(n) once it is used, to give the credit back. */
   onData: (bytes: Uint8Array) => void = () => {};
+  /** Seqpacket: the data received since the last call (onData) completes a message; `eor` if it ends a record. */
+  onMessageEnd: (eor: boolean) => void = () => {};
   /** The peer will send no more (SHUTDOWN with SEND). */
   onEnd: () => void = () => {};
   /** Called once the connection is established. */
@@ -62,6 +73,10 @@ export class VsockConnection {
     readonly localPort: number,
     readonly peerPort: number,
     state: VsockConnState,
+    /** The CID at the other end: the link's peer, or (on a guest side with siblings) another guest. */
+    readonly peerCid: number = endpoint.o.peerCid,
+    /** VIRTIO_VSOCK_TYPE_STREAM or VIRTIO_VSOCK_TYPE_SEQPACKET. */
+    readonly type: number = VIRTIO_VSOCK_TYPE_STREAM,
   ) {
     this.state = state;
   }
@@ -71,13 +86,28 @@ export class VsockConnection {
     return this.peerBufAlloc - u32(this.txCnt - this.peerFwdCnt);
   }
 
-  /** Queues bytes to send (kept by reference: do not change them). */
+  /** Queues bytes to send on a stream (kept by reference: do not change them). */
   write(bytes: Uint8Array): void {
+    if (this.type !== VIRTIO_VSOCK_TYPE_STREAM)
+      throw new Error(`vsock ${this.localPort}: write() on a seqpacket connection`);
+    this.#queue(bytes, 0);
+  }
+
+  /** Queues one message on a seqpacket connection (kept by reference); `eor` marks the end of a record too. */
+  writeMessage(bytes: Uint8Array, eor = false): void {
+    if (this.type !== VIRTIO_VSOCK_TYPE_SEQPACKET)
+      throw new Error(`vsock ${this.localPort}: writeMessage() on a stream`);
+    // An empty message has no packet of its own to carry EOM: it is not sent (as a host socket cannot tell it from EOF).
+    this.#queue(bytes, VIRTIO_VSOCK_SEQ_EOM | (eor ? VIRTIO_VSOCK_SEQ_EOR : 0));
+  }
+
+  #queue(bytes: Uint8Array, ends: number): void {
     if (this.state === 'closed' || this.localShutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) {
       throw new Error(`vsock ${this.localPort}->${this.peerPort}: write after shutdown`);
     }
     if (bytes.length === 0) return;
     this.#out.push(bytes);
+    this.#outEnds.push(ends);
     this.outBytes += bytes.length;
     this.endpoint.wake();
   }
@@ -115,8 +145,10 @@ export class VsockConnection {
     const take = Math.min(n, chunk.length - this.#outOffset);
     const piece = chunk.subarray(this.#outOffset, this.#outOffset + take);
     this.#outOffset += take;
+    this.takenFlags = 0;
     if (this.#outOffset === chunk.length) {
       this.#out.shift();
+      this.takenFlags = this.#outEnds.shift()!;
       this.#outOffset = 0;
     }
     this.outBytes -= take;
@@ -127,6 +159,7 @@ export class VsockConnection {
   /** @internal */
   dropOut(): void {
     this.#out.length = 0;
+    this.#outEnds.length = 0;
     this.#outOffset = 0;
     this.outBytes = 0;
   }
@@ -137,9 +170,16 @@ export interface VsockEndpointOptions {
   /** For errors: "vsock.tx". */
   name: string;
   localCid: number;
-  /** The one peer on this link: the guest for a device, the host for a driver. */
+  /** The peer on this link: the guest for a device, the host for a driver. */
   peerCid: number;
+  /**
+   * A guest side whose device forwards between guests: packets may also come from, and connections go to, other
+   * guests' CIDs (connect(port, cid)). Without it, a packet from any CID but peerCid is refused.
+   */
+  siblings?: boolean;
   bufAlloc?: number;
+  /** Take seqpacket connections too (VIRTIO_VSOCK_F_SEQPACKET negotiated). */
+  seqpacket?: boolean;
   /** Something to send appeared: the transport should call next() (it may be called often). */
   onWork?: () => void;
 }
@@ -156,8 +196,11 @@ export interface VsockEndpointStats {
 }
 
 interface ControlPacket {
+  peerCid: number;
   op: number;
   flags: number;
+  /** The socket type it answers (an RST to a seqpacket REQUEST must say seqpacket, or the guest never matches it). */
+  type: number;
   localPort: number;
   peerPort: number;
   conn: VsockConnection | null;
@@ -222,13 +265,22 @@ export class VsockEndpoint {
     this.#listeners.set(port, onAccept);
   }
 
-  /** Opens a connection to the peer's `peerPort` from a free local port: REQUEST. */
-  connect(peerPort: number): VsockConnection {
+  /**
+   * Opens a connection to `peerPort` of the peer (or, with `siblings`, of guest `peerCid`) from a free port: REQUEST.
+   * `type` VIRTIO_VSOCK_TYPE_SEQPACKET (with the `seqpacket` option) for message bounds.
+   */
+  connect(peerPort: number, peerCid = this.o.peerCid, type = VIRTIO_VSOCK_TYPE_STREAM): VsockConnection {
+    if (peerCid !== this.o.peerCid && this.o.siblings !== true) {
+      throw new RangeError(`${this.o.name}: CID ${peerCid} is not on this link (its peer is CID ${this.o.peerCid})`);
+    }
+    if (type !== VIRTIO_VSOCK_TYPE_STREAM && !(type === VIRTIO_VSOCK_TYPE_SEQPACKET && this.o.seqpacket === true)) {
+      throw new RangeError(`${this.o.name}: socket type ${type} is not negotiated on this link`);
+    }
     let localPort = this.#nextLocalPort;
-    while (this.#conns.has(key(localPort, peerPort))) localPort = u32(localPort + 1);
+    while (this.#conns.has(key(localPort, peerCid, peerPort))) localPort = u32(localPort + 1);
     this.#nextLocalPort = u32(localPort + 1) || FIRST_LOCAL_PORT;
-    const conn = new VsockConnection(this, localPort, peerPort, 'connecting');
-    this.#conns.set(key(localPort, peerPort), conn);
+    const conn = new VsockConnection(this, localPort, peerPort, 'connecting', peerCid, type);
+    this.#conns.set(key(localPort, peerCid, peerPort), conn);
     this.control(conn, VIRTIO_VSOCK_OP_REQUEST);
     return conn;
   }
@@ -242,21 +294,24 @@ export class VsockEndpoint {
   /** Takes one packet from the peer: `h` and the `h.len` bytes at `payload[at..]` (valid during the call). */
   receive(h: VsockHeader, payload: Uint8Array, at: number, available: number): void {
     this.stats.packetsIn++;
-    if (h.srcCid !== this.o.peerCid || h.dstCid !== this.o.localCid) {
+    const fromPeer = h.srcCid === this.o.peerCid || (this.o.siblings === true && h.srcCid !== this.o.localCid);
+    if (!fromPeer || h.dstCid !== this.o.localCid) {
       return this.#refuse('BAD_CID', `${opName(h.op)} from CID ${h.srcCid} to CID ${h.dstCid}`);
     }
-    const problem = headerProblem(h, available);
+    const problem = headerProblem(h, available, this.o.seqpacket === true);
     if (problem !== null) return this.refusePacket(h, problem[0], problem[1]);
     if (h.op !== VIRTIO_VSOCK_OP_RW && h.len !== 0) {
       return this.refusePacket(h, 'BAD_LENGTH', `${opName(h.op)} with ${h.len} bytes of data`);
     }
-    const conn = this.#conns.get(key(h.dstPort, h.srcPort));
+    const conn = this.#conns.get(key(h.dstPort, h.srcCid, h.srcPort));
     if (h.op === VIRTIO_VSOCK_OP_REQUEST) return this.#request(h, conn);
     if (conn === undefined) {
       if (h.op === VIRTIO_VSOCK_OP_RST) return;
       this.#refuse('UNKNOWN_CONNECTION', `${opName(h.op)} for port ${h.dstPort} from port ${h.srcPort}`);
       return this.#reply(h, VIRTIO_VSOCK_OP_RST);
     }
+    if (h.type !== conn.type)
+      return this.#broken(conn, 'BAD_TYPE', `type ${h.type} on a connection of type ${conn.type}`);
     conn.peerBufAlloc = h.bufAlloc;
     conn.peerFwdCnt = h.fwdCnt;
     switch (h.op) {
@@ -276,10 +331,16 @@ export class VsockEndpoint {
             `${h.len} bytes with ${conn.rxQueued} of ${this.bufAlloc} unconsumed`,
           );
         }
-        if (h.len === 0) break;
-        conn.rxQueued += h.len;
-        this.stats.bytesIn += h.len;
-        conn.onData(payload.slice(at, at + h.len));
+        if (h.len > 0) {
+          conn.rxQueued += h.len;
+          this.stats.bytesIn += h.len;
+          conn.onData(payload.slice(at, at + h.len));
+        }
+        // onData may have reset the connection.
+        const open = (conn.state as VsockConnState) !== 'closed';
+        if (open && conn.type === VIRTIO_VSOCK_TYPE_SEQPACKET && h.flags & VIRTIO_VSOCK_SEQ_EOM) {
+          conn.onMessageEnd((h.flags & VIRTIO_VSOCK_SEQ_EOR) !== 0);
+        }
         break;
       }
       case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
@@ -308,7 +369,8 @@ export class VsockEndpoint {
   next(h: VsockHeader, maxPayload: number): boolean {
     const c = this.#control.shift();
     if (c !== undefined) {
-      this.#fill(h, c.localPort, c.peerPort, c.op, c.flags, c.conn);
+      this.#fill(h, c.peerCid, c.localPort, c.peerPort, c.op, c.flags, c.conn);
+      h.type = c.type;
       if (c.op === VIRTIO_VSOCK_OP_RST) this.stats.resetsSent++;
       this.stats.packetsOut++;
       this.data = null;
@@ -319,7 +381,7 @@ export class VsockEndpoint {
       if (conn.outBytes > 0 && !(conn.peerShutdown & VIRTIO_VSOCK_SHUTDOWN_RCV)) {
         const data = conn.takeOut(maxPayload);
         if (data !== null) {
-          this.#fill(h, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_RW, 0, conn);
+          this.#fill(h, conn.peerCid, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_RW, conn.takenFlags, conn);
           h.len = data.length;
           this.stats.packetsOut++;
           this.stats.bytesOut += data.length;
@@ -332,7 +394,7 @@ export class VsockEndpoint {
       const pending = conn.localShutdown & ~conn.shutdownSent;
       if (pending !== 0 && conn.outBytes === 0) {
         conn.shutdownSent |= pending;
-        this.#fill(h, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_SHUTDOWN, conn.localShutdown, conn);
+        this.#fill(h, conn.peerCid, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_SHUTDOWN, conn.localShutdown, conn);
         this.stats.packetsOut++;
         this.data = null;
         return true;
@@ -343,7 +405,15 @@ export class VsockEndpoint {
 
   /** @internal Queues a header-only packet for `conn`. */
   control(conn: VsockConnection, op: number, flags = 0): void {
-    this.#control.push({ op, flags, localPort: conn.localPort, peerPort: conn.peerPort, conn });
+    this.#control.push({
+      peerCid: conn.peerCid,
+      op,
+      flags,
+      type: conn.type,
+      localPort: conn.localPort,
+      peerPort: conn.peerPort,
+      conn,
+    });
     this.wake();
   }
 
@@ -364,8 +434,10 @@ export class VsockEndpoint {
   resetConnection(conn: VsockConnection, reason: VsockCloseReason): void {
     if (conn.state === 'closed') return;
     this.#control.push({
+      peerCid: conn.peerCid,
       op: VIRTIO_VSOCK_OP_RST,
       flags: 0,
+      type: conn.type,
       localPort: conn.localPort,
       peerPort: conn.peerPort,
       conn: null,
@@ -378,10 +450,10 @@ export class VsockEndpoint {
     if (existing !== undefined) return this.#broken(existing, 'BAD_STATE', `REQUEST while ${existing.state}`);
     const onAccept = this.#listeners.get(h.dstPort) ?? this.#anyListener ?? undefined;
     if (onAccept === undefined) return this.#reply(h, VIRTIO_VSOCK_OP_RST);
-    const conn = new VsockConnection(this, h.dstPort, h.srcPort, 'accepting');
+    const conn = new VsockConnection(this, h.dstPort, h.srcPort, 'accepting', h.srcCid, h.type);
     conn.peerBufAlloc = h.bufAlloc;
     conn.peerFwdCnt = h.fwdCnt;
-    this.#conns.set(key(h.dstPort, h.srcPort), conn);
+    this.#conns.set(key(h.dstPort, h.srcCid, h.srcPort), conn);
     onAccept(conn);
   }
 
@@ -391,13 +463,21 @@ export class VsockEndpoint {
     this.resetConnection(conn, 'closed');
   }
 
-  #fill(h: VsockHeader, localPort: number, peerPort: number, op: number, flags: number, conn: VsockConnection | null) {
+  #fill(
+    h: VsockHeader,
+    peerCid: number,
+    localPort: number,
+    peerPort: number,
+    op: number,
+    flags: number,
+    conn: VsockConnection | null,
+  ) {
     h.srcCid = this.o.localCid;
-    h.dstCid = this.o.peerCid;
+    h.dstCid = peerCid;
     h.srcPort = localPort;
     h.dstPort = peerPort;
     h.len = 0;
-    h.type = VIRTIO_VSOCK_TYPE_STREAM;
+    h.type = conn?.type ?? VIRTIO_VSOCK_TYPE_STREAM;
     h.op = op;
     h.flags = flags;
     h.bufAlloc = this.bufAlloc;
@@ -411,7 +491,7 @@ export class VsockEndpoint {
    * behind it the peer gets an RST (VIRTIO 1.2 section 5.10.6.4: an unknown type is answered with RST).
    */
   refusePacket(h: VsockHeader, code: VsockErrorCode, detail: string): void {
-    const conn = this.#conns.get(key(h.dstPort, h.srcPort));
+    const conn = this.#conns.get(key(h.dstPort, h.srcCid, h.srcPort));
     if (conn !== undefined) return this.#broken(conn, code, detail);
     this.#refuse(code, detail);
     if (h.op !== VIRTIO_VSOCK_OP_RST) this.#reply(h, VIRTIO_VSOCK_OP_RST);
@@ -419,7 +499,15 @@ export class VsockEndpoint {
 
   /** A reply to a packet with no connection behind it (RST to a refused REQUEST or an unknown connection). */
   #reply(h: VsockHeader, op: number): void {
-    this.#control.push({ op, flags: 0, localPort: h.dstPort, peerPort: h.srcPort, conn: null });
+    this.#control.push({
+      peerCid: h.srcCid,
+      op,
+      flags: 0,
+      type: h.type,
+      localPort: h.dstPort,
+      peerPort: h.srcPort,
+      conn: null,
+    });
     this.wake();
   }
 
@@ -432,7 +520,7 @@ export class VsockEndpoint {
     if (conn.state === 'closed') return;
     conn.state = 'closed';
     conn.dropOut();
-    this.#conns.delete(key(conn.localPort, conn.peerPort));
+    this.#conns.delete(key(conn.localPort, conn.peerCid, conn.peerPort));
     conn.onClose(reason);
   }
 
@@ -442,4 +530,4 @@ export class VsockEndpoint {
   }
 }
 
-const key = (localPort: number, peerPort: number): string => `${localPort}:${peerPort}`;
+const key = (localPort: number, peerCid: number, peerPort: number): string => `${localPort}:${peerCid}:${peerPort}`;

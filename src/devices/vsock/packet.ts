@@ -1,6 +1,7 @@
 import {
   VIRTIO_VSOCK_OP_CREDIT_REQUEST,
   VIRTIO_VSOCK_OP_REQUEST,
+  VIRTIO_VSOCK_TYPE_SEQPACKET,
   VIRTIO_VSOCK_TYPE_STREAM,
   VSOCK_HDR_BUF_ALLOC,
   VSOCK_HDR_DST_CID,
@@ -22,7 +23,7 @@ export type VsockErrorCode =
   | 'SHORT_HEADER'
   /** An op the spec does not define (or INVALID). */
   | 'BAD_OP'
-  /** A socket type other than stream. */
+  /** A socket type other than stream (or seqpacket, where negotiated and the far end takes it). */
   | 'BAD_TYPE'
   /** len says more bytes than the buffer holds, or a non-RW packet carries data. */
   | 'BAD_LENGTH'
@@ -114,9 +115,15 @@ export const opName = (op: number): string => VSOCK_OP_NAMES[op] ?? `op ${op}`;
  * What is wrong with a packet before any connection looks at it: its op and type, and its length against the bytes
  * that came with it. Null if nothing.
  */
-export function headerProblem(h: VsockHeader, payloadBytes: number): [VsockErrorCode, string] | null {
+export function headerProblem(
+  h: VsockHeader,
+  payloadBytes: number,
+  seqpacket = false,
+): [VsockErrorCode, string] | null {
   if (h.op < VIRTIO_VSOCK_OP_REQUEST || h.op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) return ['BAD_OP', `op ${h.op}`];
-  if (h.type !== VIRTIO_VSOCK_TYPE_STREAM) return ['BAD_TYPE', `type ${h.type} on ${opName(h.op)}`];
+  if (h.type !== VIRTIO_VSOCK_TYPE_STREAM && !(seqpacket && h.type === VIRTIO_VSOCK_TYPE_SEQPACKET)) {
+    return ['BAD_TYPE', `type ${h.type} on ${opName(h.op)}`];
+  }
   if (h.len > payloadBytes) return ['BAD_LENGTH', `len ${h.len} with ${payloadBytes} bytes after the header`];
   return null;
 }

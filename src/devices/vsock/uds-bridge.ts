@@ -1,7 +1,8 @@
 import { unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { VIRTIO_VSOCK_SHUTDOWN_SEND } from '../../spec/vsock.js';
+import { VIRTIO_VSOCK_SHUTDOWN_SEND, VIRTIO_VSOCK_TYPE_SEQPACKET } from '../../spec/vsock.js';
 import type { VsockConnection, VsockEndpoint } from './endpoint.js';
+import { SeqpacketLink } from './seqpacket-link.js';
 
 /** Bytes a host socket may have waiting for the guest's credit before we stop reading it. */
 const HIGH_WATER = 1 << 20;
@@ -11,13 +12,15 @@ const MAX_LINE = 64;
 /**
  * The host side of a vsock device, as Firecracker and vhost-device-vsock do it: a host program connects to the unix
  * socket `udsPath`, writes `CONNECT <port>\n` and gets `OK <host port>\n`, then streams to the guest's port; a guest
- * connecting to host port P is bridged to the unix socket `<udsPath>_<P>` (refused with RST if nobody listens there).
+ * connecting to host port P is bridged to the unix socket `<udsPath>_<P>` (refused with RST if nobody listens there):
+ * a stream socket for a stream connection, a SOCK_SEQPACKET socket for a seqpacket one (message for message).
  */
 export class UdsBridge {
   #server: Server | null = null;
   /** Host sockets paused because the guest has not taken their data yet. */
   readonly #paused = new Map<Socket, VsockConnection>();
   readonly #sockets = new Set<Socket>();
+  readonly #links = new Set<SeqpacketLink>();
 
   constructor(
     readonly endpoint: VsockEndpoint,
@@ -48,6 +51,7 @@ export class UdsBridge {
 
   /** After the device moved packets: host sockets whose data the guest took are read again. */
   afterRound(): void {
+    for (const link of this.#links) link.afterRound();
     for (const [socket, conn] of this.#paused) {
       if (conn.outBytes < HIGH_WATER / 2) {
         this.#paused.delete(socket);
@@ -69,6 +73,13 @@ export class UdsBridge {
   /** A guest connects to host port P: connect to `<udsPath>_<P>`, accept once that works. */
   #fromGuest(conn: VsockConnection): void {
     const path = `${this.udsPath}_${conn.localPort}`;
+    if (conn.type === VIRTIO_VSOCK_TYPE_SEQPACKET) {
+      const link = SeqpacketLink.open(conn, path, this.log);
+      if (link === null) return;
+      this.#links.add(link);
+      link.onClose = () => this.#links.delete(link);
+      return;
+    }
     const socket = createConnection({ path, allowHalfOpen: true });
     this.#sockets.add(socket);
     socket.once('connect', () => {

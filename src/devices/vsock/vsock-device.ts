@@ -1,8 +1,22 @@
-import { VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, VSOCK_EVENT_SIZE, VSOCK_HDR_SIZE } from '../../spec/vsock.js';
+import {
+  VIRTIO_VSOCK_EVENT_TRANSPORT_RESET,
+  VMADDR_CID_HOST,
+  VSOCK_EVENT_SIZE,
+  VSOCK_HDR_SIZE,
+} from '../../spec/vsock.js';
 import type { Chain } from '../../virtqueue/chain.js';
 import type { VirtqueueDevice } from '../../virtqueue/types.js';
 import type { VsockEndpoint } from './endpoint.js';
-import { VsockPacketError, emptyHeader, readHeader, writeHeader } from './packet.js';
+import { VsockPacketError, emptyHeader, headerProblem, opName, readHeader, writeHeader } from './packet.js';
+import type { SiblingPort, SiblingRouter } from './sibling-router.js';
+
+/** Where a guest's packets for other CIDs go: the daemon's router, and this guest's place in it. */
+export interface VsockSiblings {
+  router: SiblingRouter;
+  port: SiblingPort;
+  /** VIRTIO_VSOCK_F_SEQPACKET negotiated: seqpacket packets are forwarded (the host endpoint takes streams). */
+  seqpacket: boolean;
+}
 
 /** The most data one packet carries (Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
 export const VSOCK_MAX_PAYLOAD = 64 * 1024;
@@ -22,8 +36,9 @@ export interface VsockDeviceStats {
 
 /**
  * The device side of virtio-vsock's data queues around the host's VsockEndpoint: packets out of the transmit queue
- * into the endpoint, the endpoint's packets into receive buffers. A bad buffer is refused with a VsockPacketError and
- * completed empty; the queues go on. (The event queue is VsockEvents': QEMU keeps it for itself.)
+ * into the endpoint (for the host, CID 2) or the sibling router (for another guest); the endpoint's packets and those
+ * forwarded from siblings into receive buffers, in turn. A bad buffer is refused with a VsockPacketError and completed
+ * empty; the queues go on. (The event queue is VsockEvents': QEMU keeps it for itself.)
  */
 export class VsockDevice {
   readonly stats: VsockDeviceStats = { txPackets: 0, rxPackets: 0, bufferErrors: 0 };
@@ -33,16 +48,27 @@ export class VsockDevice {
   readonly #out = emptyHeader();
   /** A receive buffer popped for a packet that did not fit it (data, in a buffer with room for a header only). */
   #rxChain: Chain | null = null;
+  /** Whose packet the next receive buffer takes when both have one: the siblings' or the host's (in turn). */
+  #siblingsNext = false;
 
   constructor(
     readonly rx: VirtqueueDevice,
     readonly tx: VirtqueueDevice,
     readonly endpoint: VsockEndpoint,
+    readonly siblings: VsockSiblings | null = null,
   ) {}
 
-  /** Transmit packets wait while the guest has not taken the replies already queued for it (MAX_CONTROL_BACKLOG). */
+  /**
+   * Transmit packets wait while the guest has not taken what is already queued for it: the host's replies
+   * (MAX_CONTROL_BACKLOG), or packets from siblings and the router's answers (SiblingInbox.full).
+   */
   get transmitBlocked(): boolean {
-    return this.endpoint.controlBacklog >= MAX_CONTROL_BACKLOG;
+    return this.endpoint.controlBacklog >= MAX_CONTROL_BACKLOG || this.siblings?.port.inbox.full === true;
+  }
+
+  /** Whether receive buffers would be filled now: the host or a sibling has a packet for the guest. */
+  get pending(): boolean {
+    return this.endpoint.pending || (this.siblings?.port.inbox.count ?? 0) > 0;
   }
 
   /** Hands the available transmit packets to the endpoint (unless its replies back up); returns how many. */
@@ -73,14 +99,25 @@ export class VsockDevice {
     }
     chain.readInto(this.#packet);
     this.stats.txPackets++;
-    this.endpoint.receive(readHeader(this.#packet, 0, this.#in), this.#packet, VSOCK_HDR_SIZE, total - VSOCK_HDR_SIZE);
+    const h = readHeader(this.#packet, 0, this.#in);
+    const s = this.siblings;
+    if (s === null || h.dstCid === VMADDR_CID_HOST) {
+      return this.endpoint.receive(h, this.#packet, VSOCK_HDR_SIZE, total - VSOCK_HDR_SIZE);
+    }
+    // For another guest. A guest speaks for its own CID only; what it says is otherwise passed on as it is.
+    if (h.srcCid !== s.port.cid) {
+      return this.#refuse('BAD_CID', `${opName(h.op)} from CID ${h.srcCid}; the guest is CID ${s.port.cid}`);
+    }
+    const problem = headerProblem(h, total - VSOCK_HDR_SIZE, s.seqpacket);
+    if (problem !== null) return this.#refuse(problem[0], `to CID ${h.dstCid}: ${problem[1]}`);
+    s.router.route(s.port, h, this.#packet);
   }
 
-  /** Fills receive buffers with the endpoint's packets while both last; returns how many were written. */
+  /** Fills receive buffers with the host's and the siblings' packets while both last; returns how many were written. */
   receive(): number {
     let n = 0;
     for (;;) {
-      if (this.#rxChain === null && !this.endpoint.pending) return n;
+      if (this.#rxChain === null && !this.pending) return n;
       const chain = this.#rxChain ?? this.rx.pop();
       if (chain === null) return n;
       this.#rxChain = chain;
@@ -94,12 +131,30 @@ export class VsockDevice {
         continue;
       }
       const room = Math.min(chain.writableLength - VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD);
-      if (!this.endpoint.next(this.#out, room)) return n;
+      const inbox = this.siblings?.port.inbox;
+      const fromSiblings = inbox !== undefined && inbox.count > 0;
+      let length: number;
+      // The host's and the siblings' packets in turn (endpoint.pending is a hint: it may have none after all).
+      if (!(fromSiblings && this.#siblingsNext) && this.endpoint.next(this.#out, room)) {
+        writeHeader(this.#packet, 0, this.#out);
+        const data = this.endpoint.data;
+        if (data !== null) this.#packet.set(data, VSOCK_HDR_SIZE);
+        length = VSOCK_HDR_SIZE + this.#out.len;
+        this.#siblingsNext = true;
+      } else if (fromSiblings) {
+        length = inbox.next(this.#packet, room);
+        this.#siblingsNext = false;
+        if (length === 0) {
+          // Data, and a buffer with room for a header only: no piece of it fits (Linux's buffers hold 4 KiB).
+          this.#rxChain = null;
+          this.rx.complete(chain, 0);
+          this.#refuse('BAD_BUFFER', `rx buffer ${chain.id}: ${chain.writableLength} bytes, no room for data`);
+          continue;
+        }
+      } else {
+        return n;
+      }
       this.#rxChain = null;
-      writeHeader(this.#packet, 0, this.#out);
-      const data = this.endpoint.data;
-      if (data !== null) this.#packet.set(data, VSOCK_HDR_SIZE);
-      const length = VSOCK_HDR_SIZE + this.#out.len;
       chain.write(this.#packet.subarray(0, length));
       this.rx.complete(chain, length);
       this.stats.rxPackets++;

@@ -8,6 +8,7 @@ import {
   VSOCK_QUEUES,
   VSOCK_RX_QUEUE,
   VSOCK_TX_QUEUE,
+  VIRTIO_VSOCK_F_SEQPACKET,
 } from '../../spec/vsock.js';
 import { describeFeatures, featureMask, type Features } from '../../virtqueue/features.js';
 import { compiledWorkerUrl } from '../../runtime/worker-url.js';
@@ -19,6 +20,10 @@ export interface VsockServiceOptions {
   /** VERSION_1 and the ring features offered. Stream sockets need no feature bit. */
   ringFeatures: Features;
   guestCid: number;
+  /** Groups the VM is in: it reaches the daemon's other VMs that share one (vhost-device-vsock's groups=). */
+  groups?: string[];
+  /** Offer VIRTIO_VSOCK_F_SEQPACKET: seqpacket sockets (to the host: SOCK_SEQPACKET unix sockets at <udsPath>_P). */
+  seqpacket?: boolean;
   udsPath: string;
   maxQueueSize: number;
   /** Under `vq check driver`: judge the driver and play a device behaviour on rx and tx. */
@@ -43,7 +48,9 @@ export class VsockService implements ServedDevice {
   constructor(readonly o: VsockServiceOptions) {}
 
   get features(): Features {
-    return this.o.ringFeatures;
+    return this.o.seqpacket === true
+      ? this.o.ringFeatures | featureMask(VIRTIO_VSOCK_F_SEQPACKET)
+      : this.o.ringFeatures;
   }
   get maxQueueSize(): number {
     return this.o.maxQueueSize;
@@ -72,6 +79,7 @@ export class VsockService implements ServedDevice {
       regions: start?.regions ?? [],
       queues: start?.queues ?? [],
       guestCid: o.guestCid,
+      groups: o.groups ?? [],
       udsPath: o.udsPath,
       resetOnStart,
       check: o.check,

@@ -2,11 +2,12 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { judgeDriverOn, usedEntriesUnder, type DriverCheck } from '../../conformance/driver-judge.js';
 import { VsockEndpoint } from './endpoint.js';
 import { UdsBridge } from './uds-bridge.js';
+import { SiblingPort, SiblingRouter } from './sibling-router.js';
 import { VsockDevice, VsockEvents } from './vsock-device.js';
 import { EventFd, drainEventFd, signalEventFd } from '../../os/eventfd.js';
 import { ReadinessLoop } from '../../runtime/readiness-loop.js';
-import { VMADDR_CID_HOST } from '../../spec/vsock.js';
-import type { Features } from '../../virtqueue/features.js';
+import { VIRTIO_VSOCK_F_SEQPACKET, VMADDR_CID_HOST } from '../../spec/vsock.js';
+import { hasFeature, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue } from '../../virtqueue/index.js';
 import type { UsedEntryPolicy, VirtqueueDevice } from '../../virtqueue/types.js';
 import { copyStats, failureText } from '../../transport/local/report.js';
@@ -28,6 +29,8 @@ export interface VsockWorkerInput {
   /** data: [rx, tx]; event: [event]. */
   queues: QueueStart[];
   guestCid: number;
+  /** The guest reaches the other guests of the daemon that share one of these groups (none by default). */
+  groups: string[];
   udsPath: string;
   /** Event role: a driver connected before, so tell this one its connections are gone (TRANSPORT_RESET). */
   resetOnStart: boolean;
@@ -46,6 +49,8 @@ const LOGGED_ERRORS = 10;
 interface HostSide {
   endpoint: VsockEndpoint;
   bridge: UdsBridge;
+  /** Its place in the sibling router: packets from other guests wait in its inbox. */
+  sibling: SiblingPort;
   /** The running data unit's wake-up eventfd (null between units: the endpoint's work waits for the next one). */
   wake: EventFd | null;
 }
@@ -54,6 +59,8 @@ interface HostSide {
 const hostSides = new Map<string, HostSide>();
 /** Sessions whose TRANSPORT_RESET has been posted (once per session, not at every restart of the event queue). */
 const resetPosted = new Set<string>();
+/** Packets between guests: every VM of the daemon runs its vsock units on this thread, so one router serves all. */
+const siblings = new SiblingRouter();
 
 /**
  * A vsock unit on the daemon's event-loop thread (it needs node:net for the host sockets): the data queues with the
@@ -75,6 +82,9 @@ function release(session: string, log: (line: string) => void): UnitResult {
     const open = side.endpoint.connections;
     side.endpoint.resetAll();
     side.bridge.close();
+    const reset = siblings.detach(side.sibling.cid);
+    if (side.sibling.groups.length > 0)
+      log(`no longer reachable by other guests (${reset} of their connections reset)`);
     if (open > 0) log(`${open} connections closed with the session`);
   }
   return { failure: null, lastAvailIdx: [], stats: {} };
@@ -88,16 +98,25 @@ async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promi
     name: `${o.name}.tx`,
     localCid: VMADDR_CID_HOST,
     peerCid: o.guestCid,
+    // Seqpacket connections to the host are bridged to SOCK_SEQPACKET unix sockets (uds-bridge.ts).
+    seqpacket: hasFeature(o.features, VIRTIO_VSOCK_F_SEQPACKET),
     // Host sockets stir between units too: the next unit finds the work (the endpoint's pending state).
     onWork: () => {
       if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
     },
   });
-  const side: HostSide = { endpoint, bridge: new UdsBridge(endpoint, o.udsPath, log), wake: null };
+  const sibling = new SiblingPort(o.guestCid, o.groups, () => {
+    if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
+  });
+  const side: HostSide = { endpoint, bridge: new UdsBridge(endpoint, o.udsPath, log), sibling, wake: null };
   await side.bridge.start();
   hostSides.set(o.session, side);
+  siblings.attach(sibling);
   log(
-    `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P`,
+    `guest CID ${o.guestCid}; host programs connect to ${o.udsPath}; guest connections to port P go to ${o.udsPath}_P; ` +
+      (o.groups.length > 0
+        ? `reaches the guests in group${o.groups.length > 1 ? 's' : ''} ${o.groups.join(', ')}`
+        : 'in no group: reaches no other guest'),
   );
   return side;
 }
@@ -136,13 +155,14 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
     side = await hostSide(o, log);
     side.wake = wake;
     const { endpoint, bridge } = side;
-    const device = new VsockDevice(rx, tx, endpoint);
+    const seqpacket = hasFeature(o.features, VIRTIO_VSOCK_F_SEQPACKET);
+    const device = new VsockDevice(rx, tx, endpoint, { router: siblings, port: side.sibling, seqpacket });
 
     let errorsSeen = 0;
     const noteErrors = (): void => {
-      const n = device.stats.bufferErrors + endpoint.stats.errors;
+      const n = device.stats.bufferErrors + endpoint.stats.errors + side!.sibling.errors;
       if (n === errorsSeen) return;
-      const last = endpoint.lastError ?? device.lastError;
+      const last = endpoint.lastError ?? device.lastError ?? side!.sibling.lastError;
       if (last !== null && (errorsSeen < LOGGED_ERRORS || Math.floor(n / 1000) !== Math.floor(errorsSeen / 1000))) {
         log(`packet refused: ${last.message} (${n} so far)`);
       }
@@ -168,7 +188,7 @@ async function runData(o: VsockWorkerInput, log: (line: string) => void, stop: A
       // deliver), each with its re-check; then sleep on them, the host side's wake-ups and the clock.
       // (No transmit kicks while replies back up: receive buffers are what can move then.)
       const waitOn = device.transmitBlocked ? [] : [tx];
-      if (endpoint.pending) waitOn.push(rx);
+      if (device.pending) waitOn.push(rx);
       if (!waitOn.every((q) => q.enableNotifications())) {
         waitOn.forEach((q) => q.disableNotifications());
         await yieldToEvents();

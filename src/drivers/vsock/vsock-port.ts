@@ -9,6 +9,7 @@ import { ReadinessLoop } from '../../runtime/readiness-loop.js';
 import { VIRTIO_F_RING_PACKED } from '../../spec/features.js';
 import { VhostUserProtocolFeature as P } from '../../spec/vhost-user.js';
 import {
+  VIRTIO_VSOCK_F_SEQPACKET,
   VMADDR_CID_HOST,
   VSOCK_CONFIG_GUEST_CID,
   VSOCK_CONFIG_SIZE,
@@ -77,6 +78,9 @@ export class VsockPort {
       name: 'vsock-driver.rx',
       localCid: guestCid,
       peerCid: VMADDR_CID_HOST,
+      // As a Linux guest: a device that forwards between VMs brings other guests' packets too.
+      siblings: true,
+      seqpacket: hasFeature(negotiated, VIRTIO_VSOCK_F_SEQPACKET),
       bufAlloc,
       onWork: () => this.#wake.signal(),
     });
@@ -106,7 +110,8 @@ export class VsockPort {
     try {
       const setup = new FrontendSetup(conn, owned);
       await setup.handshake(featureMask(P.CONFIGURE_MEM_SLOTS, P.CONFIG));
-      const negotiated = setup.negotiate(ringWants(o));
+      // Seqpacket sockets where the device offers them, as Linux's driver does.
+      const negotiated = setup.negotiate(ringWants(o) | featureMask(VIRTIO_VSOCK_F_SEQPACKET));
       if (!hasFeature(setup.protocol, P.CONFIG)) throw new VhostUserFrontendError('the back-end has no config space');
       const config = await setup.readConfig(VSOCK_CONFIG_SIZE);
       const guestCid = Number(
