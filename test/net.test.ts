@@ -55,7 +55,8 @@ function netPair(features: Features) {
     rxAddr,
     rxArea: memory.translate(rxAddr, SIZE * rxBufferBytes),
     txAddr,
-    txArea: memory.translate(txAddr, SIZE * 1600),
+    // The slots, then 8 KiB of staging for sendStaged().
+    txArea: memory.translate(txAddr, SIZE * 1600 + 8192),
   });
   const device = new NetDevicePair(rx.device, tx.device, { mergeable, mtu: 1500 });
   return { memory, driver, device, rx, tx };
@@ -117,6 +118,30 @@ describe('virtio-net data path (device and driver on one ring)', () => {
     expect(driver.receiveBurst((b, at, len) => back.push(b.slice(at, at + len)), 5)).toBe(5);
     expect(driver.receiveBurst((b, at, len) => back.push(b.slice(at, at + len)), 64)).toBe(3);
     expect(back).toEqual(out.slice(0, 8));
+  });
+
+  it('staged frames go out with the header written beside them, as far as the slots last; one outside the staging area is refused', () => {
+    const { driver, device } = netPair(BASIC);
+    expect(driver.staging.length).toBe(8192);
+    const lengths = [60, 1514, 200];
+    const offsets = [12, 2000, 4000];
+    lengths.forEach((n, i) => {
+      driver.staging.fill(0, offsets[i] - 12, offsets[i]);
+      driver.staging.set(frameOf(n, i), offsets[i]);
+    });
+    const many = Array.from({ length: 20 }, (_, i) => i % 3);
+    expect(driver.sendStaged(many.map((i) => offsets[i]), many.map((i) => lengths[i]), 20)).toBe(SIZE);
+    driver.kickTx();
+    expect(transmitted(device)).toEqual(many.slice(0, SIZE).map((i) => frameOf(lengths[i], i)));
+    // A header with a flag set is sent as written: the device refuses that frame (no offload was negotiated).
+    device.tx.flush();
+    driver.staging[offsets[0] - 12] = 1;
+    expect(driver.sendStaged([offsets[0]], [60], 1)).toBe(1);
+    driver.kickTx();
+    expect(transmitted(device)).toEqual([]);
+    expect(device.stats.txErrors).toBe(1);
+    expect(() => driver.sendStaged([4], [60], 1)).toThrow(RangeError);
+    expect(() => driver.sendStaged([8100], [200], 1)).toThrow(RangeError);
   });
 
   it('a frame waits for receive buffers (MRG_RXBUF) and is delivered whole when they come', () => {
