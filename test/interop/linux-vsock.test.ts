@@ -106,6 +106,14 @@ describe("Linux guest's vsock at Firecracker's scale, through vqkit's vsock devi
         device: ['-chardev', `socket,id=c1,path=${socket}`, '-device', 'vhost-user-vsock-pci,chardev=c1,in_order=on'],
       });
       await guest.line(/^VQ-ECHO-READY 7000/);
+      // The guest's socat listens a moment after it starts: one connection first, until it is taken.
+      for (let i = 0; ; i++) {
+        const { socket: probe, reply } = await hostConnect(uds, 7000);
+        probe.destroy();
+        if (reply.startsWith('OK')) break;
+        if (i === 100) throw new Error("the guest's echo server never took a connection");
+        await new Promise((r) => setTimeout(r, 100));
+      }
       expect(await hostEchoes(uds, 50)).toBe(50);
 
       // The guest's turn: 50 connections to the host's echo at once.
