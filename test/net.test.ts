@@ -130,7 +130,13 @@ describe('virtio-net data path (device and driver on one ring)', () => {
       driver.staging.set(frameOf(n, i), offsets[i]);
     });
     const many = Array.from({ length: 20 }, (_, i) => i % 3);
-    expect(driver.sendStaged(many.map((i) => offsets[i]), many.map((i) => lengths[i]), 20)).toBe(SIZE);
+    expect(
+      driver.sendStaged(
+        many.map((i) => offsets[i]),
+        many.map((i) => lengths[i]),
+        20,
+      ),
+    ).toBe(SIZE);
     driver.kickTx();
     expect(transmitted(device)).toEqual(many.slice(0, SIZE).map((i) => frameOf(lengths[i], i)));
     // A header with a flag set is sent as written: the device refuses that frame (no offload was negotiated).
