@@ -62,7 +62,12 @@ export type {
 } from './virtqueue/types.js';
 export * from './spec/features.js';
 export { VIRTIO_ID_NET } from './spec/net.js';
-export { VIRTIO_ID_VSOCK } from './spec/vsock.js';
+export {
+  VIRTIO_ID_VSOCK,
+  VIRTIO_VSOCK_F_SEQPACKET,
+  VIRTIO_VSOCK_TYPE_SEQPACKET,
+  VIRTIO_VSOCK_TYPE_STREAM,
+} from './spec/vsock.js';
 
 // Guest memory.
 export { GuestMemory, GuestMemoryError, MAX_SAFE_ADDRESS, MemoryFault, MemoryRegion } from './memory/guest-memory.js';
