@@ -4,6 +4,7 @@ export const VIRTIO_ID_VSOCK = 19;
 
 /** Device feature bits. Without either, a device and driver speak stream sockets. */
 export const VIRTIO_VSOCK_F_STREAM = 0;
+/** Seqpacket sockets: message bounds (EOM, EOR) on the RW packets. */
 export const VIRTIO_VSOCK_F_SEQPACKET = 1;
 
 export const VSOCK_FEATURE_NAMES: ReadonlyMap<number, string> = new Map([
@@ -38,7 +39,9 @@ export const VSOCK_HDR_BUF_ALLOC = 36;
 export const VSOCK_HDR_FWD_CNT = 40;
 export const VSOCK_HDR_SIZE = 44;
 
+/** The header's socket type: a byte stream. */
 export const VIRTIO_VSOCK_TYPE_STREAM = 1;
+/** The header's socket type: messages with bounds (needs VIRTIO_VSOCK_F_SEQPACKET). */
 export const VIRTIO_VSOCK_TYPE_SEQPACKET = 2;
 
 export const VIRTIO_VSOCK_OP_INVALID = 0;
