@@ -11,6 +11,19 @@ export function closeFd(fd: number): void {
   }
 }
 
+/**
+ * Reads one message from a non-blocking message fd (a SOCK_SEQPACKET socket, a TAP device) into `buf`: its length (0
+ * at the end of the stream; a message longer than `buf` is cut to it), or null if none is waiting. Other errors throw
+ * an OsError named `what`.
+ */
+export function readMessage(fd: number, buf: Uint8Array, what = 'read'): number | null {
+  const libc = loadLibc();
+  const r = Number(libc.read(fd, buf, buf.length));
+  if (r >= 0) return r;
+  if (libc.koffi.errno() === 11 /* EAGAIN */) return null;
+  return check(what, r);
+}
+
 /** A new descriptor (close-on-exec) for what `fd` refers to. */
 export function dupFd(fd: number): number {
   return check('fcntl F_DUPFD_CLOEXEC', loadLibc().fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 0) as number);

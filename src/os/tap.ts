@@ -1,4 +1,4 @@
-import { OwnedFd } from './fd.js';
+import { OwnedFd, readMessage } from './fd.js';
 import { check, loadLibc, O_CLOEXEC, O_NONBLOCK, O_RDWR } from './libc.js';
 
 const TUNSETIFF = 0x400454ca;
@@ -7,7 +7,6 @@ const IFF_NO_PI = 0x1000;
 /** struct ifreq: a 16-byte name, then (for TUNSETIFF) the flags as a short; 40 bytes in all. */
 const IFREQ_SIZE = 40;
 const IFNAMSIZ = 16;
-const EAGAIN = 11;
 
 /**
  * A host TAP interface (created if absent, as `ip tuntap add` would), opened non-blocking: each read() returns one
@@ -35,12 +34,7 @@ export class Tap extends OwnedFd {
 
 /** Reads one frame from a non-blocking TAP fd into `buf`; its length, or 0 if none is waiting. */
 export function readFrame(fd: number, buf: Uint8Array): number {
-  const libc = loadLibc();
-  const r = Number(libc.read(fd, buf, buf.length));
-  if (r >= 0) return r;
-  const errno = libc.koffi.errno();
-  if (errno === EAGAIN) return 0;
-  return check('tap read', r);
+  return readMessage(fd, buf, 'tap read') ?? 0;
 }
 
 /** Writes one frame to a TAP fd; false if the interface's queue is full or it is down (the frame is dropped). */

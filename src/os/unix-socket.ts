@@ -80,18 +80,6 @@ export function peerPid(fd: number): number | null {
   return pid > 0 ? pid : null;
 }
 
-/**
- * Reads one message from a non-blocking SOCK_SEQPACKET socket into `buf`: its length (0 at the end of the stream; a
- * message longer than `buf` is cut to it), or null if none is waiting.
- */
-export function readMessage(fd: number, buf: Uint8Array): number | null {
-  const libc = loadLibc();
-  const r = Number(libc.read(fd, buf, buf.length));
-  if (r >= 0) return r;
-  if (libc.koffi.errno() === EAGAIN) return null;
-  return check('read', r);
-}
-
 /** Sends one message on a non-blocking SOCK_SEQPACKET socket; false if its buffer is full (try again when writable). */
 export function sendMessage(fd: number, bytes: Uint8Array): boolean {
   const libc = loadLibc();

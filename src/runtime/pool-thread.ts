@@ -154,8 +154,8 @@ function pollAwake(): boolean {
 /**
  * --busy-poll: a unit that found nothing keeps being polled, notifications still off, until it has been idle its
  * spin budget. Spinning *before* arming is the point: an armed queue makes its peer kick (a system call a batch) and
- * this side drain the kick, which is the cost busy-polling is there to save. The budget adapts (AdaptiveSpin): it
- * halves each time a spin runs out, and grows back to --busy-poll each time one finds work.
+ * this side drain the kick, which is the cost busy-polling is there to save. The budget adapts by how long the unit
+ * then slept (adaptSpin, AdaptiveSpin's rule): a short sleep doubles it, up to --busy-poll, a long one halves it.
  */
 function stillSpinning(slot: Slot): boolean {
   if (input.busyPollUs <= 0) return false;

@@ -195,16 +195,27 @@ export interface VsockEndpointStats {
   resetsSent: number;
 }
 
-interface ControlPacket {
+/** Where a packet goes, and for which kind of socket: a connection, or the packet a reply answers. */
+interface PacketAddress {
   peerCid: number;
-  op: number;
-  flags: number;
-  /** The socket type it answers (an RST to a seqpacket REQUEST must say seqpacket, or the guest never matches it). */
-  type: number;
   localPort: number;
   peerPort: number;
+  /** The socket type (an RST to a seqpacket REQUEST must say seqpacket, or the guest never matches it). */
+  type: number;
+}
+
+interface ControlPacket extends PacketAddress {
+  op: number;
+  flags: number;
   conn: VsockConnection | null;
 }
+
+const addressOf = (c: VsockConnection): PacketAddress => ({
+  peerCid: c.peerCid,
+  localPort: c.localPort,
+  peerPort: c.peerPort,
+  type: c.type,
+});
 
 /**
  * The virtio-vsock stream protocol for one side of one link, independent of the rings: packets in (receive), packets
@@ -369,8 +380,7 @@ export class VsockEndpoint {
   next(h: VsockHeader, maxPayload: number): boolean {
     const c = this.#control.shift();
     if (c !== undefined) {
-      this.#fill(h, c.peerCid, c.localPort, c.peerPort, c.op, c.flags, c.conn);
-      h.type = c.type;
+      this.#fill(h, c, c.op, c.flags, c.conn);
       if (c.op === VIRTIO_VSOCK_OP_RST) this.stats.resetsSent++;
       this.stats.packetsOut++;
       this.data = null;
@@ -381,7 +391,7 @@ export class VsockEndpoint {
       if (conn.outBytes > 0 && !(conn.peerShutdown & VIRTIO_VSOCK_SHUTDOWN_RCV)) {
         const data = conn.takeOut(maxPayload);
         if (data !== null) {
-          this.#fill(h, conn.peerCid, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_RW, conn.takenFlags, conn);
+          this.#fill(h, conn, VIRTIO_VSOCK_OP_RW, conn.takenFlags, conn);
           h.len = data.length;
           this.stats.packetsOut++;
           this.stats.bytesOut += data.length;
@@ -394,7 +404,7 @@ export class VsockEndpoint {
       const pending = conn.localShutdown & ~conn.shutdownSent;
       if (pending !== 0 && conn.outBytes === 0) {
         conn.shutdownSent |= pending;
-        this.#fill(h, conn.peerCid, conn.localPort, conn.peerPort, VIRTIO_VSOCK_OP_SHUTDOWN, conn.localShutdown, conn);
+        this.#fill(h, conn, VIRTIO_VSOCK_OP_SHUTDOWN, conn.localShutdown, conn);
         this.stats.packetsOut++;
         this.data = null;
         return true;
@@ -405,15 +415,7 @@ export class VsockEndpoint {
 
   /** @internal Queues a header-only packet for `conn`. */
   control(conn: VsockConnection, op: number, flags = 0): void {
-    this.#control.push({
-      peerCid: conn.peerCid,
-      op,
-      flags,
-      type: conn.type,
-      localPort: conn.localPort,
-      peerPort: conn.peerPort,
-      conn,
-    });
+    this.#control.push({ ...addressOf(conn), op, flags, conn });
     this.wake();
   }
 
@@ -433,15 +435,7 @@ export class VsockEndpoint {
   /** @internal */
   resetConnection(conn: VsockConnection, reason: VsockCloseReason): void {
     if (conn.state === 'closed') return;
-    this.#control.push({
-      peerCid: conn.peerCid,
-      op: VIRTIO_VSOCK_OP_RST,
-      flags: 0,
-      type: conn.type,
-      localPort: conn.localPort,
-      peerPort: conn.peerPort,
-      conn: null,
-    });
+    this.#control.push({ ...addressOf(conn), op: VIRTIO_VSOCK_OP_RST, flags: 0, conn: null });
     this.#forget(conn, reason);
     this.wake();
   }
@@ -463,21 +457,14 @@ export class VsockEndpoint {
     this.resetConnection(conn, 'closed');
   }
 
-  #fill(
-    h: VsockHeader,
-    peerCid: number,
-    localPort: number,
-    peerPort: number,
-    op: number,
-    flags: number,
-    conn: VsockConnection | null,
-  ) {
+  /** A header for `to`, with this side's credit (and `conn`'s fwd_cnt, if any). */
+  #fill(h: VsockHeader, to: PacketAddress, op: number, flags: number, conn: VsockConnection | null) {
     h.srcCid = this.o.localCid;
-    h.dstCid = peerCid;
-    h.srcPort = localPort;
-    h.dstPort = peerPort;
+    h.dstCid = to.peerCid;
+    h.srcPort = to.localPort;
+    h.dstPort = to.peerPort;
     h.len = 0;
-    h.type = conn?.type ?? VIRTIO_VSOCK_TYPE_STREAM;
+    h.type = to.type;
     h.op = op;
     h.flags = flags;
     h.bufAlloc = this.bufAlloc;

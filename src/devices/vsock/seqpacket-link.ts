@@ -1,7 +1,7 @@
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from '../../os/epoll.js';
-import { closeFd } from '../../os/fd.js';
+import { closeFd, readMessage } from '../../os/fd.js';
 import { SOCK_SEQPACKET } from '../../os/libc.js';
-import { connectUnix, readMessage, sendMessage, shutdownWrite } from '../../os/unix-socket.js';
+import { connectUnix, sendMessage, shutdownWrite } from '../../os/unix-socket.js';
 import { ReadinessLoop, type Watch } from '../../runtime/readiness-loop.js';
 import { VIRTIO_VSOCK_SHUTDOWN_SEND } from '../../spec/vsock.js';
 import type { VsockConnection } from './endpoint.js';

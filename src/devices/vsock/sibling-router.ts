@@ -188,29 +188,21 @@ export class SiblingRouter {
     return conns.length;
   }
 
-  /** Whether `from` may reach guest `cid`: both attached, in a shared group, not the same guest. */
-  reaches(from: SiblingPort, cid: number): boolean {
-    const to = this.#ports.get(cid);
-    return to !== undefined && to !== from && to.groups.some((g) => from.groups.includes(g));
-  }
-
   /**
    * A packet from guest `from` to another guest: `h` decoded, `packet` the header and its h.len data bytes (copied
    * if forwarded). The caller checked its source CID and its header.
    */
   route(from: SiblingPort, h: VsockHeader, packet: Uint8Array): void {
     const to = this.#ports.get(h.dstCid);
-    if (to === undefined || !this.reaches(from, h.dstCid)) {
+    // Reachable: attached, another guest, in a shared group.
+    if (to === undefined || to === from || !to.groups.some((g) => from.groups.includes(g))) {
       return this.#refuse(from, h, 'BAD_CID', `${opName(h.op)} to CID ${h.dstCid}: no such guest in a shared group`);
     }
     const key = connKey(h.srcCid, h.srcPort, h.dstCid, h.dstPort);
     let conn = this.#conns.get(key);
-    // A REQUEST on a connection the router still follows starts it anew (its peer answers with RST if it is live).
-    if (h.op === VIRTIO_VSOCK_OP_REQUEST && conn !== undefined) {
-      this.#forget(conn);
-      conn = undefined;
-    }
     if (h.op === VIRTIO_VSOCK_OP_REQUEST) {
+      // A REQUEST on a connection the router still follows starts it anew (its peer answers with RST if it is live).
+      if (conn !== undefined) this.#forget(conn);
       if ((this.#opened.get(from.cid) ?? 0) >= MAX_SIBLING_CONNECTIONS) {
         return this.#refuse(from, h, 'BAD_STATE', `more than ${MAX_SIBLING_CONNECTIONS} connections to siblings`);
       }

@@ -94,6 +94,10 @@ function release(session: string, log: (line: string) => void): UnitResult {
 async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promise<HostSide> {
   const known = hostSides.get(o.session);
   if (known !== undefined) return known;
+  // The running unit's wake-up, for work that appears between its rounds (host sockets, siblings' packets).
+  const wakeUnit = (): void => {
+    if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
+  };
   const endpoint = new VsockEndpoint({
     name: `${o.name}.tx`,
     localCid: VMADDR_CID_HOST,
@@ -101,13 +105,9 @@ async function hostSide(o: VsockWorkerInput, log: (line: string) => void): Promi
     // Seqpacket connections to the host are bridged to SOCK_SEQPACKET unix sockets (uds-bridge.ts).
     seqpacket: hasFeature(o.features, VIRTIO_VSOCK_F_SEQPACKET),
     // Host sockets stir between units too: the next unit finds the work (the endpoint's pending state).
-    onWork: () => {
-      if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
-    },
+    onWork: wakeUnit,
   });
-  const sibling = new SiblingPort(o.guestCid, o.groups, () => {
-    if (side.wake !== null && !side.wake.closed) signalEventFd(side.wake.fd);
-  });
+  const sibling = new SiblingPort(o.guestCid, o.groups, wakeUnit);
   const side: HostSide = { endpoint, bridge: new UdsBridge(endpoint, o.udsPath, log), sibling, wake: null };
   await side.bridge.start();
   hostSides.set(o.session, side);

@@ -97,9 +97,7 @@ export class NetDriverPair {
     const area = this.o.txArea;
     area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
     area.set(frame.subarray(offset, offset + length), at + VIRTIO_NET_HDR_SIZE);
-    this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
-    if (!this.tx.add(this.#sg, slot, false)) return false;
-    this.#freeTx.take();
+    if (!this.#post(slot, length)) return false;
     this.stats.txFrames++;
     return true;
   }
@@ -127,9 +125,7 @@ export class NetDriverPair {
       // by word, 14 natively (faster loops on one core mislead here).
       src.copy(this.#txBytes, at + VIRTIO_NET_HDR_SIZE, from, from + length);
       area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
-      this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
-      if (!this.tx.add(this.#sg, slot, false)) break;
-      free.take();
+      if (!this.#post(slot, length)) break;
       sent++;
     }
     this.stats.txFrames += sent;
@@ -158,13 +154,22 @@ export class NetDriverPair {
       const slot = free.peek();
       const at = slot * slotBytes;
       area.copyWithin(at, from, from + VIRTIO_NET_HDR_SIZE + length);
-      this.#sg.reset().addReadable(this.o.txAddr + at, VIRTIO_NET_HDR_SIZE + length);
-      if (!this.tx.add(this.#sg, slot, false)) break;
-      free.take();
+      if (!this.#post(slot, length)) break;
       sent++;
     }
     this.stats.txFrames += sent;
     return sent;
+  }
+
+  /**
+   * Adds the free slot at the head of the queue, holding a header and `length` bytes of frame, to the transmit ring
+   * and takes it from the free ones; false if the ring refused it.
+   */
+  #post(slot: number, length: number): boolean {
+    this.#sg.reset().addReadable(this.o.txAddr + slot * this.o.txSlotBytes, VIRTIO_NET_HDR_SIZE + length);
+    if (!this.tx.add(this.#sg, slot, false)) return false;
+    this.#freeTx.take();
+    return true;
   }
 
   kickTx(): boolean {

@@ -73,14 +73,13 @@ export interface NetPortPlan {
   queues: NetQueuePlan[];
   mergeable: boolean;
   rxBufferBytes: number;
+  /** Bytes per transmit slot; each transmit queue's area holds its slots, then TX_STAGING_BYTES of staging. */
   txSlotBytes: number;
-  /** After each transmit queue's slots: guest memory the caller composes frames in (NetDriverPair.staging). */
-  txStagingBytes: number;
   mtu: number;
 }
 
 /** Guest memory per transmit queue for frames composed in place (NetDriverPair.sendStaged). */
-export const TX_STAGING_BYTES = 64 * 1024;
+const TX_STAGING_BYTES = 64 * 1024;
 
 /** A vhost-user net back-end set up for vqkit's driver: rings live, memory shared. */
 export interface NetPort {
@@ -176,7 +175,6 @@ export async function openNetPort(path: string, o: NetPortOptions): Promise<NetP
       mergeable,
       rxBufferBytes,
       txSlotBytes,
-      txStagingBytes: TX_STAGING_BYTES,
       mtu,
     };
     // The back-end closing the socket stops whoever drives the rings: frames can no longer come.

@@ -56,9 +56,9 @@ function notifier(signalSlot: number, waitSlot: number, busyPollUs: number): Not
     arm: () => 0,
     sleep: () => {
       const fd = Atomics.load(ctl, waitSlot);
-      const from = performance.now();
-      if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
-      spin.slept((performance.now() - from) * 1000);
+      spin.timed(() => {
+        if (fd >= 0 && waitReadableSync(fd, WAIT_SLICE_MS)) drainEventFd(fd);
+      });
       return true;
     },
     stopped,

@@ -85,6 +85,14 @@ export class AdaptiveSpin {
   slept(us: number): void {
     if (this.maxUs > 0) this.#budgetUs = adaptedSpin(this.#budgetUs, this.maxUs, us);
   }
+
+  /** Runs `sleep` (the side's sleep after a spin that found nothing), timing it for slept(); returns its result. */
+  timed<T>(sleep: () => T): T {
+    const from = performance.now();
+    const result = sleep();
+    this.slept((performance.now() - from) * 1000);
+    return result;
+  }
 }
 
 /** A spin budget after a sleep of `sleptUs`: doubled (to `maxUs`) after a short sleep, halved after a long one. */

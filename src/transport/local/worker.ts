@@ -71,12 +71,7 @@ function notifier(signalSlot: number, waitSlot: number): Notifier {
   return {
     signal: () => signal(ctl, signalSlot),
     arm: () => Atomics.load(ctl, waitSlot),
-    sleep: (armed, pending) => {
-      const from = performance.now();
-      const ok = sleepOn(ctl, waitSlot, armed, pending);
-      spin.slept((performance.now() - from) * 1000);
-      return ok;
-    },
+    sleep: (armed, pending) => spin.timed(() => sleepOn(ctl, waitSlot, armed, pending)),
     stopped,
     poll: o.poll,
     busyPoll: (pending) => spin.spin(pending, stopped),
