@@ -293,6 +293,22 @@ describe('vsock devices of two guests on local rings, joined by the sibling rout
     expect(b.port.inbox.count).toBe(0);
   });
 
+  it("a receive buffer with room for a header only, while a sibling's data waits, is refused (BAD_BUFFER); the data goes in the next", () => {
+    const { b } = pair();
+    // B's first receive buffer holds a header and nothing more; its driver's own come after it.
+    raw(b.rx, b.memory, new Uint8Array(0), VSOCK_HDR_SIZE);
+    const packet = new Uint8Array(VSOCK_HDR_SIZE + 3);
+    writeHeader(packet, 0, { ...emptyHeader(), srcCid: 3, dstCid: 4, op: VIRTIO_VSOCK_OP_RW, len: 3 });
+    packet.set([1, 2, 3], VSOCK_HDR_SIZE);
+    b.port.inbox.push(packet);
+    expect(b.device.receive()).toBe(0);
+    expect(b.device.lastError?.code).toBe('BAD_BUFFER');
+    expect(b.device.lastError?.message).toMatch(/no room for data/);
+    b.driver.pump();
+    expect(b.device.receive()).toBe(1);
+    expect([b.port.inbox.count, b.device.stats.rxPackets]).toEqual([0, 1]);
+  });
+
   it('a guest that floods REQUESTs to a CID it cannot reach and never reads is held back, then gets every RST', () => {
     const { a, run } = pair();
     const conns = Array.from({ length: SIBLING_INBOX_PACKETS + 2000 }, (_, i) => a.guest.connect(i, 99));

@@ -13,9 +13,9 @@ import {
   VIRTIO_VSOCK_TYPE_SEQPACKET,
 } from '../src/spec/vsock.js';
 import { MAX_HOST_MESSAGE } from '../src/devices/vsock/seqpacket-link.js';
-import { closeFd } from '../src/os/fd.js';
-import { SOCK_SEQPACKET } from '../src/os/libc.js';
-import { listenUnix, readMessage, sendMessage, tryAcceptUnix } from '../src/os/unix-socket.js';
+import { closeFd, readMessage } from '../src/os/fd.js';
+import { SOCK_SEQPACKET, loadLibc } from '../src/os/libc.js';
+import { listenUnix, sendMessage, tryAcceptUnix } from '../src/os/unix-socket.js';
 import { VhostUserFrontendError } from '../src/transport/vhost-user/frontend-setup.js';
 import { openNetPort } from '../src/drivers/net/net-port.js';
 import { VsockPort } from '../src/drivers/vsock/vsock-port.js';
@@ -522,6 +522,17 @@ describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
         return ended;
       },
       send: (m: Uint8Array) => expect(sendMessage(fd, m)).toBe(true),
+      /** Lets this socket send messages of up to `bytes` (SO_SNDBUFFORCE: the default caps them near 208 KiB). */
+      allowMessages: (bytes: number) => {
+        const value = new Uint8Array(4);
+        new DataView(value.buffer).setInt32(0, bytes + 4096, true);
+        expect(Number(loadLibc().setsockopt(fd, 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, value, 4))).toBe(0);
+      },
+      /** The host program goes: its end of the socket is closed. */
+      hangUp: () => {
+        closeFd(fd);
+        fd = -1;
+      },
       close: () => {
         if (fd >= 0) closeFd(fd);
         closeFd(listener);
@@ -550,7 +561,19 @@ describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
     expect(f()).toBe(true);
   };
 
-  it('guest to host: each message is one message on a SOCK_SEQPACKET unix socket at <uds-path>_P, and back', async () => {
+  /**
+   * A daemon with one VM, its guest (vqkit's driver, `ring`) connected with a seqpacket socket to host port 6100,
+   * where a SOCK_SEQPACKET unix socket listens: `body` gets the guest's connection, the host socket and the daemon.
+   */
+  async function withSeqpacketLink(
+    ring: 'split' | 'packed',
+    body: (
+      conn: VsockConnection,
+      host: ReturnType<typeof seqpacketHost>,
+      d: ServeProcess,
+      port: VsockPort,
+    ) => Promise<void>,
+  ): Promise<void> {
     const socket = join(dir, `sp${n}.sock`);
     const uds = join(dir, `sp${n++}.uds`);
     const d = new ServeProcess('vsock', socket, ['--uds-path', uds, '--guest-cid', '3']);
@@ -559,7 +582,7 @@ describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
     try {
       await d.waitFor(/listening on/);
       port = await VsockPort.open(socket, {
-        ring: 'packed',
+        ring,
         inOrder: true,
         indirect: false,
         eventIdx: true,
@@ -569,6 +592,18 @@ describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
       expect(hasFeature(port.negotiated, VIRTIO_VSOCK_F_SEQPACKET)).toBe(true);
       const running = port.run();
       const conn = port.endpoint.connect(6100, 2, VIRTIO_VSOCK_TYPE_SEQPACKET);
+      await body(conn, host, d, port);
+      port.close();
+      expect(await running).toBeNull();
+    } finally {
+      host.close();
+      port?.close();
+      await d.stop();
+    }
+  }
+
+  it('guest to host: each message is one message on a SOCK_SEQPACKET unix socket at <uds-path>_P, and back', async () => {
+    await withSeqpacketLink('packed', async (conn, host, d, port) => {
       const back = messagesOf(conn);
       await connected(conn);
       const sent = sizes.map((s) => randomBytes(s));
@@ -579,16 +614,33 @@ describe('vsock seqpacket sockets (VIRTIO_VSOCK_F_SEQPACKET)', () => {
       for (const m of replies) host.send(m);
       await until(() => back.length === replies.length);
       expect(back.map((m) => sha(m))).toEqual(replies.map((m) => sha(m)));
+      host.allowMessages(MAX_HOST_MESSAGE + 1);
+      // A host message longer than the bridge takes cannot reach the guest whole: the connection is reset.
+      const closed = new Promise((r) => (conn.onClose = r));
+      host.send(randomBytes(MAX_HOST_MESSAGE + 1));
+      expect(await closed).toBe('reset by peer');
+      await d.waitFor(/\(seqpacket\): a message of more than 262144 bytes/);
       // Nobody listens on host port 6101: RST at once, of the seqpacket type the guest matches.
       const refusedConn = port.endpoint.connect(6101, 2, VIRTIO_VSOCK_TYPE_SEQPACKET);
       expect(await new Promise((r) => (refusedConn.onClose = r))).toBe('reset by peer');
-      port.close();
-      expect(await running).toBeNull();
-    } finally {
-      host.close();
-      port?.close();
-      await d.stop();
-    }
+    });
+  });
+
+  it('a guest message for a host program that has gone resets the connection, and the log says why', async () => {
+    await withSeqpacketLink('split', async (conn, host, d) => {
+      messagesOf(conn);
+      await connected(conn);
+      conn.writeMessage(randomBytes(100));
+      await host.poll(() => host.messages.length === 1);
+      // The host program closes: the guest hears the end of its sending, then a message to it finds nobody.
+      const ended = new Promise<void>((r) => (conn.onEnd = r));
+      host.hangUp();
+      await ended;
+      const closed = new Promise((r) => (conn.onClose = r));
+      conn.writeMessage(randomBytes(100));
+      expect(await closed).toBe('reset by peer');
+      await d.waitFor(/\(seqpacket\): the host program is gone/);
+    });
   });
 
   it('between guests: messages forwarded whole, larger ones in pieces of a receive buffer, bounds kept', async () => {

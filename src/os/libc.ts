@@ -56,6 +56,7 @@ export interface Libc {
   epoll_wait: Fn;
   fstat: Fn;
   getsockopt: Fn;
+  setsockopt: Fn;
   pthread_sigmask: Fn;
 }
 
@@ -117,6 +118,7 @@ export function loadLibc(): Libc {
     fstat: f('int fstat(int fd, _Out_ uint8_t *statbuf)'),
     pthread_sigmask: f('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *old)'),
     getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ uint8_t *value, _Inout_ uint32_t *len)'),
+    setsockopt: f('int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)'),
   };
   return libc;
 }
