@@ -114,6 +114,35 @@ describe('driver side: buggy device input', () => {
     });
   }
 
+  for (const c of cases) {
+    it(`takeUsedBurst: rejects ${c.name} with ${c.code}, handing back nothing`, () => {
+      const ring = new TestRing(8, c.flags ?? {});
+      const drv = ring.driver<number>();
+      addAll(ring, drv, c.buffers);
+      c.setup(ring);
+      const tokens = new Array<number>(8).fill(-1);
+      expect(drv.takeUsedBurst(tokens, new Uint32Array(8), 8)).toBe(0);
+      expect(drv.error).toMatchObject({ code: c.code, index: c.index, value: c.value });
+      expect(drv.takeUsedBurst(tokens, new Uint32Array(8), 8)).toBe(0);
+      expect(tokens).toEqual(new Array<number>(8).fill(-1));
+    });
+  }
+
+  it('takeUsedBurst hands back what the device completed correctly before the bad entry, then stops', () => {
+    const ring = new TestRing(8, { inOrder: true });
+    const drv = ring.driver<number>();
+    addAll(ring, drv, [8, 8, 8, 8]);
+    ring.writeUsedEntry(0, 1, 8); // completes buffers 0 and 1
+    ring.writeUsedEntry(2, 6, 8); // names no buffer in flight
+    ring.setUsedIdx(3);
+    const tokens = new Array<number>(8).fill(-1);
+    const lens = new Uint32Array(8);
+    expect(drv.takeUsedBurst(tokens, lens, 8)).toBe(2);
+    expect(tokens.slice(0, 2)).toEqual([0, 1]);
+    expect(drv.error?.code).toBe('IN_ORDER_BATCH_UNKNOWN_ID');
+    expect(drv.takeUsedBurst(tokens, lens, 8)).toBe(0);
+  });
+
   it('hands back what the device completed correctly before the bad entry', () => {
     const ring = new TestRing(8);
     const drv = ring.driver<number>();

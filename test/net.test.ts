@@ -148,6 +148,12 @@ describe('virtio-net data path (device and driver on one ring)', () => {
     expect(device.stats.txErrors).toBe(1);
     expect(() => driver.sendStaged([4], [60], 1)).toThrow(RangeError);
     expect(() => driver.sendStaged([8100], [200], 1)).toThrow(RangeError);
+    // A burst with one frame outside the staging area queues none of it, the good frame before it included.
+    const sent = driver.stats.txFrames;
+    expect(() => driver.sendStaged([offsets[0], 8100], [60, 200], 2)).toThrow(RangeError);
+    expect(driver.stats.txFrames).toBe(sent);
+    driver.kickTx();
+    expect(transmitted(device)).toEqual([]);
   });
 
   it('a frame waits for receive buffers (MRG_RXBUF) and is delivered whole when they come', () => {

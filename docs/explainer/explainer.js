@@ -950,6 +950,8 @@
     #batchLen = 0;
     /** Free ring descriptors. */
     numFree;
+    /** After takeRun(): the key of the oldest buffer still in flight. */
+    nextKey = 0;
     get count() {
       return this.#count;
     }
@@ -998,6 +1000,33 @@
       this.#oldestSeq++;
       return --this.#batchLeft === 0 ? this.#batchLen : this.#writable[id];
     }
+    /**
+     * IN_ORDER: takes back `k` buffers of the current batch at once (at most batchLeft), oldest first from key `first`,
+     * their tokens and lengths into `tokens` and `lens` from `at`. Keys follow each other by one (packed Buffer IDs) or
+     * by each buffer's descriptor count (split heads). Returns the descriptors freed; `nextKey` is the oldest after.
+     */
+    takeRun(first, k, keysByDescs, tokens, lens, at) {
+      const size = this.size;
+      const last = this.#batchLeft === k ? k - 1 : -1;
+      let key = first;
+      let descs = 0;
+      for (let i = 0; i < k; i++) {
+        tokens[at + i] = this.#tokens[key];
+        this.#tokens[key] = void 0;
+        lens[at + i] = i === last ? this.#batchLen : this.#writable[key];
+        const d = this.#descs[key];
+        descs += d;
+        key += keysByDescs ? d : 1;
+        if (key >= size) key -= size;
+      }
+      this.nextKey = key;
+      this.#batchLeft -= k;
+      this.#oldestSeq += k;
+      this.#count -= k;
+      this.numFree += descs;
+      this.stats.buffersUsed += k;
+      return descs;
+    }
     /** Takes buffer `id` back: frees its descriptors and returns its token. */
     release(id) {
       const token = this.#tokens[id];
@@ -1008,6 +1037,63 @@
       return token;
     }
   };
+
+  // src/virtqueue/scatter-list.ts
+  var ScatterList = class {
+    /** Guest address of each segment. */
+    addrs = [];
+    /** Length of each segment. */
+    lens = [];
+    /** Segments in the list. */
+    count = 0;
+    /** Device-readable segments (the first ones). */
+    readableCount = 0;
+    /** Bytes of the device-writable segments. */
+    writableLength = 0;
+    /** Empties the list for the next buffer (keeps its arrays). */
+    reset() {
+      this.count = 0;
+      this.readableCount = 0;
+      this.writableLength = 0;
+      return this;
+    }
+    /** Adds a device-readable segment; throws VirtqueueUsageError after a writable one. */
+    addReadable(addr, len) {
+      if (this.count !== this.readableCount) {
+        throw new VirtqueueUsageError("device-readable segments must come before device-writable ones");
+      }
+      this.#push(addr, len);
+      this.readableCount++;
+      return this;
+    }
+    /** Adds a device-writable segment. */
+    addWritable(addr, len) {
+      this.#push(addr, len);
+      this.writableLength += len;
+      return this;
+    }
+    /** Device-writable segments (the last ones). */
+    get writableCount() {
+      return this.count - this.readableCount;
+    }
+    #push(addr, len) {
+      checkSegment(addr, len);
+      this.addrs[this.count] = addr;
+      this.lens[this.count] = len;
+      this.count++;
+    }
+  };
+  function checkSegment(addr, len) {
+    if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr) || len >>> 0 !== len) {
+      throw new VirtqueueUsageError(`bad segment ${addr}+${len}`);
+    }
+  }
+  function checkBurst(queue, addrs, lens, tokens, count) {
+    for (let i = 0; i < count; i++) {
+      checkSegment(addrs[i], lens[i]);
+      if (tokens[i] === void 0) throw new VirtqueueUsageError(`${queue}: a buffer's token must not be undefined`);
+    }
+  }
 
   // src/virtqueue/packed/packed-driver.ts
   var PackedDriver = class {
@@ -1126,13 +1212,7 @@
       if (ringDescs > this.#buffers.numFree || this.#buffers.count === this.size) {
         throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#buffers.numFree} free`);
       }
-      const id = this.#inOrder ? this.#nextId : this.#freeIds[this.#freeAt];
-      if (this.#inOrder) {
-        this.#nextId = this.#nextId + 1 === this.size ? 0 : this.#nextId + 1;
-      } else {
-        this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
-        this.#freeCount--;
-      }
+      const id = this.#allocateId();
       const head = this.#nextAvail;
       let pos = head;
       let wrap = this.#availWrap;
@@ -1179,6 +1259,47 @@
       this.#buffers.add(id, token, ringDescs, sg.writableLength);
       return true;
     }
+    addBurst(addrs, lens, tokens, count, writable) {
+      if (this.error !== null) return 0;
+      const buffers = this.#buffers;
+      const room = Math.min(count, buffers.numFree);
+      checkBurst(this.name, addrs, lens, tokens, room);
+      const segmentFlags = writable ? VIRTQ_DESC_F_WRITE : 0;
+      let pos = this.#nextAvail;
+      let wrap = this.#availWrap;
+      for (let i = 0; i < room; i++) {
+        const id = this.#allocateId();
+        const flags = segmentFlags | availFlags(wrap);
+        if (this.#heldHead < 0) {
+          this.#writeDesc(pos, addrs[i], lens[i], id, -1);
+          this.#heldHead = pos;
+          this.#heldFlags = flags;
+        } else {
+          this.#writeDesc(pos, addrs[i], lens[i], id, flags);
+        }
+        buffers.add(id, tokens[i], 1, writable ? lens[i] : 0);
+        if (++pos === this.size) {
+          pos = 0;
+          wrap ^= 1;
+        }
+      }
+      this.#nextAvail = pos;
+      this.#availWrap = wrap;
+      this.#addedDescs += room;
+      return room;
+    }
+    /** A Buffer ID for the next buffer: the next in sequence under IN_ORDER, else the oldest freed. */
+    #allocateId() {
+      if (this.#inOrder) {
+        const id2 = this.#nextId;
+        this.#nextId = id2 + 1 === this.size ? 0 : id2 + 1;
+        return id2;
+      }
+      const id = this.#freeIds[this.#freeAt];
+      this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
+      this.#freeCount--;
+      return id;
+    }
     kickPrepare() {
       if (this.#heldHead < 0 || this.error !== null) return false;
       Atomics.store(this.#desc16, this.#heldHead * 8 + 7, this.#heldFlags);
@@ -1197,9 +1318,26 @@
     }
     takeUsed() {
       if (this.error !== null) return void 0;
+      if (this.#buffers.batchLeft > 0) return this.#takeOldest();
+      return this.#buffers.count > 0 ? this.#takeEntry() : void 0;
+    }
+    takeUsedBurst(tokens, lens, max) {
+      let n = 0;
+      while (n < max) {
+        if (this.#buffers.batchLeft > 0 && this.error === null) {
+          n += this.#takeRun(tokens, lens, n, max - n);
+          continue;
+        }
+        const token = this.takeUsed();
+        if (token === void 0) break;
+        tokens[n] = token;
+        lens[n++] = this.usedLen;
+      }
+      return n;
+    }
+    /** Reads the used descriptor at lastUsed, if there is one, and hands out its buffer (IN_ORDER: its batch's oldest). */
+    #takeEntry() {
       const buffers = this.#buffers;
-      if (buffers.batchLeft > 0) return this.#takeOldest();
-      if (buffers.count === 0) return void 0;
       const pos = this.#lastUsed;
       const flags = Atomics.load(this.#desc16, pos * 8 + 7);
       if (!isUsed(flags, this.#usedWrap)) return void 0;
@@ -1215,6 +1353,19 @@
       }
       this.usedLen = len;
       return this.#release(id);
+    }
+    /** IN_ORDER: up to `max` buffers of the current batch at once; the used position skips all their descriptors. */
+    #takeRun(tokens, lens, at, max) {
+      const buffers = this.#buffers;
+      const k = Math.min(max, buffers.batchLeft);
+      let pos = this.#lastUsed + buffers.takeRun(this.#oldestId, k, false, tokens, lens, at);
+      this.#oldestId = buffers.nextKey;
+      if (pos >= this.size) {
+        pos -= this.size;
+        this.#usedWrap ^= 1;
+      }
+      this.#lastUsed = pos;
+      return k;
     }
     /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */
     #takeOldest() {
@@ -1763,6 +1914,30 @@
       this.#availIdx = this.#availIdx + 1 & 65535;
       return true;
     }
+    addBurst(addrs, lens, tokens, count, writable) {
+      if (this.error !== null) return 0;
+      const buffers = this.#buffers;
+      const room = Math.min(count, buffers.numFree);
+      checkBurst(this.name, addrs, lens, tokens, room);
+      const desc = this.#desc;
+      const avail = this.#avail;
+      const flags = writable ? VIRTQ_DESC_F_WRITE2 : 0;
+      let idx = this.#availIdx;
+      for (let i = 0; i < room; i++) {
+        const head = this.#inOrder ? this.#nextDesc : this.#freeHead;
+        const following = this.#inOrder ? head + 1 & this.#mask : this.#next[head];
+        writeDesc(desc, head, addrs[i], lens[i], flags, following);
+        if (this.#inOrder) this.#nextDesc = following;
+        else this.#freeHead = following;
+        buffers.add(head, tokens[i], 1, writable ? lens[i] : 0);
+        this.#last[head] = head;
+        const slot = 2 + (idx & this.#mask);
+        if (avail[slot] !== head) avail[slot] = head;
+        idx = idx + 1 & 65535;
+      }
+      this.#availIdx = idx;
+      return room;
+    }
     kickPrepare() {
       const newIdx = this.#availIdx;
       const oldIdx = this.#kickedIdx;
@@ -1781,23 +1956,45 @@
     }
     takeUsed() {
       if (this.error !== null) return void 0;
+      if (this.#buffers.batchLeft > 0) return this.#takeOldest();
+      return this.#usedPublished() ? this.#takeEntry() : void 0;
+    }
+    takeUsedBurst(tokens, lens, max) {
       const buffers = this.#buffers;
-      if (buffers.batchLeft > 0) return this.#takeOldest();
-      const lastUsed = this.#lastUsed;
-      if (lastUsed === this.#usedIdx) {
-        const usedIdx = Atomics.load(this.#used16, 1);
-        if (usedIdx === lastUsed) return void 0;
-        const ahead = usedIdx - lastUsed & 65535;
-        if (ahead > buffers.count) {
-          return this.#fail(
-            VirtqueueErrorCode.USED_IDX_AHEAD,
-            lastUsed,
-            usedIdx,
-            `used idx is ${ahead} ahead, ${buffers.count} in flight`
-          );
+      let n = 0;
+      while (n < max) {
+        if (buffers.batchLeft > 0 && this.error === null) {
+          const k = Math.min(max - n, buffers.batchLeft);
+          buffers.takeRun(this.#oldestHead, k, true, tokens, lens, n);
+          this.#oldestHead = buffers.nextKey;
+          n += k;
+          continue;
         }
-        this.#usedIdx = usedIdx;
+        const token = this.takeUsed();
+        if (token === void 0) break;
+        tokens[n] = token;
+        lens[n++] = this.usedLen;
       }
+      return n;
+    }
+    /** Whether the device has published a used entry not read yet; loads used idx only when all loaded ones are read. */
+    #usedPublished() {
+      const lastUsed = this.#lastUsed;
+      if (lastUsed !== this.#usedIdx) return true;
+      const usedIdx = Atomics.load(this.#used16, 1);
+      if (usedIdx === lastUsed) return false;
+      const ahead = usedIdx - lastUsed & 65535;
+      if (ahead > this.#buffers.count) {
+        this.#fail(VirtqueueErrorCode.USED_IDX_AHEAD, lastUsed, usedIdx, `used idx is ${ahead} ahead, ${this.#buffers.count} in flight`);
+        return false;
+      }
+      this.#usedIdx = usedIdx;
+      return true;
+    }
+    /** Reads the published used entry at lastUsed and hands out its buffer (under IN_ORDER, its batch's oldest). */
+    #takeEntry() {
+      const buffers = this.#buffers;
+      const lastUsed = this.#lastUsed;
       const slot = lastUsed & this.#mask;
       const id = this.#used32[1 + 2 * slot];
       const len = this.#used32[2 + 2 * slot];
@@ -1844,54 +2041,6 @@
     }
   };
   var writeDesc = (words, d, addr, len, flags, next) => storeChangedWords(words, d, addr, len, (flags | next << 16) >>> 0);
-
-  // src/virtqueue/scatter-list.ts
-  var ScatterList = class {
-    /** Guest address of each segment. */
-    addrs = [];
-    /** Length of each segment. */
-    lens = [];
-    /** Segments in the list. */
-    count = 0;
-    /** Device-readable segments (the first ones). */
-    readableCount = 0;
-    /** Bytes of the device-writable segments. */
-    writableLength = 0;
-    /** Empties the list for the next buffer (keeps its arrays). */
-    reset() {
-      this.count = 0;
-      this.readableCount = 0;
-      this.writableLength = 0;
-      return this;
-    }
-    /** Adds a device-readable segment; throws VirtqueueUsageError after a writable one. */
-    addReadable(addr, len) {
-      if (this.count !== this.readableCount) {
-        throw new VirtqueueUsageError("device-readable segments must come before device-writable ones");
-      }
-      this.#push(addr, len);
-      this.readableCount++;
-      return this;
-    }
-    /** Adds a device-writable segment. */
-    addWritable(addr, len) {
-      this.#push(addr, len);
-      this.writableLength += len;
-      return this;
-    }
-    /** Device-writable segments (the last ones). */
-    get writableCount() {
-      return this.count - this.readableCount;
-    }
-    #push(addr, len) {
-      if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isInteger(len) || len < 0 || len > 4294967295) {
-        throw new VirtqueueUsageError(`bad segment ${addr}+${len}`);
-      }
-      this.addrs[this.count] = addr;
-      this.lens[this.count] = len;
-      this.count++;
-    }
-  };
 
   // src/virtqueue/split/layout.ts
   var alignUp = (n, a) => Math.ceil(n / a) * a;

@@ -4,7 +4,7 @@ import { PVIRTQ_DESC_OFF_FLAGS, PVIRTQ_DESC_OFF_ID, PVIRTQ_DESC_SIZE, isUsed } f
 import { VIRTQ_AVAIL_OFF_IDX, VIRTQ_AVAIL_OFF_RING, VIRTQ_USED_OFF_RING, VIRTQ_USED_ELEM_SIZE } from '../spec/split.js';
 import { VirtqueueErrorCode as E, type VirtqueueError } from '../virtqueue/errors.js';
 import { ringFeatures } from '../virtqueue/features.js';
-import type { ScatterList } from '../virtqueue/scatter-list.js';
+import { ScatterList, checkBurst } from '../virtqueue/scatter-list.js';
 import type {
   DriverQueueConfig,
   DriverStats,
@@ -63,6 +63,7 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
   readonly #packed: boolean;
   readonly #eventIdx: boolean;
   readonly #readable = new Map<T, Readable>();
+  readonly #burstList = new ScatterList();
   /** IN_ORDER: published buffers not yet taken back, oldest first (used order is available order). */
   readonly #published: Published[] = [];
   /** Split: the avail slot of the next buffer added. Packed: the next descriptor position and its wrap counter. */
@@ -139,6 +140,38 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     const r = this.#inner.hasUsed();
     this.#judgeError();
     return r;
+  }
+
+  /** One buffer at a time through add(), so every buffer is recorded as add() records it. */
+  addBurst(
+    addrs: ArrayLike<number>,
+    lens: ArrayLike<number>,
+    tokens: ArrayLike<T>,
+    count: number,
+    writable: boolean,
+  ): number {
+    checkBurst(this.#inner.name, addrs, lens, tokens, count);
+    const sg = this.#burstList;
+    let n = 0;
+    for (; n < count; n++) {
+      sg.reset();
+      if (writable) sg.addWritable(addrs[n], lens[n]);
+      else sg.addReadable(addrs[n], lens[n]);
+      if (!this.canAdd(sg, false) || !this.add(sg, tokens[n], false)) break;
+    }
+    return n;
+  }
+
+  /** One buffer at a time, so every completion is judged as takeUsed() judges it. */
+  takeUsedBurst(tokens: T[], lens: Uint32Array, max: number): number {
+    let n = 0;
+    while (n < max) {
+      const token = this.takeUsed();
+      if (token === undefined) break;
+      tokens[n] = token;
+      lens[n++] = this.usedLen;
+    }
+    return n;
   }
 
   takeUsed(): T | undefined {

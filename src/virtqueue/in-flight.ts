@@ -26,6 +26,8 @@ export class InFlightBuffers<T> {
   #batchLen = 0;
   /** Free ring descriptors. */
   numFree: number;
+  /** After takeRun(): the key of the oldest buffer still in flight. */
+  nextKey = 0;
 
   constructor(
     readonly size: number,
@@ -94,6 +96,34 @@ export class InFlightBuffers<T> {
   nextInBatch(id: number): number {
     this.#oldestSeq++;
     return --this.#batchLeft === 0 ? this.#batchLen : this.#writable[id];
+  }
+
+  /**
+   * IN_ORDER: takes back `k` buffers of the current batch at once (at most batchLeft), oldest first from key `first`,
+   * their tokens and lengths into `tokens` and `lens` from `at`. Keys follow each other by one (packed Buffer IDs) or
+   * by each buffer's descriptor count (split heads). Returns the descriptors freed; `nextKey` is the oldest after.
+   */
+  takeRun(first: number, k: number, keysByDescs: boolean, tokens: T[], lens: Uint32Array, at: number): number {
+    const size = this.size;
+    const last = this.#batchLeft === k ? k - 1 : -1;
+    let key = first;
+    let descs = 0;
+    for (let i = 0; i < k; i++) {
+      tokens[at + i] = this.#tokens[key]!;
+      this.#tokens[key] = undefined;
+      lens[at + i] = i === last ? this.#batchLen : this.#writable[key];
+      const d = this.#descs[key];
+      descs += d;
+      key += keysByDescs ? d : 1;
+      if (key >= size) key -= size;
+    }
+    this.nextKey = key;
+    this.#batchLeft -= k;
+    this.#oldestSeq += k;
+    this.#count -= k;
+    this.numFree += descs;
+    this.stats.buffersUsed += k;
+    return descs;
   }
 
   /** Takes buffer `id` back: frees its descriptors and returns its token. */

@@ -47,11 +47,31 @@ export class ScatterList {
   }
 
   #push(addr: number, len: number): void {
-    if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isInteger(len) || len < 0 || len > 0xffffffff) {
-      throw new VirtqueueUsageError(`bad segment ${addr}+${len}`);
-    }
+    checkSegment(addr, len);
     this.addrs[this.count] = addr;
     this.lens[this.count] = len;
     this.count++;
+  }
+}
+
+/** A segment is a guest address (a safe integer, not negative) and a length that fits a descriptor's 32 bits. */
+export function checkSegment(addr: number, len: number): void {
+  // Comparisons V8 compiles inline (NaN fails both): addr a whole number in 0..2^53 - 1, len one in 0..2^32 - 1.
+  if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr) || len >>> 0 !== len) {
+    throw new VirtqueueUsageError(`bad segment ${addr}+${len}`);
+  }
+}
+
+/** Checks the first `count` segments and tokens of a burst (VirtqueueDriver.addBurst) before any is added. */
+export function checkBurst<T>(
+  queue: string,
+  addrs: ArrayLike<number>,
+  lens: ArrayLike<number>,
+  tokens: ArrayLike<T>,
+  count: number,
+): void {
+  for (let i = 0; i < count; i++) {
+    checkSegment(addrs[i], lens[i]);
+    if (tokens[i] === undefined) throw new VirtqueueUsageError(`${queue}: a buffer's token must not be undefined`);
   }
 }

@@ -85,6 +85,14 @@ export class TestDriver {
   #freeAt = 0;
   #freeCount = 0;
   readonly #prng: Prng;
+  /** Fixed one-segment buffers: fill() adds them with addBurst(), from these. */
+  readonly #oneSegment: boolean;
+  readonly #burst: BufferSlot[];
+  readonly #burstAddrs: Float64Array;
+  readonly #burstLens: Uint32Array;
+  /** What takeUsedBurst() hands back: a queue's worth of tokens and lengths. */
+  readonly #used: BufferSlot[];
+  readonly #usedLens: Uint32Array;
   readonly #inOrder: boolean;
   readonly #slotBytes: number;
 
@@ -103,6 +111,17 @@ export class TestDriver {
       this.#free.push(slot);
     }
     this.#freeCount = pool;
+    this.#used = new Array<BufferSlot>(queue.size).fill(this.#slots[0]);
+    // 'auto' puts a buffer in an indirect table only above one segment.
+    this.#oneSegment =
+      options.shape === 'fixed' &&
+      options.maxChain === 1 &&
+      options.indirect !== 'always' &&
+      options.indirect !== 'random';
+    this.#burst = this.#used.slice();
+    this.#burstAddrs = new Float64Array(queue.size);
+    this.#burstLens = new Uint32Array(queue.size);
+    this.#usedLens = new Uint32Array(queue.size);
   }
 
   #fixedShape(slot: BufferSlot): void {
@@ -129,6 +148,7 @@ export class TestDriver {
 
   /** Adds up to `max` buffers, stopping early when the ring is full; returns how many it added. */
   fill(max: number): number {
+    if (this.#oneSegment) return this.#fillBurst(max);
     const o = this.options;
     const prng = this.#prng;
     let n = 0;
@@ -151,6 +171,29 @@ export class TestDriver {
     return n;
   }
 
+  /** Fixed one-segment buffers (never indirect): up to `max` go to the queue in one addBurst(). */
+  #fillBurst(max: number): number {
+    if (this.stopAdding) return 0;
+    const want = Math.min(max, this.options.buffers - this.added, this.#freeCount, this.#burst.length);
+    const slots = this.#burst;
+    for (let i = 0, at = this.#freeAt; i < want; i++) {
+      const slot = this.#free[at];
+      slots[i] = slot;
+      this.#burstAddrs[i] = slot.sg.addrs[0];
+      this.#burstLens[i] = slot.sg.lens[0];
+      at = at + 1 === this.#free.length ? 0 : at + 1;
+    }
+    const n = this.queue.addBurst(this.#burstAddrs, this.#burstLens, slots, want, true);
+    for (let i = 0; i < n; i++) {
+      slots[i].seq = this.added + i;
+      slots[i].inFlight = true;
+    }
+    this.#freeAt = (this.#freeAt + n) % this.#free.length;
+    this.#freeCount -= n;
+    this.added += n;
+    return n;
+  }
+
   #randomShape(slot: BufferSlot): void {
     const o = this.options;
     const prng = this.#prng;
@@ -165,19 +208,24 @@ export class TestDriver {
     }
   }
 
-  /** Takes back up to `max` used buffers and verifies each; returns how many it took. */
+  /** Takes back up to `max` used buffers, a burst at a time, and verifies each; returns how many it took. */
   reap(max = Infinity): number {
+    const used = this.#used;
+    const lens = this.#usedLens;
     let n = 0;
     while (n < max && this.failure === null) {
-      const slot = this.queue.takeUsed();
-      if (slot === undefined) break;
-      n++;
-      this.#verify(slot, this.queue.usedLen);
-      slot.inFlight = false;
-      const at = this.#freeAt + this.#freeCount;
-      this.#free[at >= this.#free.length ? at - this.#free.length : at] = slot;
-      this.#freeCount++;
-      this.completed++;
+      const got = this.queue.takeUsedBurst(used, lens, Math.min(max - n, used.length));
+      if (got === 0) break;
+      for (let i = 0; i < got && this.failure === null; i++) {
+        const slot = used[i];
+        this.#verify(slot, lens[i]);
+        slot.inFlight = false;
+        const at = this.#freeAt + this.#freeCount;
+        this.#free[at >= this.#free.length ? at - this.#free.length : at] = slot;
+        this.#freeCount++;
+        this.completed++;
+      }
+      n += got;
     }
     return n;
   }

@@ -19,7 +19,7 @@ import { armEvent, disarmEvent, eventWanted } from './event.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDriverStats } from '../stats.js';
-import type { ScatterList } from '../scatter-list.js';
+import { checkBurst, type ScatterList } from '../scatter-list.js';
 import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
 
 /**
@@ -163,13 +163,7 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     if (ringDescs > this.#buffers.numFree || this.#buffers.count === this.size) {
       throw new VirtqueueUsageError(`${this.name}: ${ringDescs} descriptors needed, ${this.#buffers.numFree} free`);
     }
-    const id = this.#inOrder ? this.#nextId : this.#freeIds[this.#freeAt];
-    if (this.#inOrder) {
-      this.#nextId = this.#nextId + 1 === this.size ? 0 : this.#nextId + 1;
-    } else {
-      this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
-      this.#freeCount--;
-    }
+    const id = this.#allocateId();
 
     const head = this.#nextAvail;
     let pos = head;
@@ -221,6 +215,57 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     return true;
   }
 
+  addBurst(
+    addrs: ArrayLike<number>,
+    lens: ArrayLike<number>,
+    tokens: ArrayLike<T>,
+    count: number,
+    writable: boolean,
+  ): number {
+    if (this.error !== null) return 0;
+    const buffers = this.#buffers;
+    // One descriptor each; free descriptors never outnumber free Buffer IDs.
+    const room = Math.min(count, buffers.numFree);
+    checkBurst(this.name, addrs, lens, tokens, room);
+    const segmentFlags = writable ? VIRTQ_DESC_F_WRITE : 0;
+    let pos = this.#nextAvail;
+    let wrap = this.#availWrap;
+    for (let i = 0; i < room; i++) {
+      const id = this.#allocateId();
+      const flags = segmentFlags | availFlags(wrap);
+      if (this.#heldHead < 0) {
+        // The first since the last kick: its flags, written by kickPrepare(), expose the whole burst.
+        this.#writeDesc(pos, addrs[i], lens[i], id, -1);
+        this.#heldHead = pos;
+        this.#heldFlags = flags;
+      } else {
+        this.#writeDesc(pos, addrs[i], lens[i], id, flags);
+      }
+      buffers.add(id, tokens[i], 1, writable ? lens[i] : 0);
+      if (++pos === this.size) {
+        pos = 0;
+        wrap ^= 1;
+      }
+    }
+    this.#nextAvail = pos;
+    this.#availWrap = wrap;
+    this.#addedDescs += room;
+    return room;
+  }
+
+  /** A Buffer ID for the next buffer: the next in sequence under IN_ORDER, else the oldest freed. */
+  #allocateId(): number {
+    if (this.#inOrder) {
+      const id = this.#nextId;
+      this.#nextId = id + 1 === this.size ? 0 : id + 1;
+      return id;
+    }
+    const id = this.#freeIds[this.#freeAt];
+    this.#freeAt = this.#freeAt + 1 === this.size ? 0 : this.#freeAt + 1;
+    this.#freeCount--;
+    return id;
+  }
+
   kickPrepare(): boolean {
     if (this.#heldHead < 0 || this.error !== null) return false;
     // Release: every descriptor written since the last kick is visible before this flag exposes them.
@@ -243,9 +288,29 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
 
   takeUsed(): T | undefined {
     if (this.error !== null) return undefined;
+    if (this.#buffers.batchLeft > 0) return this.#takeOldest();
+    return this.#buffers.count > 0 ? this.#takeEntry() : undefined;
+  }
+
+  takeUsedBurst(tokens: T[], lens: Uint32Array, max: number): number {
+    let n = 0;
+    while (n < max) {
+      if (this.#buffers.batchLeft > 0 && this.error === null) {
+        n += this.#takeRun(tokens, lens, n, max - n);
+        continue;
+      }
+      // Reads one used descriptor; under IN_ORDER it also starts the batch it completes.
+      const token = this.takeUsed();
+      if (token === undefined) break;
+      tokens[n] = token;
+      lens[n++] = this.usedLen;
+    }
+    return n;
+  }
+
+  /** Reads the used descriptor at lastUsed, if there is one, and hands out its buffer (IN_ORDER: its batch's oldest). */
+  #takeEntry(): T | undefined {
     const buffers = this.#buffers;
-    if (buffers.batchLeft > 0) return this.#takeOldest();
-    if (buffers.count === 0) return undefined;
     const pos = this.#lastUsed;
     // Acquire: the used descriptor's id and len were written before its flags.
     const flags = Atomics.load(this.#desc16, pos * 8 + 7);
@@ -263,6 +328,20 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     }
     this.usedLen = len;
     return this.#release(id);
+  }
+
+  /** IN_ORDER: up to `max` buffers of the current batch at once; the used position skips all their descriptors. */
+  #takeRun(tokens: T[], lens: Uint32Array, at: number, max: number): number {
+    const buffers = this.#buffers;
+    const k = Math.min(max, buffers.batchLeft);
+    let pos = this.#lastUsed + buffers.takeRun(this.#oldestId, k, false, tokens, lens, at);
+    this.#oldestId = buffers.nextKey;
+    if (pos >= this.size) {
+      pos -= this.size;
+      this.#usedWrap ^= 1;
+    }
+    this.#lastUsed = pos;
+    return k;
   }
 
   /** IN_ORDER: hand out the oldest in-flight buffer of the current batch. */

@@ -20,7 +20,7 @@ import { InFlightBuffers } from '../in-flight.js';
 import { ringFeatures, type Features } from '../features.js';
 import { checkQueueSize, ringView } from '../ring-views.js';
 import { newDriverStats } from '../stats.js';
-import type { ScatterList } from '../scatter-list.js';
+import { checkBurst, type ScatterList } from '../scatter-list.js';
 import type { DriverQueueConfig, DriverStats, IndirectChoice, VirtqueueDriver } from '../types.js';
 
 /**
@@ -228,6 +228,38 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
     return true;
   }
 
+  addBurst(
+    addrs: ArrayLike<number>,
+    lens: ArrayLike<number>,
+    tokens: ArrayLike<T>,
+    count: number,
+    writable: boolean,
+  ): number {
+    if (this.error !== null) return 0;
+    const buffers = this.#buffers;
+    const room = Math.min(count, buffers.numFree);
+    checkBurst(this.name, addrs, lens, tokens, room);
+    const desc = this.#desc;
+    const avail = this.#avail;
+    const flags = writable ? VIRTQ_DESC_F_WRITE : 0;
+    let idx = this.#availIdx;
+    for (let i = 0; i < room; i++) {
+      const head = this.#inOrder ? this.#nextDesc : this.#freeHead;
+      const following = this.#inOrder ? (head + 1) & this.#mask : this.#next[head];
+      writeDesc(desc, head, addrs[i], lens[i], flags, following);
+      if (this.#inOrder) this.#nextDesc = following;
+      else this.#freeHead = following;
+      buffers.add(head, tokens[i], 1, writable ? lens[i] : 0);
+      this.#last[head] = head;
+      // Unchanged heads are not stored again (see add()).
+      const slot = 2 + (idx & this.#mask);
+      if (avail[slot] !== head) avail[slot] = head;
+      idx = (idx + 1) & 0xffff;
+    }
+    this.#availIdx = idx;
+    return room;
+  }
+
   kickPrepare(): boolean {
     const newIdx = this.#availIdx;
     const oldIdx = this.#kickedIdx;
@@ -254,24 +286,50 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
 
   takeUsed(): T | undefined {
     if (this.error !== null) return undefined;
+    if (this.#buffers.batchLeft > 0) return this.#takeOldest();
+    return this.#usedPublished() ? this.#takeEntry() : undefined;
+  }
+
+  takeUsedBurst(tokens: T[], lens: Uint32Array, max: number): number {
     const buffers = this.#buffers;
-    if (buffers.batchLeft > 0) return this.#takeOldest();
-    const lastUsed = this.#lastUsed;
-    if (lastUsed === this.#usedIdx) {
-      // Acquire: used entries below the idx were written before it.
-      const usedIdx = Atomics.load(this.#used16, 1);
-      if (usedIdx === lastUsed) return undefined;
-      const ahead = (usedIdx - lastUsed) & 0xffff;
-      if (ahead > buffers.count) {
-        return this.#fail(
-          E.USED_IDX_AHEAD,
-          lastUsed,
-          usedIdx,
-          `used idx is ${ahead} ahead, ${buffers.count} in flight`,
-        );
+    let n = 0;
+    while (n < max) {
+      if (buffers.batchLeft > 0 && this.error === null) {
+        // IN_ORDER: the rest of the batch at once; their used slots were skipped when its entry was read.
+        const k = Math.min(max - n, buffers.batchLeft);
+        buffers.takeRun(this.#oldestHead, k, true, tokens, lens, n);
+        this.#oldestHead = buffers.nextKey;
+        n += k;
+        continue;
       }
-      this.#usedIdx = usedIdx;
+      const token = this.takeUsed();
+      if (token === undefined) break;
+      tokens[n] = token;
+      lens[n++] = this.usedLen;
     }
+    return n;
+  }
+
+  /** Whether the device has published a used entry not read yet; loads used idx only when all loaded ones are read. */
+  #usedPublished(): boolean {
+    const lastUsed = this.#lastUsed;
+    if (lastUsed !== this.#usedIdx) return true;
+    // Acquire: used entries below the idx were written before it.
+    const usedIdx = Atomics.load(this.#used16, 1);
+    if (usedIdx === lastUsed) return false;
+    const ahead = (usedIdx - lastUsed) & 0xffff;
+    if (ahead > this.#buffers.count) {
+      this.#fail(E.USED_IDX_AHEAD, lastUsed, usedIdx, `used idx is ${ahead} ahead, ${this.#buffers.count} in flight`);
+      return false;
+    }
+    this.#usedIdx = usedIdx;
+    return true;
+  }
+
+  /** Reads the published used entry at lastUsed and hands out its buffer (under IN_ORDER, its batch's oldest). */
+  #takeEntry(): T | undefined {
+    const buffers = this.#buffers;
+    const lastUsed = this.#lastUsed;
     const slot = lastUsed & this.#mask;
     const id = this.#used32[1 + 2 * slot];
     const len = this.#used32[2 + 2 * slot];
