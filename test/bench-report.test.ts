@@ -539,5 +539,27 @@ describe("the ringtest section (Linux's tools/virtio/ringtest against vqkit)", (
     expect(markdown).toContain(
       '- ringtest: `vq bench ringtest`, 2026-11-27, 2 interleaved rounds, 1000 buffers per sample.',
     );
+    // A report made before the cost by phase was measured has no phase table.
+    expect(markdown).not.toContain('| fill | kick | serve | flush | reap | total |');
+  });
+
+  it('shows the cost by phase, its medians, and what each side of the packed ring spends', () => {
+    const costs = (fill: number, reap: number) => ({ fill, kick: 2, serve: 30, flush: 3, reap });
+    const phases = [
+      { ring: 'split' as const, inOrder: true, samples: [costs(20, 15), costs(22, 17), costs(21, 16)] },
+      { ring: 'split' as const, inOrder: false, samples: [costs(20, 21), costs(20, 21), costs(20, 21)] },
+      { ring: 'packed' as const, inOrder: true, samples: [costs(21, 14), costs(21, 14), costs(21, 14)] },
+      { ring: 'packed' as const, inOrder: false, samples: [costs(21, 30), costs(21, 30), costs(21, 30)] },
+    ];
+    const { markdown } = buildPerformanceReport(
+      { ringtest: { ...report, phases }, files: ['ringtest.json'] },
+      'docs/PERFORMANCE.md',
+    );
+    expect(markdown).toContain('| split, IN_ORDER | 21.0 | 2.0 | 30.0 | 3.0 | 16.0 | 72.0 |');
+    expect(markdown).toContain('| packed, no IN_ORDER | 21.0 | 2.0 | 30.0 | 3.0 | 30.0 | 86.0 |');
+    expect(markdown).toContain('(split 16.0 against 21.0 ns, packed 14.0 against 30.0 ns)');
+    // Packed with IN_ORDER: serve + flush on the device side, fill + kick + reap on the driver side.
+    expect(markdown).toContain('(`serve` + `flush`, 33.0 ns');
+    expect(markdown).toContain('takes back (37.0 ns)');
   });
 });

@@ -132,6 +132,30 @@ describe('one-thread runs', () => {
     }
   });
 
+  it('fixed one-segment buffers go to the queue in bursts and every one is verified, written bytes included', () => {
+    for (const ring of ['split', 'packed'] as const) {
+      for (const inOrder of [true, false]) {
+        const o = options({ ring, inOrder, buffers: 3000, batch: 'random', maxChain: 1, shape: 'fixed' });
+        const r = runSingleThread(planLocal({ ...o, partialWrites: true, indirect: false }));
+        expect(r.failure).toBeNull();
+        expect([r.completed, r.driverQueue.buffersAdded, r.driverQueue.buffersUsed]).toEqual([3000, 3000, 3000]);
+      }
+    }
+  });
+
+  it('the driver catches a written byte corrupted in a one-segment buffer added by a burst', () => {
+    const { driver, device, memory, plan } = pair(
+      options({ maxChain: 1, shape: 'fixed', indirect: false, partialWrites: false, verifyData: true }),
+    );
+    expect(driver.fill(8)).toBe(8);
+    driver.queue.kickPrepare();
+    device.serve(8);
+    device.flush();
+    memory.translate(plan.dataAddr, 1)[0] ^= 0xff;
+    driver.reap();
+    expect(driver.failure?.name).toBe('TestVerifyError');
+  });
+
   it('EVENT_IDX suppresses notifications and counts them', () => {
     const r = runSingleThread(planLocal(options({ buffers: 5000, batch: 'random', eventIdx: true })));
     expect(r.failure).toBeNull();

@@ -9,6 +9,7 @@ import { BenchSetupError } from './bench-dpdk.js';
 import { median } from './bench.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
+import { RING_PHASES, measurePhases, type PhaseCosts, type PhaseRow } from './ring-phases.js';
 
 /** One comparison: a ringtest program and vqkit's two threads on the same parameters. */
 export interface RingtestVariant {
@@ -78,6 +79,8 @@ export interface RingtestBenchReport {
   inOrderGainNotifications: number | null;
   /** The same for ringtest (virtio_ring_inorder / virtio_ring_0_9 --sleep). */
   ringtestInOrderGainNotifications: number | null;
+  /** vqkit's cost per buffer by phase on one thread (measurePhases), split and packed, IN_ORDER on and off. */
+  phases?: PhaseRow[];
 }
 
 export interface RingtestBenchOptions {
@@ -103,7 +106,11 @@ export function ringtestPrograms(): { dir: string; source: string } {
 }
 
 /** The `vq run` options that match ringtest's: one 64-byte segment per buffer, batches of 32, ring 256. */
-export function vqRunOptionsFor(v: RingtestVariant, buffers: number, spin: boolean): RunOptions {
+export function vqRunOptionsFor(
+  v: Pick<RingtestVariant, 'ring' | 'inOrder' | 'mode'>,
+  buffers: number,
+  spin: boolean,
+): RunOptions {
   return {
     ...DEFAULT_RUN,
     ring: v.ring,
@@ -185,7 +192,8 @@ export async function benchRingtest(o: RingtestBenchOptions): Promise<RingtestBe
     roundRatios: [],
     noSpinRatio: null,
   }));
-  const perRound = rows.reduce((n, r) => n + (r.mode === 'notifications' ? 3 : 2), 0);
+  const phases: PhaseRow[] = PHASE_VARIANTS.map((v) => ({ ...v, samples: [] }));
+  const perRound = rows.reduce((n, r) => n + (r.mode === 'notifications' ? 3 : 2), 0) + phases.length;
   let done = 0;
   for (let round = 0; round < o.runs; round++) {
     for (const row of rows) {
@@ -200,6 +208,10 @@ export async function benchRingtest(o: RingtestBenchOptions): Promise<RingtestBe
         row.vqkitNoSpin.push(await vqkitSample(row, o.buffers, false));
       }
       row.roundRatios.push(row.vqkit[round].buffersPerSec / row.ringtest[round].buffersPerSec);
+    }
+    for (const row of phases) {
+      o.onProgress?.(done++, o.runs * perRound, `round ${round + 1}: cost by phase, ${phaseName(row)}`);
+      row.samples.push(measurePhases(vqRunOptionsFor({ ...row, mode: 'poll' }, o.buffers, false)));
     }
   }
   for (const row of rows) {
@@ -221,7 +233,26 @@ export async function benchRingtest(o: RingtestBenchOptions): Promise<RingtestBe
     rows,
     inOrderGainNotifications: on && off ? rate(on.vqkit) / rate(off.vqkit) : null,
     ringtestInOrderGainNotifications: on && off ? rate(on.ringtest) / rate(off.ringtest) : null,
+    phases,
   };
+}
+
+/** The variants whose cost by phase is measured: both rings, IN_ORDER on and off. */
+const PHASE_VARIANTS: Pick<PhaseRow, 'ring' | 'inOrder'>[] = [
+  { ring: 'split', inOrder: true },
+  { ring: 'split', inOrder: false },
+  { ring: 'packed', inOrder: true },
+  { ring: 'packed', inOrder: false },
+];
+
+export const phaseName = (row: Pick<PhaseRow, 'ring' | 'inOrder'>): string =>
+  `${row.ring}, ${row.inOrder ? 'IN_ORDER' : 'no IN_ORDER'}`;
+
+/** A variant's median cost per phase and the median of the totals, ns per buffer. */
+export function phaseMedians(row: PhaseRow): PhaseCosts & { total: number } {
+  const at = (f: (x: PhaseCosts) => number): number => median(row.samples.map(f));
+  const costs = Object.fromEntries(RING_PHASES.map((p) => [p, at((x) => x[p])])) as PhaseCosts;
+  return { ...costs, total: at((x) => RING_PHASES.reduce((sum, p) => sum + x[p], 0)) };
 }
 
 const mps = (x: number): string => (x / 1e6).toFixed(2);
@@ -253,5 +284,17 @@ export function renderRingtestBench(r: RingtestBenchReport): string {
     ...rows.map(line),
     '',
     `IN_ORDER's gain with notifications: vqkit ${gain(r.inOrderGainNotifications)}, ringtest ${gain(r.ringtestInOrderGainNotifications)}`,
+    ...(r.phases === undefined
+      ? []
+      : [
+          '',
+          `vqkit's cost per buffer by phase, one thread, ns (median of ${r.runs} rounds):`,
+          ['variant'.padEnd(20), ...RING_PHASES.map((p) => p.padStart(6)), 'total'.padStart(7)].join(''),
+          ...r.phases.map((row) => {
+            const m = phaseMedians(row);
+            const cells = [...RING_PHASES.map((p) => m[p].toFixed(1).padStart(6)), m.total.toFixed(1).padStart(7)];
+            return [phaseName(row).padEnd(20), ...cells].join('');
+          }),
+        ]),
   ].join('\n');
 }

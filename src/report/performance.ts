@@ -1,5 +1,6 @@
 import type { ScaleBenchReport } from '../harness/bench-scale.js';
-import type { RingtestBenchReport, RingtestSample } from '../harness/bench-ringtest.js';
+import { phaseMedians, phaseName, type RingtestBenchReport, type RingtestSample } from '../harness/bench-ringtest.js';
+import { RING_PHASES } from '../harness/ring-phases.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
@@ -156,11 +157,11 @@ function throughputSection(ring: BenchReport | undefined, vu: BenchReport | unde
         'Why: at batch 1 every buffer pays a whole publish / poll / reclaim round trip between the CPUs, so every ' +
         'variant is at its slowest; as the batch grows the fixed cost per batch (the publishing store, the cache ' +
         'line that carries the index or the head flags across, the used-entry handshake) is shared by more buffers ' +
-        'until per-buffer work dominates and the curves flatten. IN_ORDER with batched used entries pulls ahead most ' +
-        'on the split ring, because one used entry completes a whole batch and descriptors recycled in ring order ' +
-        'are republished unchanged, so their cache lines stay shared; the packed ring must rewrite every ' +
-        "descriptor's flags each lap, so its lines move between the CPUs whatever the IN_ORDER setting and its gain " +
-        'is smaller.',
+        'until per-buffer work dominates and the curves flatten. IN_ORDER with batched used entries pulls ahead on ' +
+        'both rings, because one used entry completes a whole batch; on the split ring descriptors recycled in ring ' +
+        'order are also republished unchanged, so their cache lines stay shared, while the packed ring must rewrite ' +
+        "every descriptor's flags each lap, so its lines move between the CPUs whatever the IN_ORDER setting (the " +
+        'gain per ring is the next section).',
       '',
     );
   }
@@ -206,6 +207,8 @@ const ratioPlot = (name: string, title: string, series: Series[], guides: LineCh
 function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined): Section {
   const series: Series[] = [];
   const facts: string[] = [];
+  /** The ring suite's gain at batch 32, by ring. */
+  const gainAt32 = new Map<string, number>();
   for (const r of [ring, vu]) {
     if (r === undefined) continue;
     const view = headline(r);
@@ -219,6 +222,7 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
         points: pts.map((x) => [x.batch, x.ratioOfMedians]),
       });
       const at32 = pts.find((x) => x.batch === TARGET_BATCH);
+      if (r === ring && at32) gainAt32.set(rg, at32.ratioOfMedians);
       const best = pts.reduce<RatioSummary | undefined>(
         (b, x) => (b === undefined || x.ratioOfMedians > b.ratioOfMedians ? x : b),
         undefined,
@@ -248,7 +252,13 @@ function gainSection(ring: BenchReport | undefined, vu: BenchReport | undefined)
       'ring byte-identical lap after lap, which the driver does not store again, so those cache lines stop moving ' +
       "between the CPUs. The packed ring has no such lines: every descriptor's AVAIL/USED flags flip each lap, so " +
       'IN_ORDER spares the device its used-descriptor writes and the driver its per-buffer reads of them, but not ' +
-      'the traffic of the descriptor lines themselves, and its gain is smaller.',
+      'the traffic of the descriptor lines themselves' +
+      ((gainAt32.get('packed') ?? 0) < (gainAt32.get('split') ?? 0)
+        ? ', and its gain is smaller.'
+        : '. That made its gain the smaller one until the driver took used buffers back in bursts: in this run it is ' +
+          'the larger at batch 32, because without IN_ORDER the packed driver reads, checks and copies back every ' +
+          "used descriptor the device wrote, work that IN_ORDER's batches now skip as a whole (see the cost by phase " +
+          'under "vqkit against Linux\'s ringtest").'),
     '',
   ].join('\n');
   return { markdown, plots: [p] };
@@ -423,17 +433,22 @@ function dpdkSection(d: DpdkBenchReport | undefined): Section {
     '| --- | --- | --- |',
     ...dpdkTargets(d).map((t) => `| ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`),
     '',
-    "**The driver.** Two changes took it from a quarter of virtio-user's rate. It copied frames of up to 128 " +
+    "**The driver.** Three changes took it from a quarter of virtio-user's rate. It copied frames of up to 128 " +
       "bytes byte by byte (cheaper than a native call on one core), but those stores go into lines the device's core " +
       "has just read and queue behind each other: into DPDK's vhost at 64 bytes, 7 Mpps byte by byte, 4 to 9 word " +
       'by word, 14 with a native copy. Then frames are composed in a staging area of guest memory beside the ' +
       "transmit slots (`NetDriverPair.sendStaged`, as DPDK keeps the header in an mbuf's headroom), so each is " +
       'copied with its header by one `copyWithin` in the same buffer (17 ns, against 46 for a copy from another ' +
-      'buffer), into slots that start cache lines: 18 Mpps. A CPU profile of the driver thread there: 47% queueing ' +
-      "(the copy, the scatter list), 25% the ring's add, 20% taking used buffers back (DPDK's vhost writes a used " +
-      "entry per frame). Samples on this machine are bimodal, DPDK's own as much as vqkit's (see the min-max " +
-      "above): the same pair of processes runs at one rate or about half of it, sample to sample, so a round's ratio " +
-      'depends on which mode each side drew.',
+      'buffer), into slots that start cache lines: 18 Mpps. Then the ring calls went by the burst: a burst of ' +
+      'frames goes to the ring in one `addBurst()` (one room check, no scatter list) and its slots come back in ' +
+      'one `takeUsedBurst()`, which under IN_ORDER frees a batch without a call per buffer: 21-22 Mpps on the ' +
+      'packed ring, 17-19 on the split ring, when the pair runs in its fast mode (see below). A CPU profile of the driver thread now: on ' +
+      'the packed ring 28% composing and copying (`sendStaged`), 27% the ring add (`addBurst`, a fifth of that ' +
+      "its checks), 14% taking slots back; on the split ring 48%, 21% and 24%, because DPDK's split vhost writes " +
+      'one used entry per frame even with IN_ORDER, so each is read. Samples on this machine are bimodal, ' +
+      "DPDK's own as much as vqkit's (see the min-max above): the same pair of processes runs at one rate or about " +
+      "half of it, sample to sample, so a round's ratio depends on which mode each side drew; in this run " +
+      'virtio-user drew its fast mode (30-38 Mpps at 64 bytes) in most rounds.',
     '',
     `**The copy backend.** ${copyCost(inOrderRows)} At 64 bytes most of a copy's cost is the call into V8's ` +
       'builtin (TypedArray set on a view of guest memory), not the bytes; a loop of 32-bit words, four times faster ' +
@@ -661,7 +676,8 @@ function plotRef(p: Plot): string {
 }
 
 function machineSection(l: LoadedReports, outFile: string): string {
-  const any = (l.ring ?? l.vhostUser ?? l.dpdk)!;
+  // Any one report says what the machine was: a directory may hold only some of the suites.
+  const any = (l.ring ?? l.vhostUser ?? l.dpdk ?? l.scale ?? l.ringtest)!;
   const m = any.machine;
   const lines = [
     '## Machine and method',
@@ -762,6 +778,62 @@ function ringtestTargets(r: RingtestBenchReport | undefined): TargetRow[] {
   return rows;
 }
 
+/**
+ * What made IN_ORDER's gain show with notifications, and why the packed ring stays far from ringtest's `ring`, with
+ * the cost by phase measured in the same run (when the report has it).
+ */
+function ringtestAnalysis(r: RingtestBenchReport): string {
+  const packed = r.rows.find((x) => x.program === 'ring');
+  const phases = r.phases ?? [];
+  const costs = (ring: string, inOrder: boolean) => {
+    const row = phases.find((x) => x.ring === ring && x.inOrder === inOrder);
+    return row === undefined ? undefined : phaseMedians(row);
+  };
+  const ns = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(1));
+  const table =
+    phases.length === 0
+      ? []
+      : [
+          `One thread, ns per buffer, medians of ${r.runs} rounds (measured by \`vq bench ringtest\` after its ` +
+            'two-thread runs: the test driver and device take turns, each phase timed):',
+          '',
+          `| | ${RING_PHASES.join(' | ')} | total |`,
+          `| --- | ${RING_PHASES.map(() => '--:').join(' | ')} | --: |`,
+          ...phases.map((row) => {
+            const m = phaseMedians(row);
+            return `| ${phaseName(row)} | ${RING_PHASES.map((p) => ns(m[p])).join(' | ')} | ${ns(m.total)} |`;
+          }),
+          '',
+        ];
+  const reapText = (['split', 'packed'] as const)
+    .map((ring) => `${ring} ${ns(costs(ring, true)?.reap)} against ${ns(costs(ring, false)?.reap)} ns`)
+    .join(', ');
+  const p = costs('packed', true);
+  const deviceNs = p === undefined ? undefined : p.serve + p.flush;
+  const driverNs = p === undefined ? undefined : p.fill + p.kick + p.reap;
+  return [
+    `**IN_ORDER's gain with notifications** (${x3(r.inOrderGainNotifications ?? 0)}). Until the driver took used ` +
+      'buffers back in bursts it was 1.007x: with a spin before each sleep the two sides run as they do ' +
+      "busy-polling, the driver's thread sets the rate, and taking a buffer back cost that thread the same with " +
+      'IN_ORDER or without (a call, a check and a release per buffer either way, 16-17 ns). `takeUsedBurst()` now ' +
+      'hands out the whole batch one used entry reports without a ring read or a call per buffer ' +
+      `(\`InFlightBuffers.takeRun\`), so IN_ORDER saves the driver part of its \`reap\` (${reapText}). Without IN_ORDER the burst ` +
+      'reads each used entry as takeUsed() does, about 1.5 ns a buffer dearer than calling takeUsed() (the token ' +
+      'and length are stored for the caller). `addBurst()` (one room check, no scatter list) took `fill` from 24 ' +
+      'to 19-21 ns on both.',
+    '',
+    ...table,
+    `**The packed ring against ringtest's \`ring\`** (${packed === undefined ? '-' : x3(packed.ratio)}). The ` +
+      'prototype moves a 16-byte entry each way per buffer and checks nothing: about 13 ns a buffer for the pair. ' +
+      `vqkit's device side pops, checks and completes each buffer (\`serve\` + \`flush\`, ${ns(deviceNs)} ns on ` +
+      'the packed ring with IN_ORDER: the descriptor flags, the address against guest memory, the chain record, ' +
+      `the IN_ORDER order) and its driver side fills, kicks and takes back (${ns(driverNs)} ns). With the two on ` +
+      'their own CPUs the slower side sets the rate, so 0.7x of the prototype would need each side under 19 ns. The ' +
+      'burst calls took the driver side from about 43 ns to that; the device has no burst call yet, and its checks are ' +
+      'what the hostile-input policy asks of every buffer.',
+  ].join('\n');
+}
+
 /** vqkit against Linux's tools/virtio/ringtest, same parameters, interleaved. */
 function ringtestSection(r: RingtestBenchReport | undefined): Section {
   if (r === undefined) return { markdown: '', plots: [] };
@@ -825,14 +897,7 @@ function ringtestSection(r: RingtestBenchReport | undefined): Section {
     '| --- | --- | --- |',
     ...ringtestTargets(r).map((t) => `| ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`),
     '',
-    "**Where these targets are missed.** IN_ORDER's gain with notifications: a CPU profile (`node --cpu-prof` on the " +
-      "two vq run variants) puts the driver thread's time in adding buffers (the scatter list, the descriptor and " +
-      'avail stores, the in-flight record) on both: what IN_ORDER saves there is taking used buffers back (2.6% ' +
-      "of its samples against 6.3% without), and the device's chain parsing (4.7% against 7.4%), and the driver " +
-      'sets the rate, so the gain is a few percent. Descriptors unchanged from the last lap are already not stored ' +
-      'again. Runs of this two-thread benchmark are bimodal on this machine, with or without IN_ORDER and busy-polling ' +
-      'or not (about 5.5 or about 10 M buffers/s, with the same kick counts), which is as large as the gain sought. ' +
-      "The packed ring against ringtest's `ring`: the same per-buffer JavaScript; no change was tried for it yet.",
+    ringtestAnalysis(r),
     '',
   ].join('\n');
   return { markdown, plots: [p] };

@@ -165,6 +165,10 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
   const live: Chain[] = [];
   const liveIds = new Set<number>();
   const sg = new ScatterList();
+  // What addBurst() reads and takeUsedBurst() writes (at most 4 buffers in, a ring's worth out).
+  const burstTokens = new Array<number>(Math.max(size, 4)).fill(0);
+  const burstLens = new Uint32Array(Math.max(size, 4));
+  const burstAddrs = new Float64Array(4);
   let tampered = false;
 
   const checkChain = (chain: Chain): void => {
@@ -214,29 +218,59 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
     guarded('device.complete', () => device.complete(chain, n));
   };
 
+  const takenBack = (token: number, usedLen: number): void => {
+    const added = book.added[token];
+    invariant(added !== undefined, () => `the driver returned token ${token}, never added`);
+    invariant(!book.back[token], () => `the driver returned buffer ${token} twice`);
+    invariant(usedLen <= added.writable, () => `used length ${usedLen} beyond ${added.writable} writable bytes`);
+    if (!tampered)
+      invariant(
+        usedLen === book.written[token],
+        () => `buffer ${token}: used length ${usedLen}, device wrote ${book.written[token]}`,
+      );
+    book.back[token] = true;
+  };
+
   const take = (): void => {
     for (let k = 0; k <= size; k++) {
       const token = guarded('driver.takeUsed', () => driver.takeUsed());
       if (token === undefined) return;
-      const added = book.added[token];
-      invariant(added !== undefined, () => `the driver returned token ${token}, never added`);
-      invariant(!book.back[token], () => `the driver returned buffer ${token} twice`);
-      invariant(
-        driver.usedLen <= added.writable,
-        () => `used length ${driver.usedLen} beyond ${added.writable} writable bytes`,
-      );
-      if (!tampered)
-        invariant(
-          driver.usedLen === book.written[token],
-          () => `buffer ${token}: used length ${driver.usedLen}, device wrote ${book.written[token]}`,
-        );
-      book.back[token] = true;
+      takenBack(token, driver.usedLen);
+    }
+  };
+
+  const takeBursts = (max: number): void => {
+    for (let k = 0; k <= size; k++) {
+      const n = guarded('driver.takeUsedBurst', () => driver.takeUsedBurst(burstTokens, burstLens, max)) ?? 0;
+      invariant(n <= max, () => `takeUsedBurst handed back ${n} buffers, asked for at most ${max}`);
+      if (n === 0) return;
+      for (let i = 0; i < n; i++) takenBack(burstTokens[i], burstLens[i]);
+    }
+  };
+
+  /** One-segment buffers in one addBurst(): readable on a queue that only carries readable buffers. */
+  const addBurst = (n: number): void => {
+    const writable = !readOnlyIndirect && input.below(2) === 1;
+    for (let i = 0; i < n; i++) {
+      burstLens[i] = input.u8();
+      burstAddrs[i] = BASE + DATA_AT + (input.u16() % (DATA_BYTES - 256));
+      burstTokens[i] = book.added.length + i;
+    }
+    const added =
+      guarded('driver.addBurst', () => driver.addBurst(burstAddrs, burstLens, burstTokens, n, writable)) ?? 0;
+    invariant(added <= n, () => `addBurst added ${added} buffers of ${n}`);
+    for (let i = 0; i < added; i++) {
+      book.added.push({ readable: writable ? 0 : burstLens[i], writable: writable ? burstLens[i] : 0 });
     }
   };
 
   for (let ops = 0; ops < MAX_OPS && !input.done; ops++) {
     switch (input.pick(OPS[hostile])) {
       case Op.Add: {
+        if (input.below(4) === 0) {
+          addBurst(1 + input.below(4));
+          break;
+        }
         // A queue that reads indirect tables as device-readable (a net transmit queue) only carries readable buffers.
         const readable = input.below(3) || (readOnlyIndirect ? 1 : 0);
         const writable = readOnlyIndirect ? 0 : input.below(3) || (readable === 0 ? 1 : 0);
@@ -290,7 +324,8 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
         guarded('device.flush', () => device.flush());
         break;
       case Op.Take:
-        take();
+        if (input.below(2) === 0) take();
+        else takeBursts(1 + input.below(size));
         break;
       case Op.Notify: {
         const which = input.below(5);
