@@ -123,9 +123,11 @@ describe("vqkit's net driver into DPDK's vhost PMD (testpmd macswap)", () => {
   it.each(cases)('$ring $queueSize in_order=$inOrder mrg=$mergeable ($role)', async (c) => {
     const path = socketPath();
     const vdev = `net_vhost0,iface=${path},queues=1` + (c.role === 'vqkit listens' ? ',client=1' : '');
-    // testpmd flushes its receive queues when forwarding starts. As the client it connects before that, so the flush
-    // would discard the driver's first frames (testpmd counts them received, never sends them): keep them.
-    const forward = ['--forward-mode=macswap', ...(c.role === 'vqkit listens' ? ['--no-flush-rx'] : [])];
+    // testpmd flushes its receive queues when forwarding starts, discarding what is there (it counts those frames
+    // received and never sends them). As the client it connects before that; as the server it may accept the
+    // driver, which sends its first window at once, between "Checking link statuses" and the start of forwarding.
+    // Either way the flush could eat the first frames: keep them.
+    const forward = ['--forward-mode=macswap', '--no-flush-rx'];
     const eal = ['--log-level=lib.vhost.config:info'];
     const traffic = (listen: boolean) =>
       runNetTraffic(path, {
