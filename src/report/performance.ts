@@ -441,8 +441,11 @@ function dpdkSection(d: DpdkBenchReport | undefined): Section {
       'copied with its header by one `copyWithin` in the same buffer (17 ns, against 46 for a copy from another ' +
       'buffer), into slots that start cache lines: 18 Mpps. Then the ring calls went by the burst: a burst of ' +
       'frames goes to the ring in one `addBurst()` (one room check, no scatter list) and its slots come back in ' +
-      'one `takeUsedBurst()`, which under IN_ORDER frees a batch without a call per buffer: 21-22 Mpps on the ' +
-      'packed ring, 17-19 on the split ring, when the pair runs in its fast mode (see below). A CPU profile of the driver thread now: on ' +
+      'one `takeUsedBurst()`, which under IN_ORDER frees a batch without a call per buffer. In an interleaved A/B ' +
+      'against the commit before it (5 pairs of runs into DPDK vhost rxonly, 64 B, IN_ORDER, median of each ' +
+      "run's per-second rates): packed 20.9 against 18.0 Mpps (median pair ratio 1.085x), split 17.2 against 18.0 " +
+      "(0.985x, no change: DPDK's split vhost writes a used entry per frame, so there is no batch to take back " +
+      'at once). A CPU profile of the driver thread now: on ' +
       'the packed ring 28% composing and copying (`sendStaged`), 27% the ring add (`addBurst`, a fifth of that ' +
       "its checks), 14% taking slots back; on the split ring 48%, 21% and 24%, because DPDK's split vhost writes " +
       'one used entry per frame even with IN_ORDER, so each is read. Samples on this machine are bimodal, ' +
