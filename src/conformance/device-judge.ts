@@ -150,7 +150,8 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     count: number,
     writable: boolean,
   ): number {
-    checkBurst(this.#inner.name, addrs, lens, tokens, count);
+    // What fits is checked, as the engines check it: one descriptor a buffer.
+    checkBurst(this.#inner.name, addrs, lens, tokens, Math.min(count, this.numFree));
     const sg = this.#burstList;
     let n = 0;
     for (; n < count; n++) {

@@ -104,14 +104,13 @@ export class NetDriverPair {
   send(frame: Uint8Array, offset = 0, length = frame.length - offset): boolean {
     this.reclaimTx();
     if (this.#freeTx.count === 0) return false;
-    const slot = this.#freeTx.peek();
+    const slot = this.#freeTx.at(0);
     const at = slot * this.o.txSlotBytes;
     const area = this.o.txArea;
     area.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
     area.set(frame.subarray(offset, offset + length), at + VIRTIO_NET_HDR_SIZE);
-    if (!this.#post(slot, length)) return false;
-    this.stats.txFrames++;
-    return true;
+    this.#stage(0, slot, length);
+    return this.#postBurst(1) === 1;
   }
 
   /**
@@ -175,23 +174,15 @@ export class NetDriverPair {
     this.#burstSlots[i] = slot;
   }
 
-  /** Adds the first `n` staged slots (the free ones at the head of the queue) to the ring at once; how many went. */
+  /**
+   * Adds the first `n` staged slots (the free ones at the head of the queue) to the ring at once and takes them from
+   * the free ones; how many went (0 if the ring is broken). Every send path posts through here.
+   */
   #postBurst(n: number): number {
     const added = this.tx.addBurst(this.#burstAddrs, this.#burstLens, this.#burstSlots, n, false);
     this.#freeTx.drop(added);
     this.stats.txFrames += added;
     return added;
-  }
-
-  /**
-   * Adds the free slot at the head of the queue, holding a header and `length` bytes of frame, to the transmit ring
-   * and takes it from the free ones; false if the ring refused it.
-   */
-  #post(slot: number, length: number): boolean {
-    this.#sg.reset().addReadable(this.o.txAddr + slot * this.o.txSlotBytes, VIRTIO_NET_HDR_SIZE + length);
-    if (!this.tx.add(this.#sg, slot, false)) return false;
-    this.#freeTx.take();
-    return true;
   }
 
   kickTx(): boolean {
@@ -284,20 +275,10 @@ class SlotQueue {
     this.count = size;
   }
 
-  peek(): number {
-    return this.#slots[this.#head];
-  }
-
   /** The i-th free slot from the head (i < count). */
   at(i: number): number {
     const at = this.#head + i;
     return this.#slots[at >= this.#slots.length ? at - this.#slots.length : at];
-  }
-
-  take(): number {
-    const slot = this.#slots[this.#head];
-    this.drop(1);
-    return slot;
   }
 
   /** Takes `n` slots from the head. */
