@@ -150,8 +150,7 @@ export class DeviceJudge<T> implements VirtqueueDriver<T> {
     count: number,
     writable: boolean,
   ): number {
-    // What fits is checked, as the engines check it: one descriptor a buffer.
-    checkBurst(this.#inner.name, addrs, lens, tokens, Math.min(count, this.numFree));
+    checkBurst(this.#inner.name, addrs, lens, tokens, count);
     const sg = this.#burstList;
     let n = 0;
     for (; n < count; n++) {
