@@ -1,6 +1,7 @@
 import { Prng } from '../util/prng.js';
+import type { BufferBurst } from '../virtqueue/buffer-burst.js';
 import type { Chain } from '../virtqueue/chain.js';
-import { VirtqueueErrorCode as E, type VirtqueueError } from '../virtqueue/errors.js';
+import { VirtqueueErrorCode as E, VirtqueueUsageError, type VirtqueueError } from '../virtqueue/errors.js';
 import { ringFeatures, type Features } from '../virtqueue/features.js';
 import type { DeviceStats, UsedEntryPolicy, VirtqueueDevice } from '../virtqueue/types.js';
 import { VerdictBoard } from './board.js';
@@ -170,6 +171,15 @@ export class DriverJudge implements VirtqueueDevice {
       });
     }
     return chain;
+  }
+
+  /** None: every buffer is popped as a chain, so it is judged and held like any other. */
+  popBurst(_out: BufferBurst, _max: number): number {
+    return 0;
+  }
+
+  completeBurst(_burst: BufferBurst, _from: number, count: number, _written: ArrayLike<number>): void {
+    if (count !== 0) throw new VirtqueueUsageError(`${this.name}: the judge pops no bursts, so none can be completed`);
   }
 
   complete(chain: Chain, written: number): void {

@@ -82,6 +82,10 @@ export class MemoryRegion {
 export class GuestMemory {
   readonly regions: readonly MemoryRegion[];
   #lastHit = 0;
+  /** The last region located, as plain numbers for bytesWords() (none at first). */
+  #hitStart = -1;
+  #hitEnd = -1;
+  #hitBytes: Uint8Array = new Uint8Array(0);
   /** Set by a successful locate(): byte offset of the range inside the located region's `bytes`. */
   offset = 0;
 
@@ -125,6 +129,9 @@ export class GuestMemory {
       if (addr >= r.guestAddr && addr < r.end) {
         if (end > r.end) return MemoryFault.OUT_OF_RANGE;
         this.#lastHit = i;
+        this.#hitStart = r.guestAddr;
+        this.#hitEnd = r.end;
+        this.#hitBytes = r.bytes;
         this.offset = addr - r.guestAddr;
         return i;
       }
@@ -148,6 +155,21 @@ export class GuestMemory {
       return hi === 0xffffffff && lo + len > TWO_32 ? MemoryFault.OVERFLOW : MemoryFault.TOO_LARGE;
     }
     return this.locate(hi * TWO_32 + lo, len);
+  }
+
+  /**
+   * locateWords() for ring parsers' hot path: the bytes of the region holding the range wholly (the range at
+   * `this.offset`), or null where locateWords() names a fault. Inside the region of the last hit it is a two-compare
+   * check (hi < 2^21 keeps the address exact; a sum past 2^53 rounds up, never into the region).
+   */
+  bytesWords(lo: number, hi: number, len: number): Uint8Array | null {
+    const addr = hi * TWO_32 + lo;
+    if (hi < 0x200000 && addr >= this.#hitStart && addr + len <= this.#hitEnd) {
+      this.offset = addr - this.#hitStart;
+      return this.#hitBytes;
+    }
+    const r = this.locateWords(lo, hi, len);
+    return typeof r === 'number' ? this.regions[r].bytes : null;
   }
 
   /** Convenience (allocates): a view of [addr, addr+len), or a thrown GuestMemoryError. Not for hot paths. */

@@ -1,6 +1,6 @@
 import { Chain } from './chain.js';
 import { addressText, VirtqueueError, VirtqueueErrorCode as E, VirtqueueUsageError } from './errors.js';
-import type { GuestMemory } from '../memory/guest-memory.js';
+import type { GuestMemory, MemoryFault } from '../memory/guest-memory.js';
 
 const TWO_32 = 2 ** 32;
 const MAX_CHAIN_BYTES = 0xffffffff;
@@ -30,13 +30,23 @@ export class SegmentReader {
       chain.push(null, 0, 0, writable);
       return true;
     }
-    const memory = this.memory;
-    const r = memory.locateWords(lo, hi, len);
-    if (typeof r !== 'number') {
-      return this.fail(r, at, hi * TWO_32 + lo, `descriptor ${at}: ${len} bytes`, addressText(lo, hi));
-    }
-    chain.push(memory.regions[r].bytes, memory.offset, len, writable);
+    const bytes = this.locate(at, lo, hi, len);
+    if (bytes === null) return false;
+    chain.push(bytes, this.memory.offset, len, writable);
     return true;
+  }
+
+  /**
+   * The guest memory region holding `len` bytes at the address (two 32-bit words) of descriptor `at`, the range at
+   * `memory.offset` in it; null with `error` set if the range is not all guest memory.
+   */
+  locate(at: number, lo: number, hi: number, len: number): Uint8Array | null {
+    const memory = this.memory;
+    const bytes = memory.bytesWords(lo, hi, len);
+    if (bytes !== null) return bytes;
+    const fault = memory.locateWords(lo, hi, len) as MemoryFault;
+    this.fail(fault, at, hi * TWO_32 + lo, `descriptor ${at}: ${len} bytes`, addressText(lo, hi));
+    return null;
   }
 
   /** Adds entry `index` of an indirect table at byte `o` of `view` (addr at +0 and len at +8, in both layouts). */
@@ -85,6 +95,25 @@ export class ChainPool {
     chain.seq = this.#popped++;
     chain.live = true;
     this.#inFlight++;
+  }
+
+  /** `n` buffers popped as a burst (no Chain objects): returns the position in available order of the first. */
+  commitRun(n: number): number {
+    const first = this.#popped;
+    this.#popped += n;
+    this.#inFlight += n;
+    return first;
+  }
+
+  /** The position in available order of the oldest buffer not completed: IN_ORDER completes it next. */
+  get oldestSeq(): number {
+    return this.#completed;
+  }
+
+  /** `n` buffers of a burst completed (checked by checkBurstCompletion). */
+  releaseRun(n: number): void {
+    this.#completed += n;
+    this.#inFlight -= n;
   }
 
   /** Checks a completion made by device code (not a peer: misuse throws) and returns the chain to the pool. */

@@ -5,6 +5,7 @@ import { SplitDevice, type SplitDeviceConfig } from './split/split-device.js';
 import { SplitDriver } from './split/split-driver.js';
 import type { DriverQueueConfig, VirtqueueDevice, VirtqueueDriver } from './types.js';
 
+export { BufferBurst } from './buffer-burst.js';
 export * from './chain.js';
 export * from './errors.js';
 export * from './features.js';

@@ -1,4 +1,5 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
+import type { BufferBurst } from './buffer-burst.js';
 import type { Chain } from './chain.js';
 import type { VirtqueueError } from './errors.js';
 import type { Features } from './features.js';
@@ -173,6 +174,19 @@ export interface VirtqueueDevice {
    * (VirtqueueUsageError otherwise). The chain returns to the pool: do not touch it afterwards.
    */
   complete(chain: Chain, written: number): void;
+  /**
+   * Pops up to `max` available buffers that are one direct descriptor each into `out` (from its entry 0, at most its
+   * capacity), checked as pop() checks them; stops before a buffer that is a chain or an indirect table, which pop()
+   * then takes. Returns how many (also `out.count`): 0 if none is available, the next needs pop(), or the queue is
+   * broken. A bad descriptor breaks the queue as in pop(); the buffers before it are still returned.
+   */
+  popBurst(out: BufferBurst, max: number): number;
+  /**
+   * Marks buffers `from` .. `from + count - 1` of `burst` used, buffer i with `written[i]` bytes, as complete() does
+   * one chain (under IN_ORDER in popped order, mixed with chains by their place in it). Misuse throws
+   * VirtqueueUsageError before any is completed.
+   */
+  completeBurst(burst: BufferBurst, from: number, count: number, written: ArrayLike<number>): void;
   /** Publish completed buffers; true if the driver asked to be interrupted for them. */
   flush(): boolean;
   /**

@@ -1,3 +1,4 @@
+import type { BufferBurst } from './buffer-burst.js';
 import { VirtqueueUsageError } from './errors.js';
 import type { DeviceStats } from './types.js';
 
@@ -64,6 +65,35 @@ export class UsedBatcher {
       this.#push(id, len, this.#runBuffers + 1, this.#runDescs + descs);
       this.#runBuffers = 0;
       this.#runDescs = 0;
+    }
+  }
+
+  /** add() for buffers `from` .. `from + count - 1` of a burst (one descriptor each), completed with `written`. */
+  addBurst(burst: BufferBurst, from: number, count: number, written: ArrayLike<number>): void {
+    const ids = burst.ids;
+    const end = from + count;
+    this.pending += count;
+    if (!this.batched) {
+      for (let i = from; i < end; i++) this.#push(ids[i], written[i], 1, 1);
+      return;
+    }
+    let run = this.#runBuffers;
+    for (let i = from; i < end; i++) {
+      // A fully written buffer extends the open run; one written in part closes it with its own entry.
+      if (written[i] === burst.writableLength(i)) {
+        run++;
+      } else {
+        this.#push(ids[i], written[i], run + 1, this.#runDescs + (run - this.#runBuffers) + 1);
+        run = 0;
+        this.#runBuffers = 0;
+        this.#runDescs = 0;
+      }
+    }
+    if (count > 0 && run > 0) {
+      this.#runDescs += run - this.#runBuffers;
+      this.#runBuffers = run;
+      this.#runId = ids[end - 1];
+      this.#runLen = written[end - 1];
     }
   }
 

@@ -1,4 +1,5 @@
 import { ETH_HEADER_SIZE, VIRTIO_NET_HDR_SIZE, maxFrameSize } from '../../spec/net.js';
+import { BufferBurst } from '../../virtqueue/buffer-burst.js';
 import type { Chain } from '../../virtqueue/chain.js';
 import type { VirtqueueDevice } from '../../virtqueue/types.js';
 import { NetFrameError, txHeaderProblem, writeRxHeader } from './frame.js';
@@ -59,6 +60,9 @@ export class NetDevicePair {
   #heldRoom = 0;
   /** Chains popped by one transmit() call. */
   readonly #batch: Chain[];
+  /** One-descriptor transmit buffers popped at once, and what each is completed with (nothing written). */
+  readonly #burst: BufferBurst;
+  readonly #nothingWritten: Uint32Array;
 
   constructor(
     readonly rx: VirtqueueDevice,
@@ -68,10 +72,40 @@ export class NetDevicePair {
     this.#maxFrame = maxFrameSize(options.mtu);
     this.#gather = new Uint8Array(this.#maxFrame);
     this.#batch = new Array<Chain>(tx.size);
+    this.#burst = new BufferBurst(tx.size);
+    this.#nothingWritten = new Uint32Array(tx.size);
   }
 
-  /** Pops up to `max` transmit buffers and hands each good frame to `sink`; returns the buffers popped. */
+  /**
+   * Pops up to `max` transmit buffers and hands each good frame to `sink`; returns the buffers popped. Buffers of one
+   * descriptor (header and frame together, as DPDK and Linux send them) come in bursts; the rest as chains.
+   */
   transmit(max: number, sink: FrameSink): number {
+    const tx = this.tx;
+    const burst = this.#burst;
+    let n = 0;
+    while (n < max) {
+      // Every descriptor of a burst is read before any frame is looked at (as with chains, below).
+      const got = tx.popBurst(burst, max - n);
+      if (got > 0) {
+        for (let i = 0; i < got; i++) {
+          const total = burst.lengths[i];
+          if (this.#frameAccepted(burst.ids[i], total, burst.writable[i] === 1, burst.bytes[i], burst.offsets[i])) {
+            sink(burst.bytes[i], burst.offsets[i] + VIRTIO_NET_HDR_SIZE, total - VIRTIO_NET_HDR_SIZE);
+          }
+        }
+        tx.completeBurst(burst, 0, got, this.#nothingWritten);
+        n += got;
+        continue;
+      }
+      const chains = this.#transmitChains(max - n, sink);
+      if (chains === 0) break;
+      n += chains;
+    }
+    return n;
+  }
+
+  #transmitChains(max: number, sink: FrameSink): number {
     const tx = this.tx;
     const batch = this.#batch;
     // Pop the whole batch before looking at any frame: reading descriptors and headers (fresh from the driver's
@@ -90,10 +124,32 @@ export class NetDevicePair {
   }
 
   #transmitOne(chain: Chain, sink: FrameSink): void {
-    if (chain.writableCount !== 0)
-      return this.#txError('WRITABLE_TX', `buffer ${chain.id} has device-writable segments`);
     const total = chain.readableLength;
-    if (total < VIRTIO_NET_HDR_SIZE) return this.#txError('SHORT_HEADER', `buffer ${chain.id} holds ${total} bytes`);
+    // The header is checked where it lies when segment 0 holds it whole (the usual case), else gathered first.
+    const header = chain.lengths[0] >= VIRTIO_NET_HDR_SIZE ? chain.bytes[0] : null;
+    const at = header === null ? 0 : chain.offsets[0];
+    const hdr =
+      header ?? (total >= VIRTIO_NET_HDR_SIZE ? this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE) : null);
+    if (!this.#frameAccepted(chain.id, total, chain.writableCount !== 0, hdr, at)) return;
+    const length = total - VIRTIO_NET_HDR_SIZE;
+    // Where the header ends: segment s, byte k of it.
+    let s = 0;
+    let k = VIRTIO_NET_HDR_SIZE;
+    while (k >= chain.lengths[s]) k -= chain.lengths[s++];
+    // The frame is handed over in place when one segment holds it (the usual case), else gathered.
+    if (chain.lengths[s] - k >= length) sink(chain.bytes[s], chain.offsets[s] + k, length);
+    else sink(this.#gatherInto(chain, this.#gather, VIRTIO_NET_HDR_SIZE, length), 0, length);
+  }
+
+  /**
+   * Whether transmit buffer `id` of `total` bytes holds a frame to send, its virtio_net_hdr at `at` of `header` (null
+   * only when too short to hold one); counts it, or the error (see lastError).
+   */
+  #frameAccepted(id: number, total: number, writable: boolean, header: Uint8Array | null, at: number): boolean {
+    if (writable) return this.#txError('WRITABLE_TX', `buffer ${id} has device-writable segments`);
+    if (total < VIRTIO_NET_HDR_SIZE || header === null) {
+      return this.#txError('SHORT_HEADER', `buffer ${id} holds ${total} bytes`);
+    }
     const length = total - VIRTIO_NET_HDR_SIZE;
     if (length < ETH_HEADER_SIZE) return this.#txError('RUNT_FRAME', `a ${length}-byte frame`);
     if (length > this.#maxFrame) {
@@ -102,21 +158,11 @@ export class NetDevicePair {
         `a ${length}-byte frame; MTU ${this.options.mtu} allows ${this.#maxFrame}`,
       );
     }
-    // Where the header ends: segment s, byte k of it.
-    let s = 0;
-    let k = VIRTIO_NET_HDR_SIZE;
-    while (k >= chain.lengths[s]) k -= chain.lengths[s++];
-    // The header is checked where it lies when segment 0 holds it whole (the usual case), else gathered first.
-    const problem =
-      chain.lengths[0] >= VIRTIO_NET_HDR_SIZE
-        ? txHeaderProblem(chain.bytes[0], chain.offsets[0])
-        : txHeaderProblem(this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE), 0);
-    if (problem !== null) return this.#txError('BAD_HEADER', `buffer ${chain.id}: ${problem}`);
+    const problem = txHeaderProblem(header, at);
+    if (problem !== null) return this.#txError('BAD_HEADER', `buffer ${id}: ${problem}`);
     this.stats.txFrames++;
     this.stats.txBytes += length;
-    // The frame is handed over in place when one segment holds it (the usual case), else gathered.
-    if (chain.lengths[s] - k >= length) sink(chain.bytes[s], chain.offsets[s] + k, length);
-    else sink(this.#gatherInto(chain, this.#gather, VIRTIO_NET_HDR_SIZE, length), 0, length);
+    return true;
   }
 
   /** Copies `length` readable bytes from byte `skip` of the chain into `out`; returns `out`. */
@@ -137,9 +183,10 @@ export class NetDevicePair {
     return out;
   }
 
-  #txError(code: NetFrameError['code'], detail: string): void {
+  #txError(code: NetFrameError['code'], detail: string): false {
     this.stats.txErrors++;
     this.lastError = new NetFrameError(code, this.tx.name, detail);
+    return false;
   }
 
   /** Writes one frame behind a virtio_net_hdr into receive buffers. */

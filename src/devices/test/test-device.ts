@@ -1,5 +1,6 @@
 import { expectedWritten, readablePatternByte, writablePatternByte } from '../../spec/test-device.js';
 import { Prng } from '../../util/prng.js';
+import { BufferBurst } from '../../virtqueue/buffer-burst.js';
 import type { Chain } from '../../virtqueue/chain.js';
 import { VirtqueueUsageError } from '../../virtqueue/errors.js';
 import { ringFeatures } from '../../virtqueue/features.js';
@@ -52,6 +53,9 @@ export class TestDevice {
   readonly #verifyData: boolean;
   readonly #firstSeq: number;
   readonly #prng: Prng;
+  /** One-descriptor buffers popped at once, and what each was completed with. */
+  readonly #burst: BufferBurst;
+  readonly #burstWritten: Uint32Array;
 
   constructor(
     readonly queue: VirtqueueDevice,
@@ -66,10 +70,33 @@ export class TestDevice {
     this.#verifyData = options.verifyData ?? true;
     this.#firstSeq = options.firstSeq ?? 0;
     this.#prng = new Prng((options.seed ?? 1) ^ 0xdecafbad);
+    this.#burst = new BufferBurst(queue.size);
+    this.#burstWritten = new Uint32Array(queue.size);
   }
 
-  /** Pops and serves up to `max` available chains; returns how many it popped. */
+  /**
+   * Pops and serves up to `max` available buffers; returns how many it popped. Completing in order, one-descriptor
+   * buffers come in bursts (popBurst) and the rest as chains.
+   */
   serve(max: number): number {
+    if (this.#outOfOrder) return this.#serveChains(max);
+    const queue = this.queue;
+    let n = 0;
+    while (n < max && this.failure === null) {
+      const got = queue.popBurst(this.#burst, max - n);
+      if (got > 0) {
+        n += got;
+        this.#serveBurst(got);
+      } else if (this.#serveChains(1) === 1) {
+        n++;
+      } else {
+        break;
+      }
+    }
+    return n;
+  }
+
+  #serveChains(max: number): number {
     const queue = this.queue;
     let n = 0;
     while (n < max && this.failure === null) {
@@ -90,6 +117,28 @@ export class TestDevice {
       this.#heldWritten.push(written);
     }
     return n;
+  }
+
+  /** Checks or writes the `count` buffers of the burst just popped and completes them (up to a bad one). */
+  #serveBurst(count: number): void {
+    const burst = this.#burst;
+    const written = this.#burstWritten;
+    let good = 0;
+    for (; good < count; good++) {
+      const n = this.#firstSeq + burst.firstSeq + good;
+      const bytes = burst.bytes[good];
+      const at = burst.offsets[good];
+      const len = burst.lengths[good];
+      const writable = burst.writable[good] === 1;
+      if (this.#verifyData && !writable && !this.#checkBytes(n, burst.ids[good], bytes, at, len, 0)) break;
+      const w = expectedWritten(n, writable ? len : 0, this.#partial);
+      if (this.#verifyData) this.#writeBytes(n, bytes, at, w, 0);
+      written[good] = w;
+      this.stats.bytesRead += writable ? 0 : len;
+      this.stats.bytesWritten += w;
+    }
+    this.stats.buffers += good;
+    this.queue.completeBurst(burst, 0, good, written);
   }
 
   /** Completes every chain held back for out-of-order completion, in random order. */
@@ -124,18 +173,23 @@ export class TestDevice {
     const n = this.#firstSeq + chain.seq;
     let j = 0;
     for (let i = 0; i < chain.readableCount; i++) {
-      const bytes = chain.bytes[i];
-      const end = chain.offsets[i] + chain.lengths[i];
-      for (let k = chain.offsets[i]; k < end; k++, j++) {
-        if (bytes[k] !== readablePatternByte(n, j)) {
-          this.failure = new TestDataError(
-            `${this.queue.name}: buffer #${n} (head ${chain.id}) readable byte ${j} is ${bytes[k]}, expected ${readablePatternByte(n, j)}`,
-          );
-          return false;
-        }
-      }
+      if (!this.#checkBytes(n, chain.id, chain.bytes[i], chain.offsets[i], chain.lengths[i], j)) return false;
+      j += chain.lengths[i];
     }
     this.stats.bytesRead += j;
+    return true;
+  }
+
+  /** Readable bytes j.. of buffer n are the `len` at `at` of `bytes`: false (and `failure`) on the first wrong one. */
+  #checkBytes(n: number, id: number, bytes: Uint8Array, at: number, len: number, j: number): boolean {
+    for (let k = 0; k < len; k++) {
+      if (bytes[at + k] !== readablePatternByte(n, j + k)) {
+        this.failure = new TestDataError(
+          `${this.queue.name}: buffer #${n} (head ${id}) readable byte ${j + k} is ${bytes[at + k]}, expected ${readablePatternByte(n, j + k)}`,
+        );
+        return false;
+      }
+    }
     return true;
   }
 
@@ -144,11 +198,16 @@ export class TestDevice {
     const written = expectedWritten(n, chain.writableLength, this.#partial);
     let j = 0;
     for (let i = chain.readableCount; i < chain.segCount && j < written; i++) {
-      const bytes = chain.bytes[i];
-      const end = chain.offsets[i] + Math.min(chain.lengths[i], written - j);
-      for (let k = chain.offsets[i]; k < end; k++, j++) bytes[k] = writablePatternByte(n, j);
+      const len = Math.min(chain.lengths[i], written - j);
+      this.#writeBytes(n, chain.bytes[i], chain.offsets[i], len, j);
+      j += len;
     }
     this.stats.bytesWritten += written;
     return written;
+  }
+
+  /** Writes writable bytes j.. of buffer n into the `len` at `at` of `bytes`. */
+  #writeBytes(n: number, bytes: Uint8Array, at: number, len: number, j: number): void {
+    for (let k = 0; k < len; k++) bytes[at + k] = writablePatternByte(n, j + k);
   }
 }

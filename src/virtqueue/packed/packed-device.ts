@@ -14,6 +14,7 @@ import {
   usedFlags,
 } from '../../spec/packed.js';
 import { ChainPool, SegmentReader } from '../chain-reader.js';
+import { checkBurstCompletion, type BufferBurst } from '../buffer-burst.js';
 import type { Chain } from '../chain.js';
 import { addressText, VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
@@ -150,19 +151,7 @@ export class PackedDevice implements VirtqueueDevice {
     const head = this.#lastAvail;
     // Acquire: the rest of the list was written before the head's flags exposed it.
     const headFlags = Atomics.load(this.#desc16, head * 8 + 7);
-    if (!isAvailable(headFlags, this.#availWrap)) return null;
-    // A driver has only `size` descriptors: one more available while all are outstanding means it reused some (and
-    // every chain of the pool is taken).
-    if (this.#outstandingDescs >= this.size) {
-      this.error = new VirtqueueError(
-        E.TOO_MANY_IN_FLIGHT,
-        this.name,
-        head,
-        this.#outstandingDescs + 1,
-        `the ring holds ${this.size} descriptors`,
-      );
-      return null;
-    }
+    if (!isAvailable(headFlags, this.#availWrap) || !this.#roomFor(head)) return null;
     const chain = this.#pool.take();
     if (!this.#parse(chain, head, headFlags)) {
       this.#pool.giveBack(chain);
@@ -173,6 +162,121 @@ export class PackedDevice implements VirtqueueDevice {
     this.#outstandingDescs += chain.descCount;
     this.stats.chainsPopped++;
     return chain;
+  }
+
+  popBurst(out: BufferBurst, max: number): number {
+    if (this.error !== null) return 0;
+    const k = this.#availableSingles(Math.min(max, out.capacity));
+    const desc16 = this.#desc16;
+    const desc32 = this.#desc32;
+    const size = this.size;
+    const reader = this.#reader;
+    const memory = this.#memory;
+    const inOrder = this.#inOrder;
+    const idInFlight = this.#idInFlight;
+    let pos = this.#lastAvail;
+    let wrap = this.#availWrap;
+    let outstanding = this.#outstandingDescs;
+    let suspect = false;
+    let i = 0;
+    while (i < k) {
+      const flags = desc16[pos * 8 + 7];
+      // Changed since the scan (only a driver rewriting what it made available): leave it to pop().
+      if (!isSingle(flags, wrap)) break;
+      const w = pos * 4;
+      const len = desc32[w + 2];
+      const id = desc16[pos * 8 + 6];
+      // Anything pop() would refuse first: left to the checks below, which name the error exactly as pop() does.
+      if (outstanding >= size) {
+        suspect = true;
+        break;
+      }
+      const bytes = len === 0 ? null : reader.locate(pos, desc32[w], desc32[w + 1], len);
+      if (bytes === null && len !== 0) {
+        this.error = reader.error;
+        break;
+      }
+      if (id >= size || (!inOrder && idInFlight[id] === 1)) {
+        suspect = true;
+        break;
+      }
+      out.set(i++, id, bytes, memory.offset, len, (flags & VIRTQ_DESC_F_WRITE) !== 0);
+      if (!inOrder) idInFlight[id] = 1;
+      outstanding++;
+      if (++pos === size) {
+        pos = 0;
+        wrap ^= 1;
+      }
+    }
+    this.#lastAvail = pos;
+    this.#availWrap = wrap;
+    this.#outstandingDescs = outstanding;
+    out.firstSeq = this.#pool.commitRun(i);
+    out.count = i;
+    this.stats.chainsPopped += i;
+    if (suspect && this.#roomFor(pos)) this.#idAcceptable(pos, desc16[pos * 8 + 6], 1);
+    return i;
+  }
+
+  /**
+   * How many buffers from lastAvail on, up to `max`, are available and one descriptor each. As DPDK's vhost reads a
+   * batch: the first descriptor's flags with an acquire load, the rest plainly, then one acquire load of the last
+   * counted, which orders the reads of every descriptor up to it (a driver makes them available in ring order).
+   */
+  #availableSingles(max: number): number {
+    const desc16 = this.#desc16;
+    const size = this.size;
+    // The last descriptor counted, and its lap's wrap counter.
+    let pos = this.#lastAvail;
+    let wrap = this.#availWrap;
+    if (max <= 0 || !isSingle(Atomics.load(desc16, pos * 8 + 7), wrap)) return 0;
+    let k = 1;
+    while (k < max) {
+      let next = pos + 1;
+      let nextWrap = wrap;
+      if (next === size) {
+        next = 0;
+        nextWrap ^= 1;
+      }
+      if (!isSingle(desc16[next * 8 + 7], nextWrap)) break;
+      pos = next;
+      wrap = nextWrap;
+      k++;
+    }
+    if (k > 1 && !isSingle(Atomics.load(desc16, pos * 8 + 7), wrap)) return 1;
+    return k;
+  }
+
+  /**
+   * Whether another buffer at `head` can be in flight. A driver has only `size` descriptors: one more available while
+   * all are outstanding means it reused some (and every chain of the pool is taken), which breaks the queue.
+   */
+  #roomFor(head: number): boolean {
+    if (this.#outstandingDescs < this.size) return true;
+    return this.#failed(
+      E.TOO_MANY_IN_FLIGHT,
+      head,
+      this.#outstandingDescs + 1,
+      `the ring holds ${this.size} descriptors`,
+    );
+  }
+
+  /** Whether the buffer at `head` may carry Buffer ID `id` and occupy `count` more descriptors; else breaks the queue. */
+  #idAcceptable(head: number, id: number, count: number): boolean {
+    const size = this.size;
+    if (id >= size) return this.#failed(E.BUFFER_ID_OUT_OF_RANGE, head, id, `queue size is ${size}`);
+    if (!this.#inOrder && this.#idInFlight[id] === 1) {
+      return this.#failed(E.BUFFER_ID_IN_FLIGHT, head, id, 'Buffer ID reused while still in flight');
+    }
+    if (this.#outstandingDescs + count > size) {
+      return this.#failed(
+        E.TOO_MANY_IN_FLIGHT,
+        head,
+        this.#outstandingDescs + count,
+        `the ring holds ${size} descriptors`,
+      );
+    }
+    return true;
   }
 
   /** Reads the list at `head` into `chain` and moves past it; false (queue broken) on the first bad descriptor. */
@@ -229,18 +333,7 @@ export class PackedDevice implements VirtqueueDevice {
       if (count === size) return this.#failed(E.CHAIN_TOO_LONG, head, count + 1, 'the list is longer than the ring');
     }
     // "Buffer ID is included in the last descriptor in the list."
-    if (id >= size) return this.#failed(E.BUFFER_ID_OUT_OF_RANGE, head, id, `queue size is ${size}`);
-    if (!this.#inOrder && this.#idInFlight[id] === 1) {
-      return this.#failed(E.BUFFER_ID_IN_FLIGHT, head, id, 'Buffer ID reused while still in flight');
-    }
-    if (this.#outstandingDescs + count > size) {
-      return this.#failed(
-        E.TOO_MANY_IN_FLIGHT,
-        head,
-        this.#outstandingDescs + count,
-        `the ring holds ${size} descriptors`,
-      );
-    }
+    if (!this.#idAcceptable(head, id, count)) return false;
     chain.id = id;
     chain.descCount = count;
     this.#lastAvail = pos;
@@ -290,6 +383,23 @@ export class PackedDevice implements VirtqueueDevice {
     this.stats.buffersUsed++;
   }
 
+  completeBurst(burst: BufferBurst, from: number, count: number, written: ArrayLike<number>): void {
+    const pool = this.#pool;
+    checkBurstCompletion(
+      this.name,
+      burst,
+      from,
+      count,
+      written,
+      this.#inOrder ? pool.oldestSeq : null,
+      this.#idInFlight,
+    );
+    if (!this.#inOrder) for (let i = from; i < from + count; i++) this.#idInFlight[burst.ids[i]] = 0;
+    this.#used.addBurst(burst, from, count, written);
+    pool.releaseRun(count);
+    this.stats.buffersUsed += count;
+  }
+
   setUsedEntries(policy: UsedEntryPolicy): void {
     this.#used.setBatched(this.#inOrder && policy === 'batched');
   }
@@ -330,3 +440,7 @@ export class PackedDevice implements VirtqueueDevice {
     return false;
   }
 }
+
+/** Available for wrap counter `wrap`, and a buffer of its own: neither a list nor an indirect table. */
+const isSingle = (flags: number, wrap: number): boolean =>
+  isAvailable(flags, wrap) && (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0;

@@ -16,6 +16,7 @@ import {
   usedRingSize,
 } from '../../spec/split.js';
 import { ChainPool, SegmentReader } from '../chain-reader.js';
+import { checkBurstCompletion, type BufferBurst } from '../buffer-burst.js';
 import type { Chain } from '../chain.js';
 import { addressText, VirtqueueError, VirtqueueErrorCode as E } from '../errors.js';
 import { ringFeatures, type Features } from '../features.js';
@@ -71,7 +72,7 @@ export class SplitDevice implements VirtqueueDevice {
   #availIdx: number;
   #usedIdx: number;
   /** IN_ORDER: the head the next chain must start at; -1 when resuming a ring (not known until the first chain). */
-  #nextHead: number;
+  #nextInOrder: number;
 
   constructor(config: SplitDeviceConfig) {
     const { name, size, memory, addresses, features } = config;
@@ -146,7 +147,7 @@ export class SplitDevice implements VirtqueueDevice {
     this.#lastAvail = this.#usedIdx;
     this.#availIdx = this.#lastAvail;
     // A fresh ring starts at descriptor 0; one resumed mid-stream continues wherever its next chain starts.
-    this.#nextHead = this.#lastAvail === 0 && this.#usedIdx === 0 ? 0 : -1;
+    this.#nextInOrder = this.#lastAvail === 0 && this.#usedIdx === 0 ? 0 : -1;
     Atomics.store(this.#used16, 0, 0);
   }
 
@@ -168,12 +169,87 @@ export class SplitDevice implements VirtqueueDevice {
   }
 
   pop(): Chain | null {
-    if (this.error !== null) return null;
+    const head = this.#nextHead();
+    if (head < 0) return null;
+    const chain = this.#pool.take();
+    if (!this.#parse(chain, head)) {
+      this.#pool.giveBack(chain);
+      return null;
+    }
+    chain.id = head;
+    this.#pool.commit(chain);
+    this.#accept(head, chain.descCount);
+    this.stats.chainsPopped++;
+    return chain;
+  }
+
+  popBurst(out: BufferBurst, max: number): number {
+    if (this.error !== null) return 0;
+    const n = Math.min(max, out.capacity);
+    const desc = this.#desc;
+    const avail = this.#avail;
+    const live = this.#headLive;
+    const mask = this.#mask;
+    const size = this.size;
+    const reader = this.#reader;
+    const memory = this.#memory;
+    const room = size - (this.#pool.inFlight + this.#used.pending);
+    let lastAvail = this.#lastAvail;
+    let availIdx = this.#availIdx;
+    const inOrder = this.#inOrder;
+    let expected = this.#nextInOrder;
+    let suspect = false;
+    let i = 0;
+    while (i < n) {
+      if (lastAvail === availIdx) {
+        // Acquire: avail ring entries and descriptors below the idx were written before it.
+        const idx = Atomics.load(avail, 1);
+        if (idx === lastAvail) break;
+        if (((idx - lastAvail) & 0xffff) > size) {
+          suspect = true;
+          break;
+        }
+        availIdx = idx;
+      }
+      const head = avail[2 + (lastAvail & mask)];
+      // Anything pop() would refuse: it is left to #nextHead() below, which names the error exactly as pop() does.
+      if (i >= room || head >= size || live[head] !== 0 || (inOrder && expected >= 0 && head !== expected)) {
+        suspect = true;
+        break;
+      }
+      const w = head * 4;
+      const flags = desc[w + 3] & 0xffff;
+      // A chain or an indirect table: pop() takes it.
+      if (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) break;
+      const len = desc[w + 2];
+      const bytes = len === 0 ? null : reader.locate(head, desc[w], desc[w + 1], len);
+      if (bytes === null && len !== 0) {
+        this.error = reader.error;
+        break;
+      }
+      out.set(i++, head, bytes, memory.offset, len, (flags & VIRTQ_DESC_F_WRITE) !== 0);
+      live[head] = 1;
+      lastAvail = (lastAvail + 1) & 0xffff;
+      if (inOrder) expected = (head + 1) & mask;
+    }
+    this.#lastAvail = lastAvail;
+    this.#availIdx = availIdx;
+    if (inOrder) this.#nextInOrder = expected;
+    out.firstSeq = this.#pool.commitRun(i);
+    out.count = i;
+    this.stats.chainsPopped += i;
+    if (suspect) this.#nextHead();
+    return i;
+  }
+
+  /** The head of the next available buffer, checked as far as the avail ring goes; -1 if none, or the queue broke. */
+  #nextHead(): number {
+    if (this.error !== null) return -1;
     const lastAvail = this.#lastAvail;
     if (lastAvail === this.#availIdx) {
       // Acquire: avail ring entries and descriptors below the idx were written before it.
       const availIdx = Atomics.load(this.#avail, 1);
-      if (availIdx === lastAvail) return null;
+      if (availIdx === lastAvail) return -1;
       const ahead = (availIdx - lastAvail) & 0xffff;
       if (ahead > this.size) {
         return this.#fail(
@@ -200,21 +276,17 @@ export class SplitDevice implements VirtqueueDevice {
         'the buffer at this head is in flight (popped, not completed)',
       );
     }
-    if (this.#inOrder && head !== this.#nextHead && this.#nextHead >= 0) {
-      return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextHead}`);
+    if (this.#inOrder && head !== this.#nextInOrder && this.#nextInOrder >= 0) {
+      return this.#fail(E.IN_ORDER_HEAD_UNEXPECTED, lastAvail, head, `IN_ORDER requires head ${this.#nextInOrder}`);
     }
-    const chain = this.#pool.take();
-    if (!this.#parse(chain, head)) {
-      this.#pool.giveBack(chain);
-      return null;
-    }
-    chain.id = head;
-    this.#pool.commit(chain);
+    return head;
+  }
+
+  /** The buffer at `head` (`descs` descriptors) was popped: move past it. */
+  #accept(head: number, descs: number): void {
     this.#headLive[head] = 1;
-    this.#lastAvail = (lastAvail + 1) & 0xffff;
-    if (this.#inOrder) this.#nextHead = (head + chain.descCount) & this.#mask;
-    this.stats.chainsPopped++;
-    return chain;
+    this.#lastAvail = (this.#lastAvail + 1) & 0xffff;
+    if (this.#inOrder) this.#nextInOrder = (head + descs) & this.#mask;
   }
 
   /** Walks the chain at `head` into `chain`; false (queue broken) on the first bad descriptor. */
@@ -300,6 +372,16 @@ export class SplitDevice implements VirtqueueDevice {
     this.stats.buffersUsed++;
   }
 
+  completeBurst(burst: BufferBurst, from: number, count: number, written: ArrayLike<number>): void {
+    const pool = this.#pool;
+    checkBurstCompletion(this.name, burst, from, count, written, this.#inOrder ? pool.oldestSeq : null, this.#headLive);
+    const ids = burst.ids;
+    for (let i = from; i < from + count; i++) this.#headLive[ids[i]] = 0;
+    this.#used.addBurst(burst, from, count, written);
+    pool.releaseRun(count);
+    this.stats.buffersUsed += count;
+  }
+
   setUsedEntries(policy: UsedEntryPolicy): void {
     this.#used.setBatched(this.#inOrder && policy === 'batched');
   }
@@ -336,9 +418,10 @@ export class SplitDevice implements VirtqueueDevice {
     return !this.hasAvailable();
   }
 
-  #fail(code: E, index: number, value: number, detail: string, exactValue?: string): null {
+  /** Breaks the queue; -1 for #nextHead(). */
+  #fail(code: E, index: number, value: number, detail: string, exactValue?: string): -1 {
     this.error = new VirtqueueError(code, this.name, index, value, detail, exactValue);
-    return null;
+    return -1;
   }
 
   #failed(code: E, index: number, value: number, detail: string, exactValue?: string): false {
