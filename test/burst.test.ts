@@ -1,25 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { VirtqueueUsageError } from '../src/virtqueue/errors.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
-import type { VirtqueueDevice, VirtqueueDriver } from '../src/virtqueue/types.js';
-import { PackedTestRing } from './support/packed-ring.js';
+import type { VirtqueueDriver } from '../src/virtqueue/types.js';
 import { TestRing } from './support/split-ring.js';
+import { ringPair } from './support/ring-pair.js';
 
 /**
  * The driver's burst calls. addBurst() must leave the ring exactly as add() of the same buffers would. takeUsedBurst()
  * must hand back exactly what takeUsed() would, in the same order with the same lengths, whatever `max` cuts a batch
  * into, and leave the ring where takeUsed() would (so the next lap works).
  */
-type Layout = 'split' | 'packed';
-
-function pair(layout: Layout, size: number, inOrder: boolean) {
-  const ring = layout === 'split' ? new TestRing(size, { inOrder }) : new PackedTestRing(size, { inOrder });
-  return {
-    ring,
-    drv: ring.driver<number>() as VirtqueueDriver<number>,
-    dev: ring.device('batched') as VirtqueueDevice,
-  };
-}
+const pair = ringPair;
 
 /** Adds one buffer per writable length (tokens from `first`), and lets the device complete them with `written`. */
 function lap(p: ReturnType<typeof pair>, writable: number[], written: number[], first: number): void {

@@ -1,3 +1,4 @@
+import ts from 'typescript';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +96,20 @@ describe('fuzz engine', () => {
     f(5);
     expect(map.merge()).toBe(true);
     expect(map.covered).toBeGreaterThan(zeroCovered);
+  });
+
+  it("instruments tsc's output whole, source map comment and all (a module ending in an if used to break)", () => {
+    const source = readFileSync(new URL('../src/virtqueue/buffer-burst.ts', import.meta.url), 'utf8');
+    const compiled = ts.transpileModule(source, {
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, sourceMap: true },
+    }).outputText;
+    expect(compiled).toContain('//# sourceMappingURL=');
+    const { code } = instrumentModule(compiled, 'buffer-burst.js', 0);
+    const check = ts.transpileModule(code, {
+      reportDiagnostics: true,
+      compilerOptions: { module: ts.ModuleKind.ESNext },
+    });
+    expect(check.diagnostics?.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
   });
 
   it('finds a four-byte magic guarded by nested checks (coverage feedback at work), from one zero byte', async () => {

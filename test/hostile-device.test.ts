@@ -7,6 +7,7 @@ import {
 import { VirtqueueError, type VirtqueueErrorCode } from '../src/virtqueue/errors.js';
 import { SplitDevice } from '../src/virtqueue/split/split-device.js';
 import { splitRingLayout } from '../src/virtqueue/split/layout.js';
+import { popThroughBursts } from './support/burst-pop.js';
 import { GUEST, TestRing, type FeatureFlags } from './support/split-ring.js';
 
 /**
@@ -313,6 +314,34 @@ describe('device side: hostile driver input', () => {
       expectBroken(dev, ring, c);
     });
   }
+
+  for (const c of cases) {
+    it(`through popBurst too: rejects ${c.name} with ${c.code}`, () => {
+      const ring = new TestRing(c.size ?? 8, c.flags ?? {}, c.memoryBytes);
+      const dev = ring.device();
+      c.setup(ring);
+      expect(() => popThroughBursts(dev)).not.toThrow();
+      expectBroken(dev, ring, c);
+    });
+  }
+
+  it('through popBurst: more buffers available than the queue holds, and a head reused while in flight', () => {
+    const ring = new TestRing(4);
+    const dev = ring.device();
+    for (let i = 0; i < 4; i++) ring.writeDesc(i, ring.dataBase, 4, 0);
+    ring.publish(0, 1, 2, 3);
+    expect(popThroughBursts(dev)).toBe(4);
+    ring.publish(0);
+    expect(popThroughBursts(dev)).toBe(0);
+    expectBroken(dev, ring, { code: 'TOO_MANY_IN_FLIGHT', index: 4, value: 5 });
+
+    const again = new TestRing(8);
+    const dev2 = again.device();
+    again.writeDesc(0, again.dataBase, 4, 0);
+    again.publish(0, 0);
+    expect(popThroughBursts(dev2)).toBe(1);
+    expectBroken(dev2, again, { code: 'HEAD_IN_FLIGHT', index: 1, value: 0 });
+  });
 
   it('names a 64-bit address exactly in the message (hex from its two halves, never a rounded number)', () => {
     const ring = new TestRing(8);

@@ -5,7 +5,9 @@ import {
   VIRTQ_DESC_F_WRITE as WRITE,
 } from '../src/spec/packed.js';
 import { VirtqueueError, type VirtqueueErrorCode } from '../src/virtqueue/errors.js';
+import { BufferBurst } from '../src/virtqueue/buffer-burst.js';
 import { ScatterList } from '../src/virtqueue/scatter-list.js';
+import { popThroughBursts } from './support/burst-pop.js';
 import { PackedTestRing } from './support/packed-ring.js';
 import { GUEST, type FeatureFlags } from './support/split-ring.js';
 
@@ -173,6 +175,36 @@ describe('packed device: hostile driver input', () => {
       expect(ring.guardsIntact()).toBe(true);
     });
   }
+
+  for (const c of deviceCases) {
+    it(`through popBurst too: rejects ${c.name} with ${c.code}`, () => {
+      const ring = new PackedTestRing(c.size ?? 8, c.flags ?? {});
+      const dev = ring.device();
+      c.setup(ring);
+      expect(() => popThroughBursts(dev)).not.toThrow();
+      expect(dev.error).toMatchObject({ code: c.code, queue: 'mock.0', index: c.index, value: c.value });
+      expect(dev.popBurst(new BufferBurst(8), 8)).toBe(0);
+      expect(ring.guardsIntact()).toBe(true);
+    });
+  }
+
+  it('through popBurst: a Buffer ID reused while in flight, and more descriptors than the ring holds', () => {
+    const ring = new PackedTestRing(8);
+    const dev = ring.device();
+    ring.writeDesc(0, D(ring), 4, 3, A(ring));
+    ring.writeDesc(1, D(ring, 8), 4, 3, A(ring));
+    expect(popThroughBursts(dev)).toBe(1);
+    expect(dev.error).toMatchObject({ code: 'BUFFER_ID_IN_FLIGHT', index: 1, value: 3 });
+
+    const small = new PackedTestRing(2);
+    const dev2 = small.device();
+    small.writeDesc(0, D(small), 4, 0, A(small));
+    small.writeDesc(1, D(small, 8), 4, 1, A(small));
+    expect(popThroughBursts(dev2)).toBe(2);
+    small.writeDesc(0, D(small, 16), 4, 0, A(small, 0)); // over a descriptor the device has not used yet
+    expect(popThroughBursts(dev2)).toBe(0);
+    expect(dev2.error).toMatchObject({ code: 'TOO_MANY_IN_FLIGHT', index: 0, value: 3 });
+  });
 
   describe("DPDK's packed indirect tables with WRITE left set (docs/net.md)", () => {
     /** An indirect table of `flags`, one entry each, made available at position 0. */

@@ -11,7 +11,10 @@ const LOCAL = '__vqc';
  * source and the next free counter.
  */
 export function instrumentModule(source: string, fileName: string, first: number): { code: string; next: number } {
-  const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+  // The source map comment names positions instrumenting moves, and the printer can attach it to a counted block
+  // it synthesizes (an else after a module's last if), breaking the code: it goes.
+  const code = source.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+  const file = ts.createSourceFile(fileName, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
   const f = ts.factory;
   let next = first;
   const counter = (): ts.Expression =>

@@ -5,6 +5,7 @@ import {
   VIRTIO_F_RING_PACKED,
   VIRTIO_F_VERSION_1,
 } from '../../spec/features.js';
+import { BufferBurst } from '../../virtqueue/buffer-burst.js';
 import type { Chain } from '../../virtqueue/chain.js';
 import { featureMask, type Features } from '../../virtqueue/features.js';
 import { createDeviceQueue, createDriverQueue, packedRingLayout, splitRingLayout } from '../../virtqueue/index.js';
@@ -148,6 +149,15 @@ export function queuePair(
   };
 }
 
+/** A buffer the device popped (as a chain or in a burst) and has not completed. */
+interface LiveBuffer {
+  id: number;
+  seq: number;
+  writableLength: number;
+  /** Writes `written` bytes into it and completes it. */
+  complete(written: number): void;
+}
+
 export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
   const input = new FuzzInput(data);
   const ring = ringConfig(input);
@@ -162,7 +172,7 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
   });
   const areas = hostileAreas(hostile, packed, size, addresses);
   const book = new DriverBook();
-  const live: Chain[] = [];
+  const live: LiveBuffer[] = [];
   const liveIds = new Set<number>();
   const sg = new ScatterList();
   // What addBurst() reads and takeUsedBurst() writes (at most 4 buffers in, a ring's worth out).
@@ -188,34 +198,72 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
     invariant(chain.id >= 0 && chain.id < size, () => `buffer id ${chain.id} outside a ring of ${size}`);
   };
 
+  /** A buffer the device popped is the one the driver added at its place in available order. */
+  const checkAdded = (seq: number, readable: number, writable: number): void => {
+    if (tampered) return;
+    const want = book.added[seq];
+    invariant(
+      want !== undefined && want.readable === readable && want.writable === writable,
+      () => `buffer #${seq} is ${readable}/${writable} bytes, added as ${want?.readable}/${want?.writable}`,
+    );
+  };
+
   const pop = (n: number): void => {
     for (let k = 0; k < n; k++) {
       const chain = guarded('device.pop', () => device.pop());
       if (chain === null || chain === undefined) return;
       checkChain(chain);
-      if (!tampered) {
-        const want = book.added[chain.seq];
-        invariant(
-          want !== undefined && want.readable === chain.readableLength && want.writable === chain.writableLength,
-          () =>
-            `chain #${chain.seq} is ${chain.readableLength}/${chain.writableLength} bytes, added as ${want?.readable}/${want?.writable}`,
-        );
-      }
-      live.push(chain);
+      checkAdded(chain.seq, chain.readableLength, chain.writableLength);
+      live.push({
+        id: chain.id,
+        seq: chain.seq,
+        writableLength: chain.writableLength,
+        complete: (written) => {
+          guarded('chain.write', () => chain.write(FILL.subarray(0, written)));
+          guarded('device.complete', () => device.complete(chain, written));
+        },
+      });
       liveIds.add(chain.id);
+    }
+  };
+
+  /** One popBurst() of up to `max` one-descriptor buffers (a burst of its own, so each completes when picked). */
+  const popBurst = (max: number): void => {
+    const burst = new BufferBurst(size);
+    const n = guarded('device.popBurst', () => device.popBurst(burst, max)) ?? 0;
+    invariant(n <= max && n === burst.count, () => `popBurst took ${n} buffers (count ${burst.count}), max ${max}`);
+    for (let i = 0; i < n; i++) {
+      const id = burst.ids[i];
+      const len = burst.lengths[i];
+      g.assertInside(burst.bytes[i], burst.offsets[i], len, `buffer ${i} of a burst`);
+      invariant(id < size, () => `buffer id ${id} outside a ring of ${size}`);
+      if (!(packed && inOrder)) invariant(!liveIds.has(id), () => `buffer ${id} popped while already in flight`);
+      const writable = burst.writableLength(i);
+      checkAdded(burst.firstSeq + i, writable === 0 ? len : 0, writable);
+      live.push({
+        id,
+        seq: burst.firstSeq + i,
+        writableLength: writable,
+        complete: (w) => {
+          burst.bytes[i].fill(0x5a, burst.offsets[i], burst.offsets[i] + w);
+          const written = new Uint32Array(n);
+          written[i] = w;
+          guarded('device.completeBurst', () => device.completeBurst(burst, i, 1, written));
+        },
+      });
+      liveIds.add(id);
     }
   };
 
   const complete = (pick: number, written: number): void => {
     if (live.length === 0) return;
     const i = inOrder ? 0 : pick % live.length;
-    const chain = live[i];
-    const n = written % (chain.writableLength + 1);
-    guarded('chain.write', () => chain.write(FILL.subarray(0, n)));
-    book.written[chain.seq] = n;
+    const buffer = live[i];
+    const n = written % (buffer.writableLength + 1);
+    book.written[buffer.seq] = n;
     live.splice(i, 1);
-    liveIds.delete(chain.id);
-    guarded('device.complete', () => device.complete(chain, n));
+    liveIds.delete(buffer.id);
+    buffer.complete(n);
   };
 
   const takenBack = (token: number, usedLen: number): void => {
@@ -313,7 +361,8 @@ export function runRingProgram(data: Uint8Array, hostile: HostileSide): void {
         break;
       }
       case Op.Pop:
-        pop(1 + input.below(4));
+        if (input.below(3) === 0) popBurst(1 + input.below(4));
+        else pop(1 + input.below(4));
         break;
       case Op.Complete: {
         const n = 1 + input.below(4);
