@@ -54,13 +54,27 @@ export class InFlightBuffers<T> {
   }
 
   add(id: number, token: T, descs: number, writable: number): void {
+    this.place(id, token, descs, writable, 0);
+    this.added(1, descs);
+  }
+
+  /**
+   * For a burst: records the `k`-th buffer of it (`descs` descriptors) without counting it; added() counts the whole
+   * burst once it is placed.
+   */
+  place(id: number, token: T, descs: number, writable: number, k: number): void {
     this.#tokens[id] = token;
     this.#descs[id] = descs;
     this.#writable[id] = writable;
-    this.#addSeq[id] = this.#added++;
-    this.#count++;
+    this.#addSeq[id] = this.#added + k;
+  }
+
+  /** Counts `n` buffers placed, taking `descs` descriptors in all. */
+  added(n: number, descs: number): void {
+    this.#added += n;
+    this.#count += n;
     this.numFree -= descs;
-    this.stats.buffersAdded++;
+    this.stats.buffersAdded += n;
   }
 
   /** What is wrong with a used entry (id, len), or null. */

@@ -123,20 +123,26 @@ export class TestDevice {
   #serveBurst(count: number): void {
     const burst = this.#burst;
     const written = this.#burstWritten;
+    const verify = this.#verifyData;
+    const partial = this.#partial;
+    const first = this.#firstSeq + burst.firstSeq;
+    let bytesRead = 0;
+    let bytesWritten = 0;
     let good = 0;
     for (; good < count; good++) {
-      const n = this.#firstSeq + burst.firstSeq + good;
-      const bytes = burst.bytes[good];
-      const at = burst.offsets[good];
+      const n = first + good;
       const len = burst.lengths[good];
       const writable = burst.writable[good] === 1;
-      if (this.#verifyData && !writable && !this.#checkBytes(n, burst.ids[good], bytes, at, len, 0)) break;
-      const w = expectedWritten(n, writable ? len : 0, this.#partial);
-      if (this.#verifyData) this.#writeBytes(n, bytes, at, w, 0);
+      if (verify && !writable && !this.#checkBytes(n, burst.ids[good], burst.bytes[good], burst.offsets[good], len, 0))
+        break;
+      const w = writable ? expectedWritten(n, len, partial) : 0;
+      if (verify) this.#writeBytes(n, burst.bytes[good], burst.offsets[good], w, 0);
       written[good] = w;
-      this.stats.bytesRead += writable ? 0 : len;
-      this.stats.bytesWritten += w;
+      if (writable) bytesWritten += w;
+      else bytesRead += len;
     }
+    this.stats.bytesRead += bytesRead;
+    this.stats.bytesWritten += bytesWritten;
     this.stats.buffers += good;
     this.queue.completeBurst(burst, 0, good, written);
   }

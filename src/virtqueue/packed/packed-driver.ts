@@ -228,25 +228,27 @@ export class PackedDriver<T> implements VirtqueueDriver<T> {
     const room = Math.min(count, buffers.numFree);
     checkBurst(this.name, addrs, lens, tokens, room);
     const segmentFlags = writable ? VIRTQ_DESC_F_WRITE : 0;
+    const size = this.size;
     let pos = this.#nextAvail;
     let wrap = this.#availWrap;
     for (let i = 0; i < room; i++) {
       const id = this.#allocateId();
-      const flags = segmentFlags | availFlags(wrap);
+      const len = lens[i];
       if (this.#heldHead < 0) {
         // The first since the last kick: its flags, written by kickPrepare(), expose the whole burst.
-        this.#writeDesc(pos, addrs[i], lens[i], id, -1);
+        this.#writeDesc(pos, addrs[i], len, id, -1);
         this.#heldHead = pos;
-        this.#heldFlags = flags;
+        this.#heldFlags = segmentFlags | availFlags(wrap);
       } else {
-        this.#writeDesc(pos, addrs[i], lens[i], id, flags);
+        this.#writeDesc(pos, addrs[i], len, id, segmentFlags | availFlags(wrap));
       }
-      buffers.add(id, tokens[i], 1, writable ? lens[i] : 0);
-      if (++pos === this.size) {
+      buffers.place(id, tokens[i], 1, writable ? len : 0, i);
+      if (++pos === size) {
         pos = 0;
         wrap ^= 1;
       }
     }
+    buffers.added(room, room);
     this.#nextAvail = pos;
     this.#availWrap = wrap;
     this.#addedDescs += room;

@@ -249,13 +249,14 @@ export class SplitDriver<T> implements VirtqueueDriver<T> {
       writeDesc(desc, head, addrs[i], lens[i], flags, following);
       if (this.#inOrder) this.#nextDesc = following;
       else this.#freeHead = following;
-      buffers.add(head, tokens[i], 1, writable ? lens[i] : 0);
+      buffers.place(head, tokens[i], 1, writable ? lens[i] : 0, i);
       this.#last[head] = head;
       // Unchanged heads are not stored again (see add()).
       const slot = 2 + (idx & this.#mask);
       if (avail[slot] !== head) avail[slot] = head;
       idx = (idx + 1) & 0xffff;
     }
+    buffers.added(room, room);
     this.#availIdx = idx;
     return room;
   }
