@@ -6,9 +6,12 @@ import {
   PVIRTQ_EVENT_SIZE,
   PVIRTQ_MAX_SIZE,
   RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_AVAIL,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
   VIRTQ_DESC_F_WRITE,
+  availFlags,
   isAvailable,
   packedDescRingSize,
   usedFlags,
@@ -441,6 +444,10 @@ export class PackedDevice implements VirtqueueDevice {
   }
 }
 
-/** Available for wrap counter `wrap`, and a buffer of its own: neither a list nor an indirect table. */
+/**
+ * Available for wrap counter `wrap`, and a buffer of its own: neither a list nor an indirect table. (One mask and one
+ * compare: AVAIL equal to the wrap counter, USED not, NEXT and INDIRECT clear.)
+ */
 const isSingle = (flags: number, wrap: number): boolean =>
-  isAvailable(flags, wrap) && (flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0;
+  (flags & SINGLE_MASK) === availFlags(wrap);
+const SINGLE_MASK = VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED | VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT;
