@@ -448,6 +448,5 @@ export class PackedDevice implements VirtqueueDevice {
  * Available for wrap counter `wrap`, and a buffer of its own: neither a list nor an indirect table. (One mask and one
  * compare: AVAIL equal to the wrap counter, USED not, NEXT and INDIRECT clear.)
  */
-const isSingle = (flags: number, wrap: number): boolean =>
-  (flags & SINGLE_MASK) === availFlags(wrap);
+const isSingle = (flags: number, wrap: number): boolean => (flags & SINGLE_MASK) === availFlags(wrap);
 const SINGLE_MASK = VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED | VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT;
