@@ -13,7 +13,7 @@ import {
 } from '../src/harness/bench.js';
 import { benchRing } from '../src/harness/bench-ring.js';
 import type { DpdkBenchReport } from '../src/harness/bench-dpdk.js';
-import type { RingtestBenchReport, RingtestRow } from '../src/harness/bench-ringtest.js';
+import { renderRingtestBench, type RingtestBenchReport, type RingtestRow } from '../src/harness/bench-ringtest.js';
 import { ReportFormatError, loadReports, parseReport } from '../src/report/load.js';
 import { buildPerformanceReport, writePerformanceReport } from '../src/report/performance.js';
 import { barChart, lineChart } from '../src/report/svg-plot.js';
@@ -561,5 +561,23 @@ describe("the ringtest section (Linux's tools/virtio/ringtest against vqkit)", (
     // Packed with IN_ORDER: serve + flush on the device side, fill + kick + reap on the driver side.
     expect(markdown).toContain('(`serve` + `flush`, 33.0 ns');
     expect(markdown).toContain('takes back (37.0 ns)');
+  });
+
+  it('sets the packed ring beside the protocol alone in JavaScript, when the run measured it', () => {
+    const withFloor = {
+      ...report,
+      rows: report.rows.map((r) => (r.program === 'ring' ? { ...r, floor: [sample(60), sample(80), sample(70)] } : r)),
+    };
+    const { markdown, plots } = buildPerformanceReport({ ringtest: withFloor, files: ['ringtest.json'] }, 'x.md');
+    // ringtest's ring at 40, vqkit at 10, the floor's median 70.
+    expect(markdown).toContain('reaches 70.0 M buffers/s, 1.750x of the prototype');
+    expect(markdown).toContain('(vqkit is 0.143x of the floor)');
+    expect(plots.find((p) => p.name === 'vqkit-vs-ringtest')!.svg).toContain('the protocol alone in JavaScript');
+    expect(renderRingtestBench(withFloor)).toContain(
+      "The packed IN_ORDER protocol alone in JavaScript (no engine): 70.00 (60.00-80.00), 1.75x ringtest's ring; " +
+        'vqkit packed IN_ORDER is 0.14x of it',
+    );
+    // Without floor samples (reports from before it), no such sentence.
+    expect(buildPerformanceReport({ ringtest: report, files: ['r.json'] }, 'x.md').markdown).not.toContain('reaches');
   });
 });

@@ -10,6 +10,7 @@ import { median } from './bench.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { DEFAULT_RUN, type RingLayout, type RunOptions } from './options.js';
 import { RING_PHASES, measurePhases, type PhaseCosts, type PhaseRow } from './ring-phases.js';
+import { runProtocolFloor } from './protocol-floor.js';
 
 /** One comparison: a ringtest program and vqkit's two threads on the same parameters. */
 export interface RingtestVariant {
@@ -61,6 +62,8 @@ export interface RingtestRow extends RingtestVariant {
   roundRatios: number[];
   /** Notifications only: median(vqkitNoSpin) / median(ringtest). */
   noSpinRatio: number | null;
+  /** The `ring` row only: the packed IN_ORDER protocol alone in JavaScript (runProtocolFloor), each round. */
+  floor?: RingtestSample[];
 }
 
 export interface RingtestBenchReport {
@@ -191,9 +194,11 @@ export async function benchRingtest(o: RingtestBenchOptions): Promise<RingtestBe
     ratio: 0,
     roundRatios: [],
     noSpinRatio: null,
+    ...(v.program === 'ring' ? { floor: [] } : {}),
   }));
   const phases: PhaseRow[] = PHASE_VARIANTS.map((v) => ({ ...v, samples: [] }));
-  const perRound = rows.reduce((n, r) => n + (r.mode === 'notifications' ? 3 : 2), 0) + phases.length;
+  const perRound =
+    rows.reduce((n, r) => n + (r.mode === 'notifications' || r.floor !== undefined ? 3 : 2), 0) + phases.length;
   let done = 0;
   for (let round = 0; round < o.runs; round++) {
     for (const row of rows) {
@@ -208,6 +213,10 @@ export async function benchRingtest(o: RingtestBenchOptions): Promise<RingtestBe
         row.vqkitNoSpin.push(await vqkitSample(row, o.buffers, false));
       }
       row.roundRatios.push(row.vqkit[round].buffersPerSec / row.ringtest[round].buffersPerSec);
+      if (row.floor !== undefined) {
+        step('the protocol alone in JavaScript');
+        row.floor.push({ buffersPerSec: (await runProtocolFloor(o.buffers)).buffersPerSec });
+      }
     }
     for (const row of phases) {
       o.onProgress?.(done++, o.runs * perRound, `round ${round + 1}: cost by phase, ${phaseName(row)}`);
@@ -255,6 +264,10 @@ export function phaseMedians(row: PhaseRow): PhaseCosts & { total: number } {
   return { ...costs, total: at((x) => RING_PHASES.reduce((sum, p) => sum + x[p], 0)) };
 }
 
+/** The `ring` row's protocol floor against ringtest's `ring`: median / median (null without floor samples). */
+export const floorRatio = (row: RingtestRow): number | null =>
+  row.floor === undefined || row.floor.length === 0 ? null : rate(row.floor) / rate(row.ringtest);
+
 const mps = (x: number): string => (x / 1e6).toFixed(2);
 const spread = (xs: RingtestSample[]): string => {
   const r = xs.map((x) => x.buffersPerSec);
@@ -284,6 +297,13 @@ export function renderRingtestBench(r: RingtestBenchReport): string {
     ...rows.map(line),
     '',
     `IN_ORDER's gain with notifications: vqkit ${gain(r.inOrderGainNotifications)}, ringtest ${gain(r.ringtestInOrderGainNotifications)}`,
+    ...r.rows
+      .filter((x) => x.floor !== undefined && x.floor.length > 0)
+      .map(
+        (x) =>
+          `The packed IN_ORDER protocol alone in JavaScript (no engine): ${spread(x.floor!)}, ` +
+          `${floorRatio(x)!.toFixed(2)}x ringtest's ring; vqkit packed IN_ORDER is ${(rate(x.vqkit) / rate(x.floor!)).toFixed(2)}x of it`,
+      ),
     ...(r.phases === undefined
       ? []
       : [

@@ -1,5 +1,12 @@
 import type { ScaleBenchReport } from '../harness/bench-scale.js';
-import { phaseMedians, phaseName, type RingtestBenchReport, type RingtestSample } from '../harness/bench-ringtest.js';
+import {
+  floorRatio,
+  phaseMedians,
+  phaseName,
+  type RingtestBenchReport,
+  type RingtestRow,
+  type RingtestSample,
+} from '../harness/bench-ringtest.js';
 import { RING_PHASES } from '../harness/ring-phases.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
@@ -827,14 +834,32 @@ function ringtestAnalysis(r: RingtestBenchReport): string {
     '',
     ...table,
     `**The packed ring against ringtest's \`ring\`** (${packed === undefined ? '-' : x3(packed.ratio)}). The ` +
-      'prototype moves a 16-byte entry each way per buffer and checks nothing: about 13 ns a buffer for the pair. ' +
+      'prototype moves a 16-byte entry each way per buffer and checks nothing. ' +
+      floorText(packed) +
       `vqkit's device side pops, checks and completes each buffer (\`serve\` + \`flush\`, ${ns(deviceNs)} ns on ` +
-      'the packed ring with IN_ORDER: the descriptor flags, the address against guest memory, the chain record, ' +
-      `the IN_ORDER order) and its driver side fills, kicks and takes back (${ns(driverNs)} ns). With the two on ` +
-      'their own CPUs the slower side sets the rate, so 0.7x of the prototype would need each side under 19 ns. The ' +
-      'burst calls took the driver side from about 43 ns to that; the device has no burst call yet, and its checks are ' +
-      'what the hostile-input policy asks of every buffer.',
+      'the packed ring with IN_ORDER, one thread) and its driver side fills, kicks and takes back ' +
+      `(${ns(driverNs)} ns). What they do beyond the floor is the engine's: every field of a descriptor checked ` +
+      "against the queue's state (Buffer IDs, descriptors outstanding, the address against each guest region), " +
+      "each buffer handed to the device code and its completion checked and batched, the driver's record of every " +
+      'buffer in flight, and the test driver checking each buffer that comes back. With the two on their own CPUs ' +
+      'the slower side sets the rate, so 0.7x of the prototype would need each side under about 19 ns. The burst ' +
+      'calls took the device side from about 38 ns to that (`popBurst`/`completeBurst`) and the driver side from ' +
+      'about 43 ns (`addBurst`/`takeUsedBurst`).',
   ].join('\n');
+}
+
+/** What the protocol floor says about the gap to ringtest's `ring` (empty without floor samples). */
+function floorText(row: RingtestRow | undefined): string {
+  const f = row === undefined ? null : floorRatio(row);
+  if (row === undefined || f === null) return '';
+  const floor = rtRate(row.floor!);
+  return (
+    'The same protocol in JavaScript with nothing else (`src/harness/protocol-floor.ts`: two pinned threads, the ' +
+    'flags of a run of descriptors scanned and the last acquired as vqkit does, a bounds check per descriptor, one ' +
+    `used descriptor per run) reaches ${(floor / 1e6).toFixed(1)} M buffers/s, ${x3(f)} of the prototype: the ` +
+    `language is not what holds vqkit back here, its own work per buffer is (vqkit is ${x3(rtRate(row.vqkit) / floor)} ` +
+    'of the floor). '
+  );
 }
 
 /** vqkit against Linux's tools/virtio/ringtest, same parameters, interleaved. */
@@ -852,6 +877,10 @@ function ringtestSection(r: RingtestBenchReport | undefined): Section {
         {
           name: 'vqkit, sleeping at once',
           values: r.rows.map((x) => (x.vqkitNoSpin.length > 0 ? rtRate(x.vqkitNoSpin) / 1e6 : 0)),
+        },
+        {
+          name: 'the protocol alone in JavaScript',
+          values: r.rows.map((x) => (x.floor !== undefined && x.floor.length > 0 ? rtRate(x.floor) / 1e6 : 0)),
         },
       ],
     }),

@@ -92,9 +92,9 @@ export async function runTwoThreads(plan: LocalPlan, hooks: TwoThreadHooks = {})
 }
 
 /** The worker's next message; rejects if it throws or exits first. */
-function nextMessage(worker: Worker): Promise<WorkerMessage> {
+export function nextMessage<M = WorkerMessage>(worker: Worker): Promise<M> {
   return new Promise((resolve, reject) => {
-    const onMessage = (m: WorkerMessage): void => {
+    const onMessage = (m: M): void => {
       cleanup();
       resolve(m);
     };
