@@ -193,7 +193,8 @@ export function benchCommand(): Command {
           "Linux's own ring benchmark (tools/virtio/ringtest, C, built from Debian's kernel source package on first " +
             'use by scripts/kernel-tools.sh) against vqkit on the same parameters: ring 256, one 64-byte buffer each, ' +
             'the two sides pinned to CPUs 0 and 1. Busy-polling: virtio_ring_0_9 and virtio_ring_inorder against ' +
-            "vqkit's split ring, and ringtest's `ring` prototype against vqkit's packed ring with IN_ORDER. " +
+            "vqkit's split ring, and ringtest's `ring` prototype against vqkit's packed ring with IN_ORDER and " +
+            'against the same protocol alone in JavaScript (no engine: what the language allows). ' +
             'Notifications (ringtest --sleep --batch 32): the split ring with IN_ORDER off and on, vqkit with its ' +
             'adaptive spin before sleeping (the default) and without. Interleaved rounds; medians, min-max, ratios.',
         )
