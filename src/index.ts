@@ -32,6 +32,7 @@ export {
 } from './virtqueue/index.js';
 export type { SplitDeviceConfig } from './virtqueue/split/split-device.js';
 export type { PackedDeviceConfig } from './virtqueue/packed/packed-device.js';
+export { BufferBurst } from './virtqueue/buffer-burst.js';
 export { Chain } from './virtqueue/chain.js';
 export { ScatterList } from './virtqueue/scatter-list.js';
 export { VirtqueueError, VirtqueueErrorCode, VirtqueueUsageError } from './virtqueue/errors.js';

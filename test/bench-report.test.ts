@@ -344,6 +344,24 @@ describe('the performance report', () => {
     );
   });
 
+  it("does not count a copy target as met when DPDK's own pair drew the machine's slow mode in most rounds", () => {
+    const base = dpdkReport(1);
+    const mode = (slow: boolean) =>
+      [6e6, 6.5e6, 7e6, 18e6, 19e6].map((pps, i) => ({ pps: slow ? pps : 18e6 + i * 1e5, cpuNsPerFrame: 50 }));
+    const withCopy = (slow: boolean): DpdkBenchReport => ({
+      ...base,
+      rows: base.rows.map((r) => ({ ...r, dpdkVhost: mode(slow), copyRatio: 1.5, copyRoundRatios: [1.5] })),
+    });
+    const copyRow = (slow: boolean): string =>
+      buildPerformanceReport({ dpdk: withCopy(slow), files: ['d.json'] }, 'x.md')
+        .markdown.split('\n')
+        .find((l) => /^\| dpdk, split 64 B: vqkit device, copy backend >= 1x/.test(l)) ?? '';
+    expect(copyRow(true)).toMatch(
+      /1.500x .*slow mode in most rounds \(median 7.00, best 19.00 Mpps\): not counted\) \| \*\*no\*\* \|$/,
+    );
+    expect(copyRow(false)).toMatch(/1.500x \(rounds 1.500-1.500\) \| yes \|$/);
+  });
+
   it('writes the Markdown, and each plot as SVG and as PNG', () => {
     const inDir = join(dir, 'in');
     writePerformanceFiles(inDir, { 'ring.json': loaded.ring, 'dpdk.json': loaded.dpdk });
