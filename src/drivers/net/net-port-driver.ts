@@ -107,6 +107,23 @@ export class NetPortDriver {
   }
 
   /**
+   * flushTx() with interrupts asked for on pair `p`'s queues first, then a sleep until the device signals (or
+   * `timeoutMs`). The device must notify for what it then completes, so a judged run does this once: the
+   * notification rules are put to the test even when the traffic never leaves the driver idle long enough to sleep.
+   */
+  flushTxAsleep(p: number, timeoutMs: number): void {
+    const queues = [this.pairs[p].rx, this.pairs[p].tx];
+    const armed = queues.every((q) => q.enableInterrupts());
+    this.flushTx(p);
+    if (armed) {
+      const fds = [this.callFds[2 * p], this.callFds[2 * p + 1]];
+      const woke = waitAnyReadableSync(fds, timeoutMs) > 0;
+      judgeWake([this.judges[2 * p], this.judges[2 * p + 1]], fds, woke);
+    }
+    queues.forEach((q) => q.disableInterrupts());
+  }
+
+  /**
    * What a driver sends on the control queue at start, if it has one: the queue pairs in use (MQ) and promiscuous
    * mode on (CTRL_RX). Null when all were acknowledged, else what went wrong.
    */

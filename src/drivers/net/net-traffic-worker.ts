@@ -175,6 +175,8 @@ interface EchoRun {
   started: number;
   ended: number;
   lastProgress: number;
+  /** Judged runs: whether the driver has slept once right after a kick (flushTxAsleep). */
+  notifyProbed: boolean;
 }
 
 const done = (r: EchoRun): boolean => r.failure !== null || r.traffic.every((t) => t.received >= o.frames);
@@ -194,7 +196,13 @@ function echoRound(r: EchoRun, frame: Uint8Array): number {
       t.sent++;
       sent++;
     }
-    if (sent > 0) driver.flushTx(p);
+    if (sent > 0 && !r.notifyProbed && driver.judges[2 * p + 1] !== null) {
+      // Judged: once, sleep right after the kick, so the device's notification is always judged.
+      r.notifyProbed = true;
+      driver.flushTxAsleep(p, o.idleTimeoutMs);
+    } else if (sent > 0) {
+      driver.flushTx(p);
+    }
     while (
       pair.receive((b, at, length) => {
         const problem = frameProblem(b, at, length, p, t.received, r.maxFrame);
@@ -265,7 +273,7 @@ function run(inputs: NetTrafficInput[]): NetTrafficResult[] {
       const traffic = driver.pairs.map(() => ({ sent: 0, received: 0, bad: 0, rxBuffers: 0, rxErrors: 0 }));
       const maxFrame = maxFrameSize(i.mtu) - 4;
       const r = { driver, traffic, maxFrame, failure, firstBad: null, bytes: 0, controlOk: driver.controlOk };
-      return { ...r, started, ended: started, lastProgress: started };
+      return { ...r, started, ended: started, lastProgress: started, notifyProbed: false };
     });
     // Every port's traffic starts together, once all have their control commands done.
     const start = performance.now();
