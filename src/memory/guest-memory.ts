@@ -82,10 +82,6 @@ export class MemoryRegion {
 export class GuestMemory {
   readonly regions: readonly MemoryRegion[];
   #lastHit = 0;
-  /** The last region located, as plain numbers for bytesWords() (none at first). */
-  #hitStart = -1;
-  #hitEnd = -1;
-  #hitBytes: Uint8Array = new Uint8Array(0);
   /** Set by a successful locate(): byte offset of the range inside the located region's `bytes`. */
   offset = 0;
 
@@ -129,9 +125,6 @@ export class GuestMemory {
       if (addr >= r.guestAddr && addr < r.end) {
         if (end > r.end) return MemoryFault.OUT_OF_RANGE;
         this.#lastHit = i;
-        this.#hitStart = r.guestAddr;
-        this.#hitEnd = r.end;
-        this.#hitBytes = r.bytes;
         this.offset = addr - r.guestAddr;
         return i;
       }
@@ -164,9 +157,10 @@ export class GuestMemory {
    */
   bytesWords(lo: number, hi: number, len: number): Uint8Array | null {
     const addr = hi * TWO_32 + lo;
-    if (hi < 0x200000 && addr >= this.#hitStart && addr + len <= this.#hitEnd) {
-      this.offset = addr - this.#hitStart;
-      return this.#hitBytes;
+    const hit = this.regions[this.#lastHit];
+    if (hi < 0x200000 && hit !== undefined && addr >= hit.guestAddr && addr + len <= hit.end) {
+      this.offset = addr - hit.guestAddr;
+      return hit.bytes;
     }
     const r = this.locateWords(lo, hi, len);
     return typeof r === 'number' ? this.regions[r].bytes : null;

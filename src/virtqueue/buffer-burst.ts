@@ -65,15 +65,12 @@ export function checkBurstCompletion(
       `${queue}: IN_ORDER: buffer #${burst.firstSeq + from} completed before #${oldestSeq} (or completed twice)`,
     );
   }
-  const lengths = burst.lengths;
-  const writable = burst.writable;
   for (let i = from; i < from + count; i++) {
     if (oldestSeq === null && live[burst.ids[i]] !== 1) {
       throw new VirtqueueUsageError(`${queue}: buffer ${burst.ids[i]} of the burst is not in flight`);
     }
     const w = written[i];
-    // (writable[i] is 0 or 1: at most the buffer's length, or nothing for a device-readable one.)
-    if (!(w >= 0 && w <= lengths[i] * writable[i] && Math.floor(w) === w)) {
+    if (!(w >= 0 && w <= burst.writableLength(i) && Math.floor(w) === w)) {
       throw new VirtqueueUsageError(`${queue}: ${w} bytes written to a buffer with ${burst.writableLength(i)}`);
     }
   }

@@ -77,12 +77,10 @@ export class UsedBatcher {
       for (let i = from; i < end; i++) this.#push(ids[i], written[i], 1, 1);
       return;
     }
-    const lengths = burst.lengths;
-    const writable = burst.writable;
     let run = this.#runBuffers;
     for (let i = from; i < end; i++) {
       // A fully written buffer extends the open run; one written in part closes it with its own entry.
-      if (written[i] === lengths[i] * writable[i]) {
+      if (written[i] === burst.writableLength(i)) {
         run++;
       } else {
         this.#push(ids[i], written[i], run + 1, this.#runDescs + (run - this.#runBuffers) + 1);

@@ -126,11 +126,14 @@ export class NetDevicePair {
   #transmitOne(chain: Chain, sink: FrameSink): void {
     const total = chain.readableLength;
     // The header is checked where it lies when segment 0 holds it whole (the usual case), else gathered first.
-    const header = chain.lengths[0] >= VIRTIO_NET_HDR_SIZE ? chain.bytes[0] : null;
-    const at = header === null ? 0 : chain.offsets[0];
-    const hdr =
-      header ?? (total >= VIRTIO_NET_HDR_SIZE ? this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE) : null);
-    if (!this.#frameAccepted(chain.id, total, chain.writableCount !== 0, hdr, at)) return;
+    const inPlace = chain.lengths[0] >= VIRTIO_NET_HDR_SIZE;
+    const header = inPlace
+      ? chain.bytes[0]
+      : total >= VIRTIO_NET_HDR_SIZE
+        ? this.#gatherInto(chain, this.#header, 0, VIRTIO_NET_HDR_SIZE)
+        : null;
+    if (!this.#frameAccepted(chain.id, total, chain.writableCount !== 0, header, inPlace ? chain.offsets[0] : 0))
+      return;
     const length = total - VIRTIO_NET_HDR_SIZE;
     // Where the header ends: segment s, byte k of it.
     let s = 0;

@@ -226,32 +226,24 @@ export class TestDriver {
       if (got === 0) break;
       const free = this.#free;
       const oldest = this.completed;
-      const inOrder = this.#inOrder;
       let at = this.#freeAt + this.#freeCount;
-      let quickBytes = 0;
-      let quick = 0;
+      let bytesIn = 0;
+      let verified = 0;
       let i = 0;
       for (; i < got && this.failure === null; i++) {
         const slot = used[i];
         const len = lens[i];
-        // The common case checked here; anything else (and data checks) in #verify(), which names what is wrong.
-        if (
-          slot.inFlight &&
-          (!inOrder || slot.seq === oldest + i) &&
-          !this.#verifyData &&
-          len === expectedWritten(slot.seq, slot.sg.writableLength, this.#partialWrites)
-        ) {
-          quickBytes += len;
-          quick++;
-        } else {
-          this.#verify(slot, len, oldest + i);
+        if (this.#verify(slot, len, oldest + i)) {
+          bytesIn += len;
+          verified++;
         }
         slot.inFlight = false;
         if (at >= free.length) at -= free.length;
         free[at++] = slot;
       }
-      this.stats.bytesIn += quickBytes;
-      this.stats.buffers += quick;
+      // Counted once per burst (a buffer whose written bytes are wrong is counted, as its length was right).
+      this.stats.bytesIn += bytesIn;
+      this.stats.buffers += verified;
       this.#freeCount += i;
       this.completed += i;
       n += got;
@@ -272,19 +264,27 @@ export class TestDriver {
     this.stats.bytesOut += j;
   }
 
-  /** Checks buffer `slot` coming back with `len` bytes, when `oldest` is the oldest buffer not back yet. */
-  #verify(slot: BufferSlot, len: number, oldest: number): void {
+  /**
+   * Checks buffer `slot` coming back with `len` bytes, when `oldest` is the oldest buffer not back yet: false (and
+   * `failure`) unless it was in flight, is the one due and has the expected length. Its written bytes are then
+   * checked too, when data is verified.
+   */
+  #verify(slot: BufferSlot, len: number, oldest: number): boolean {
     const n = slot.seq;
     if (!slot.inFlight) return this.#fail(`buffer #${n} came back but was not in flight`);
     if (this.#inOrder && n !== oldest) {
       return this.#fail(`IN_ORDER: buffer #${n} came back when #${oldest} was oldest`);
     }
-    const sg = slot.sg;
-    const expected = expectedWritten(n, sg.writableLength, this.#partialWrites);
+    const expected = expectedWritten(n, slot.sg.writableLength, this.#partialWrites);
     if (len !== expected) return this.#fail(`buffer #${n}: used length ${len}, expected ${expected}`);
-    this.stats.bytesIn += len;
-    this.stats.buffers++;
-    if (!this.#verifyData) return;
+    if (this.#verifyData) this.#verifyBytes(slot, len);
+    return true;
+  }
+
+  /** The `len` bytes the device wrote into `slot` follow the pattern of its buffer number. */
+  #verifyBytes(slot: BufferSlot, len: number): void {
+    const n = slot.seq;
+    const sg = slot.sg;
     const data = this.options.data;
     const dataAddr = this.options.dataAddr;
     let j = 0;
@@ -293,13 +293,16 @@ export class TestDriver {
       const end = start + Math.min(sg.lens[i], len - j);
       for (let k = start; k < end; k++, j++) {
         if (data[k] !== writablePatternByte(n, j)) {
-          return this.#fail(`buffer #${n}: written byte ${j} is ${data[k]}, expected ${writablePatternByte(n, j)}`);
+          this.#fail(`buffer #${n}: written byte ${j} is ${data[k]}, expected ${writablePatternByte(n, j)}`);
+          return;
         }
       }
     }
   }
 
-  #fail(message: string): void {
+  /** Records the first failure; false, for the checks that return it. */
+  #fail(message: string): false {
     this.failure ??= new TestVerifyError(`${this.queue.name}: ${message}`);
+    return false;
   }
 }
