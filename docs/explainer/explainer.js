@@ -112,10 +112,6 @@
   var GuestMemory = class _GuestMemory {
     regions;
     #lastHit = 0;
-    /** The last region located, as plain numbers for bytesWords() (none at first). */
-    #hitStart = -1;
-    #hitEnd = -1;
-    #hitBytes = new Uint8Array(0);
     /** Set by a successful locate(): byte offset of the range inside the located region's `bytes`. */
     offset = 0;
     constructor(regions) {
@@ -155,9 +151,6 @@
         if (addr >= r.guestAddr && addr < r.end) {
           if (end > r.end) return MemoryFault.OUT_OF_RANGE;
           this.#lastHit = i;
-          this.#hitStart = r.guestAddr;
-          this.#hitEnd = r.end;
-          this.#hitBytes = r.bytes;
           this.offset = addr - r.guestAddr;
           return i;
         }
@@ -186,9 +179,10 @@
      */
     bytesWords(lo, hi, len) {
       const addr = hi * TWO_32 + lo;
-      if (hi < 2097152 && addr >= this.#hitStart && addr + len <= this.#hitEnd) {
-        this.offset = addr - this.#hitStart;
-        return this.#hitBytes;
+      const hit = this.regions[this.#lastHit];
+      if (hi < 2097152 && hit !== void 0 && addr >= hit.guestAddr && addr + len <= hit.end) {
+        this.offset = addr - hit.guestAddr;
+        return hit.bytes;
       }
       const r = this.locateWords(lo, hi, len);
       return typeof r === "number" ? this.regions[r].bytes : null;
@@ -565,14 +559,12 @@
         `${queue}: IN_ORDER: buffer #${burst.firstSeq + from} completed before #${oldestSeq} (or completed twice)`
       );
     }
-    const lengths = burst.lengths;
-    const writable = burst.writable;
     for (let i = from; i < from + count; i++) {
       if (oldestSeq === null && live[burst.ids[i]] !== 1) {
         throw new VirtqueueUsageError(`${queue}: buffer ${burst.ids[i]} of the burst is not in flight`);
       }
       const w = written[i];
-      if (!(w >= 0 && w <= lengths[i] * writable[i] && Math.floor(w) === w)) {
+      if (!(w >= 0 && w <= burst.writableLength(i) && Math.floor(w) === w)) {
         throw new VirtqueueUsageError(`${queue}: ${w} bytes written to a buffer with ${burst.writableLength(i)}`);
       }
     }
@@ -679,11 +671,9 @@
         for (let i = from; i < end; i++) this.#push(ids[i], written[i], 1, 1);
         return;
       }
-      const lengths = burst.lengths;
-      const writable = burst.writable;
       let run = this.#runBuffers;
       for (let i = from; i < end; i++) {
-        if (written[i] === lengths[i] * writable[i]) {
+        if (written[i] === burst.writableLength(i)) {
           run++;
         } else {
           this.#push(ids[i], written[i], run + 1, this.#runDescs + (run - this.#runBuffers) + 1);
